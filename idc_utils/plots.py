@@ -1,0 +1,39 @@
+"""Small plotting helpers shared by the chapters (matplotlib; one style for the whole book)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLASS_NAMES = {0: "IDC-", 1: "IDC+"}
+CLASS_COLORS = {0: "#4C72B0", 1: "#C44E52"}
+
+
+def use_book_style() -> None:
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid")
+    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 110, "axes.titlesize": "medium"})
+
+
+def patch_grid(images, titles=None, ncols: int = 8, size: float = 1.3, title_colors=None, suptitle=None):
+    """Show patches in a grid; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(images[k], interpolation="nearest")
+        if titles is not None:
+            color = title_colors[k] if title_colors is not None else "black"
+            ax.set_title(titles[k], fontsize=8, color=color)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
