@@ -1,0 +1,114 @@
+"""The idc command line: ``python -m idc_utils <command>`` (thin: parses, then calls modules).
+
+    book      run every chapter under a profile and render the Jupyter Book
+    data      check a dataset folder, or download the Kaggle set
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _parse_value(text: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def cmd_book(args) -> int:
+    from . import book
+
+    overrides = {k: _parse_value(v) for k, v in (args.param or [])}
+    if not args.build_only:
+        book.run_chapters(args.profile, args.data_dir, overrides, only=args.only, run_dir=args.run_dir)
+    if not args.no_build:
+        book.build_html(args.profile, run_dir=args.run_dir)
+    return 0
+
+
+def cmd_data_check(args) -> int:
+    from . import data
+
+    ds = data.load_dataset(args.path, progress=True)
+    print(ds.report())
+    if args.problems and len(ds.problems):
+        ds.problems.to_csv(args.problems, index=False)
+        print(f"problems written to {args.problems}")
+    return 0
+
+
+def cmd_data_download(args) -> int:
+    from . import data
+
+    try:
+        import kagglehub
+    except ImportError:
+        print("kagglehub is not installed: pip install 'idc-book[data]'", file=sys.stderr)
+        return 2
+    if args.dest:
+        os.environ["KAGGLEHUB_CACHE"] = os.path.abspath(args.dest)
+    print(f"downloading {data.KAGGLE_DATASET} (about 3.1 GB) with kagglehub; this needs a Kaggle "
+          "account (~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY) and network")
+    path = kagglehub.dataset_download(data.KAGGLE_DATASET)
+    root = data.find_dataset_root(path)
+    print("done. Use it with:\n  export IDC_DATA_DIR=" + str(root))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m idc_utils", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("book", help="run the chapters with papermill and build the book")
+    b.add_argument("--profile", default=os.environ.get("PROFILE", "sample"))
+    b.add_argument("--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)")
+    b.add_argument("--run-dir", default=None, help="run folder (default: runs/<profile>)")
+    b.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="override a profile parameter for every chapter that declares it")
+    b.add_argument("--only", nargs="+", help="run only chapters whose names start with these")
+    b.add_argument("--no-build", action="store_true", help="run the chapters, skip the HTML")
+    b.add_argument("--build-only", action="store_true", help="render already-executed chapters")
+    b.set_defaults(func=cmd_book)
+
+    d = sub.add_parser("data", help="check or download the dataset")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    c = dsub.add_parser("check", help="scan, validate and cache a dataset; report problems")
+    c.add_argument("path", nargs="?", default=None, help="folder or zip (default: $IDC_DATA_DIR)")
+    c.add_argument("--problems", help="write the problem list to this CSV")
+    c.set_defaults(func=cmd_data_check)
+    dl = dsub.add_parser("download", help="download the Kaggle set with kagglehub")
+    dl.add_argument("--dest", default="data", help="where kagglehub keeps it (default: ./data)")
+    dl.set_defaults(func=cmd_data_download)
+    return p
+
+
+def main(argv=None) -> int:
+    from .data import DataError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the CLI names the failure, not a deep traceback
+        if os.environ.get("IDC_DEBUG"):
+            raise
+        from .book import ChapterError
+
+        if isinstance(exc, (ChapterError, FileNotFoundError, ValueError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

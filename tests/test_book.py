@@ -1,0 +1,62 @@
+"""The chapters run under papermill with the smoke profile on the shared sample."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from idc_utils import book, split
+
+pytestmark = pytest.mark.slow
+
+
+def test_toc_lists_existing_notebooks_with_parameters_cells():
+    nbs = book.chapter_notebooks()
+    assert nbs and nbs[0].name == "01_eda.ipynb"
+    for nb in nbs:
+        assert "profile" in book._declared_parameters(nb)
+        cells = nbformat.read(nb, as_version=4).cells
+        assert sum("parameters" in c.metadata.get("tags", []) for c in cells) == 1
+        assert all(c.get("outputs", []) == [] for c in cells if c.cell_type == "code"), \
+            f"{nb.name}: commit notebooks without outputs"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(shared_sample, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run-smoke")
+    executed = book.run_chapters("smoke", str(shared_sample), run_dir=run_dir, log=lambda *_: None)
+    return run_dir, executed
+
+
+def test_smoke_chapters_execute_without_errors(smoke_run):
+    run_dir, executed = smoke_run
+    assert [p.name for p in executed] == [p.name for p in book.chapter_notebooks()]
+    for path in executed:
+        nb = nbformat.read(path, as_version=4)
+        assert book.error_outputs(nb) == []
+        images = sum(1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+        assert images >= 1, f"{path.name} shows no figure"
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+def test_eda_chapter_writes_the_split_and_its_record(smoke_run):
+    run_dir, _ = smoke_run
+    df = split.load_split(run_dir / "split.csv")  # checks columns and leakage
+    assert set(df["split"]) == {"train", "val", "test", "holdout"}
+    assert set(df.loc[df["patient_id"] == "14082", "split"]) == {"holdout"}
+    assert df["patient_id"].nunique() == 40  # the smoke profile keeps 40 patients
+    params = json.loads((run_dir / "params.json").read_text())
+    assert params["01_eda"]["profile"] == "smoke"
+    metrics = json.loads((run_dir / "metrics.json").read_text())["eda"]
+    assert metrics["patients_used"] == 40 and metrics["patch_split_leak"]["of them also in the training part"] > 0
+    assert (run_dir / "figures" / "01_slide_mosaic.png").stat().st_size > 10_000
+
+
+def test_book_refuses_to_start_without_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("IDC_DATA_DIR", raising=False)
+    from idc_utils.data import DataNotFoundError
+
+    with pytest.raises(DataNotFoundError, match="make data"):
+        book.run_chapters("smoke", None, run_dir=tmp_path)
