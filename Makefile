@@ -1,0 +1,55 @@
+# idc-book: `make book` builds the executed Jupyter Book, `make test` runs the tests.
+# Both create and reuse a virtual environment in .venv/ (Python 3.10-3.13).
+
+PROFILE  ?= sample
+PYTHON   ?= python3
+VENV     ?= .venv
+# TF=cpu: the tensorflow-cpu wheel; TF=gpu: tensorflow[and-cuda]
+TF       ?= cpu
+EXTRAS   ?= $(strip $(TF)),weights,ml,app,book,data,test
+DATA_DIR ?=
+PYTEST_ARGS ?=
+
+comma := ,
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+
+export TF_CPP_MIN_LOG_LEVEL := 3
+export GRADIO_ANALYTICS_ENABLED := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install book test test-fast data clean clean-runs
+
+help:
+	@echo "make book   [PROFILE=smoke|sample|full] [DATA_DIR=...]  run every chapter, build _build/html"
+	@echo "make test   [PYTEST_ARGS=...]                           run the test suite"
+	@echo "make data                                                download the Kaggle set (kagglehub)"
+	@echo "data comes from DATA_DIR or \$$IDC_DATA_DIR (e.g. ../shared/idc-sample)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/python -m idc_utils book --profile $(PROFILE) $(if $(DATA_DIR),--data-dir "$(DATA_DIR)")
+	@echo "open _build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+data: $(STAMP)
+	$(BIN)/python -m idc_utils data download --dest data
+
+clean:
+	rm -rf _build
+
+clean-runs:
+	rm -rf runs
