@@ -1,6 +1,7 @@
 """The idc command line: ``python -m idc_utils <command>`` (thin: parses, then calls modules).
 
     book      run every chapter under a profile and render the Jupyter Book
+    predict   score patches with a saved model, write a CSV
     data      check a dataset folder, or download the Kaggle set
 """
 
@@ -62,6 +63,13 @@ def cmd_data_download(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from . import predict
+
+    return predict.run(args.model, args.input, args.out, threshold=args.threshold,
+                       batch_size=args.batch_size, strict=args.strict, progress=not args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m idc_utils", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-build", action="store_true", help="run the chapters, skip the HTML")
     b.add_argument("--build-only", action="store_true", help="render already-executed chapters")
     b.set_defaults(func=cmd_book)
+
+    pr = sub.add_parser("predict", help="score patches with a saved model -> CSV")
+    pr.add_argument("--model", required=True, help="runs/<profile>/models/<name>.keras (its .json card beside it)")
+    pr.add_argument("--input", required=True, nargs="+", help="Kaggle-layout folder, folder of images, or files")
+    pr.add_argument("--out", required=True, help="CSV: path,patient_id,x,y,label,prob,pred,error,note")
+    pr.add_argument("--threshold", type=float, default=None, help="override the model card's threshold")
+    pr.add_argument("--batch-size", type=int, default=128)
+    pr.add_argument("--strict", action="store_true", help="exit 1 if any file could not be scored")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_predict)
 
     d = sub.add_parser("data", help="check or download the dataset")
     dsub = d.add_subparsers(dest="data_command", required=True)

@@ -359,9 +359,13 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarr
                 notes.append(f"first of {frames} frames used")
     except PatchDecodeError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise PatchDecodeError(
+            f"image too large to decode safely, above the {max_pixels:,}-pixel limit ({exc})"
+        ) from None
     except UnidentifiedImageError:
         raise PatchDecodeError("not an image PIL can read (corrupt or another file type)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise PatchDecodeError(f"unreadable image: {exc}") from None
     return arr, notes
 

@@ -188,3 +188,12 @@ def attach_split(manifest: pd.DataFrame, split_df: pd.DataFrame) -> pd.DataFrame
             "made from other data. Re-run chapter 01 on this dataset."
         )
     return merged
+
+
+def dataset_with_split(data_dir, split_csv):
+    """Load the dataset (from the decode cache) and join the run's saved split onto it:
+    ``(dataset, manifest with a split column)``. The chapters after 01 start here."""
+    from .data import load_dataset
+
+    ds = load_dataset(data_dir)
+    return ds, attach_split(ds.manifest, load_split(split_csv))

