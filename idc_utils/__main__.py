@@ -2,6 +2,7 @@
 
     book      run every chapter under a profile and render the Jupyter Book
     predict   score patches with a saved model, write a CSV
+    app       launch the Gradio demo
     data      check a dataset folder, or download the Kaggle set
 """
 
@@ -70,6 +71,16 @@ def cmd_predict(args) -> int:
                        batch_size=args.batch_size, strict=args.strict, progress=not args.quiet)
 
 
+def cmd_app(args) -> int:
+    from . import app
+
+    model = args.model or str(app.find_default_model())
+    print(f"starting the demo with {model} on http://{args.host}:{args.port or 7860} "
+          "(research and teaching only; Ctrl+C stops it)")
+    app.launch(model, host=args.host, port=args.port, share=args.share, data_dir=args.data_dir)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m idc_utils", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--strict", action="store_true", help="exit 1 if any file could not be scored")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
+
+    ap = sub.add_parser("app", help="launch the Gradio demo (127.0.0.1 by default)")
+    ap.add_argument("--model", default=None, help="a .keras model (default: the best model of the latest run)")
+    ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    ap.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
+    ap.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    ap.add_argument("--data-dir", default=None, help="dataset folder for example patches (default: $IDC_DATA_DIR)")
+    ap.set_defaults(func=cmd_app)
 
     d = sub.add_parser("data", help="check or download the dataset")
     dsub = d.add_subparsers(dest="data_command", required=True)

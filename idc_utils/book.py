@@ -126,6 +126,9 @@ def run_chapters(
                 cwd=str(root / "notebooks"),
                 progress_bar=False,
                 log_output=False,
+                # C-level logs (TensorFlow's startup lines) go to this process's stderr, not
+                # into the chapter's outputs
+                extra_arguments=["--IPKernelApp.capture_fd_output=False"],
             )
         except pm.PapermillExecutionError as exc:
             raise ChapterError(

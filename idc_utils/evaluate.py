@@ -95,3 +95,256 @@ class OperatingPoint:
 def choose_operating_point(y_val, prob_val, target_recall: float) -> OperatingPoint:
     t = threshold_for_recall(y_val, prob_val, target_recall)
     return OperatingPoint(t, target_recall, binary_metrics(y_val, prob_val, t))
+
+
+# ----------------------------------------------------------------------------- uncertainty
+
+CI_METRICS = ("auc", "average_precision", "recall", "precision", "specificity", "f1", "accuracy",
+              "balanced_accuracy", "brier")
+
+
+def _patient_resamples(patients, n_boot: int, seed: int):
+    """Yield index arrays: each a bootstrap sample of whole patients (with replacement)."""
+    patients = np.asarray(patients).astype(str)
+    uniq, inv = np.unique(patients, return_inverse=True)
+    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        yield np.concatenate([members[k] for k in pick])
+
+
+def bootstrap_metrics(y_true, prob, patients, threshold: float, n_boot: int = 1000, seed: int = 0,
+                      metrics=CI_METRICS, level: float = 0.95) -> pd.DataFrame:
+    """Point estimates and percentile CIs from resampling **patients** (patches of one patient are
+    not independent, so resampling patches would give intervals that are too narrow)."""
+    y, p = _check(y_true, prob)
+    point = binary_metrics(y, p, threshold)
+    samples = {m: [] for m in metrics}
+    for idx in _patient_resamples(patients, n_boot, seed):
+        yy, pp = y[idx], p[idx]
+        if yy.min() == yy.max():
+            continue  # a resample with one class has no AUC; skip it
+        m = binary_metrics(yy, pp, threshold)
+        for k in metrics:
+            samples[k].append(m[k])
+    a = (1 - level) / 2
+    rows = {k: {"estimate": point[k], "low": float(np.nanquantile(v, a)), "high": float(np.nanquantile(v, 1 - a)),
+                "resamples": len(v)} for k, v in samples.items()}
+    return pd.DataFrame(rows).T
+
+
+def paired_bootstrap_difference(y_true, prob_a, prob_b, patients, metric: str = "auc", threshold_a=0.5,
+                                threshold_b=0.5, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """``metric(a) - metric(b)`` on the same patients, with a CI from the *same* patient resamples
+    for both models (a paired comparison is much tighter than two separate intervals)."""
+    y, pa = _check(y_true, prob_a)
+    _, pb = _check(y_true, prob_b)
+    diff = binary_metrics(y, pa, threshold_a)[metric] - binary_metrics(y, pb, threshold_b)[metric]
+    ds = []
+    for idx in _patient_resamples(patients, n_boot, seed):
+        if y[idx].min() == y[idx].max():
+            continue
+        ds.append(binary_metrics(y[idx], pa[idx], threshold_a)[metric] - binary_metrics(y[idx], pb[idx], threshold_b)[metric])
+    a = (1 - level) / 2
+    ds = np.asarray(ds)
+    return {"metric": metric, "difference": float(diff), "low": float(np.quantile(ds, a)),
+            "high": float(np.quantile(ds, 1 - a)), "share_above_zero": float((ds > 0).mean())}
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def reliability(y_true, prob, bins: int = 10) -> pd.DataFrame:
+    """Equal-width probability bins: mean predicted probability vs observed IDC+ share."""
+    y, p = _check(y_true, prob)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            rows.append({"bin": b, "low": edges[b], "high": edges[b + 1], "n": int(m.sum()),
+                         "mean_prob": float(p[m].mean()), "observed": float(y[m].mean())})
+    return pd.DataFrame(rows)
+
+
+def expected_calibration_error(y_true, prob, bins: int = 10) -> float:
+    r = reliability(y_true, prob, bins)
+    return float((r["n"] * (r["mean_prob"] - r["observed"]).abs()).sum() / r["n"].sum())
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def fit_temperature(y_val, prob_val) -> float:
+    """Temperature ``T`` minimising the validation log loss of ``sigmoid(logit(p) / T)``."""
+    from scipy.optimize import minimize_scalar
+
+    y, p = _check(y_val, prob_val)
+    z = _logit(p)
+
+    def nll(log_t):
+        q = np.clip(1 / (1 + np.exp(-z / np.exp(log_t))), 1e-7, 1 - 1e-7)
+        return -np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))
+
+    res = minimize_scalar(nll, bounds=(-3, 3), method="bounded")
+    return float(np.exp(res.x))
+
+
+def apply_temperature(prob, temperature: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-_logit(prob) / temperature))
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def per_patient(df: pd.DataFrame, prob, threshold: float) -> pd.DataFrame:
+    """One row per patient: patches, IDC+ patches, predicted IDC+, missed IDC+ (FN), false
+    alarms (FP), recall, and the patch AUC within the patient when it has both classes."""
+    from sklearn.metrics import roc_auc_score
+
+    d = df[["patient_id", "label"]].copy()
+    d["prob"] = np.asarray(prob)
+    d["pred"] = (d["prob"] >= threshold).astype(int)
+    rows = []
+    for pid, g in d.groupby("patient_id"):
+        y, q = g["label"].to_numpy(), g["pred"].to_numpy()
+        rows.append({
+            "patient": pid, "patches": len(g), "IDC+": int(y.sum()), "predicted IDC+": int(q.sum()),
+            "missed IDC+ (FN)": int(((q == 0) & (y == 1)).sum()), "false alarms (FP)": int(((q == 1) & (y == 0)).sum()),
+            "recall": _div(((q == 1) & (y == 1)).sum(), y.sum()),
+            "patch AUC": float(roc_auc_score(y, g["prob"])) if 0 < y.sum() < len(y) else float("nan"),
+            "mean prob": float(g["prob"].mean()),
+        })
+    return pd.DataFrame(rows).set_index("patient").sort_values(["missed IDC+ (FN)", "false alarms (FP)"], ascending=False)
+
+
+#: published numbers on this dataset, as their papers report them (not re-measured here)
+LITERATURE = pd.DataFrame([
+    {"study": "Cruz-Roa et al. 2014 (3-layer CNN)", "split": "by patient: 113 train+val / 49 test slides",
+     "AUC": np.nan, "recall": np.nan, "precision": np.nan, "F1": 0.7180, "balanced accuracy": 0.8423},
+    {"study": "Janowczyk & Madabhushi 2016 (AlexNet variant)", "split": "by patient, as Cruz-Roa 2014",
+     "AUC": np.nan, "recall": np.nan, "precision": np.nan, "F1": 0.7648, "balanced accuracy": 0.8468},
+    {"study": "Source paper (EfficientNetB0, 200 px)", "split": "stated as patient-level; sizes not given",
+     "AUC": 0.9558, "recall": 0.9319, "precision": 0.71, "F1": np.nan, "balanced accuracy": np.nan},
+]).set_index("study")
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def plot_roc_pr(results: dict, title_suffix: str = ""):
+    """ROC curves on one axis, precision-recall curves on another, for every model.
+    ``results``: name -> (y_true, prob, threshold)."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.4))
+    for name, (y, p, t) in results.items():
+        m = binary_metrics(y, p, t)
+        fpr, tpr, _ = roc_curve(y, p)
+        line, = a.plot(fpr, tpr, label=f"{name} (AUC {m['auc']:.3f})")
+        a.plot(1 - m["specificity"], m["recall"], "o", color=line.get_color())
+        prec, rec, _ = precision_recall_curve(y, p)
+        b.plot(rec, prec, color=line.get_color(), label=f"{name} (AP {m['average_precision']:.3f})")
+        b.plot(m["recall"], m["precision"], "o", color=line.get_color())
+    a.plot([0, 1], [0, 1], ":", color="grey")
+    a.set_xlabel("false positive rate (1 - specificity)"); a.set_ylabel("recall (sensitivity)")
+    a.set_title("ROC" + title_suffix); a.legend(loc="lower right", fontsize=8)
+    prevalence = np.mean(next(iter(results.values()))[0])
+    b.axhline(prevalence, ls=":", color="grey", label=f"chance ({prevalence:.2f})")
+    b.set_xlabel("recall"); b.set_ylabel("precision"); b.set_title("Precision-recall" + title_suffix)
+    b.legend(loc="lower left", fontsize=8)
+    fig.text(0.5, -0.02, "dots: each model's operating threshold (chosen on validation)", ha="center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusions(results: dict):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
+    for ax, (name, (y, p, t)) in zip(axes[0], results.items()):
+        c = confusion(y, np.asarray(p) >= t)
+        mat = np.array([[c["tn"], c["fp"]], [c["fn"], c["tp"]]])
+        sns.heatmap(mat, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
+                    xticklabels=["pred IDC-", "pred IDC+"], yticklabels=["true IDC-", "true IDC+"])
+        ax.set_title(f"{name}\nthreshold {t:.3f}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metric_bars(table: pd.DataFrame, metrics=("auc", "recall", "precision", "f1", "balanced_accuracy")):
+    """Models side by side with 95% CI whiskers. ``table``: rows (model, metric) with
+    estimate/low/high."""
+    import matplotlib.pyplot as plt
+
+    models_ = list(dict.fromkeys(table.index.get_level_values(0)))
+    x = np.arange(len(metrics))
+    w = 0.8 / len(models_)
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for k, name in enumerate(models_):
+        sub = table.loc[name].loc[list(metrics)]
+        err = np.vstack([sub["estimate"] - sub["low"], sub["high"] - sub["estimate"]])
+        ax.bar(x + k * w - 0.4 + w / 2, sub["estimate"], w, yerr=err, capsize=3, label=name)
+    ax.set_xticks(x, [m.replace("_", " ") for m in metrics])
+    ax.set_ylim(0, 1.05); ax.set_ylabel("test patients"); ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Models on the test patients (95% CI by patient bootstrap)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(curves: dict, bins: int = 10):
+    """Reliability diagram: ``curves`` name -> (y, prob)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
+    for name, (y, p) in curves.items():
+        r = reliability(y, p, bins)
+        ax.plot(r["mean_prob"], r["observed"], "o-",
+                label=f"{name} (ECE {expected_calibration_error(y, p, bins):.3f})")
+    ax.set_xlabel("predicted IDC+ probability"); ax.set_ylabel("observed IDC+ share")
+    ax.set_title("Reliability on the test patients"); ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- chapter helpers
+
+
+def run_models(models_dir) -> list:
+    """Every trained model of a run folder, CNN first, then EfficientNet, then others by name."""
+    from pathlib import Path
+
+    found = sorted(Path(models_dir).glob("*.keras"))
+    order = {"cnn": 0, "efficientnet": 1}
+    return sorted(found, key=lambda p: (order.get(p.stem, 2), p.stem))
+
+
+def ci_table(per_model: dict, metrics=("auc", "recall", "precision", "specificity", "f1", "accuracy",
+                                        "balanced_accuracy", "brier")) -> pd.DataFrame:
+    """``per_model``: name -> bootstrap_metrics() frame. A readable table: 'estimate [low, high]'."""
+    out = {}
+    for name, t in per_model.items():
+        out[name] = {m: f"{t.loc[m, 'estimate']:.3f} [{t.loc[m, 'low']:.3f}, {t.loc[m, 'high']:.3f}]" for m in metrics}
+    return pd.DataFrame(out)
+
+
+def qualitative_examples(df: pd.DataFrame, prob, threshold: float, per_kind: int = 6) -> pd.DataFrame:
+    """The most confident patches of each kind: true/false positives/negatives (errors sorted by
+    how sure the model was; correct ones likewise)."""
+    d = df.copy()
+    d["prob"] = np.asarray(prob)
+    d["pred"] = (d["prob"] >= threshold).astype(int)
+    kinds = {"true positive": (1, 1), "false negative": (1, 0), "false positive": (0, 1), "true negative": (0, 0)}
+    rows = []
+    for kind, (lab, pred) in kinds.items():
+        part = d[(d["label"] == lab) & (d["pred"] == pred)]
+        part = part.sort_values("prob", ascending=(pred == 0))
+        rows.append(part.head(per_kind).assign(kind=kind))
+    return pd.concat(rows)

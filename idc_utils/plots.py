@@ -61,3 +61,29 @@ def plot_history(history, title: str = "Learning curves"):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def outcome_grid(images, kinds, probs, per_kind: int, size: float = 1.45):
+    """One row per outcome (true/false positive/negative), up to ``per_kind`` patches each, the
+    probability above each; an empty row says there was no such case."""
+    import matplotlib.pyplot as plt
+
+    order = ["true positive", "false negative", "false positive", "true negative"]
+    kinds = np.asarray(kinds)
+    fig, axes = plt.subplots(len(order), per_kind, figsize=(per_kind * size, len(order) * size * 1.2), squeeze=False)
+    for r, kind in enumerate(order):
+        idx = np.flatnonzero(kinds == kind)[:per_kind]
+        color = "green" if kind.startswith("true") else "red"
+        for c in range(per_kind):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if c < len(idx):
+                ax.imshow(images[idx[c]])
+                ax.set_title(f"p={probs[idx[c]]:.2f}", fontsize=8, color=color)
+        axes[r, 0].set_ylabel(f"{kind}\n({len(idx)} shown)" if len(idx) else f"{kind}\n(none)", fontsize=9,
+                              color=color, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig

@@ -112,3 +112,97 @@ def plot_mosaic(ax, images, rows: pd.DataFrame, *, outline_positive: bool = True
     if title:
         ax.set_title(title)
     return grid
+
+
+# ----------------------------------------------------------------------------- model maps
+
+
+def dice(pred_mask, true_mask) -> float:
+    """Dice overlap of two boolean maps (1.0 when both are empty)."""
+    a = np.asarray(pred_mask, bool)
+    b = np.asarray(true_mask, bool)
+    s = a.sum() + b.sum()
+    return 1.0 if s == 0 else float(2 * (a & b).sum() / s)
+
+
+def slide_metrics(rows: pd.DataFrame, prob, threshold: float) -> dict:
+    """Patch AUC within one slide and Dice of the thresholded map against the annotation."""
+    from sklearn.metrics import roc_auc_score
+
+    y = rows["label"].to_numpy().astype(int)
+    p = np.asarray(prob, dtype=float)
+    q = p >= threshold
+    return {
+        "patches": int(len(y)),
+        "idc_positive": int(y.sum()),
+        "patch_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
+        "dice": dice(q, y == 1),
+        "predicted_idc_fraction": float(q.mean()),
+        "true_idc_fraction": float(y.mean()),
+        "threshold": float(threshold),
+    }
+
+
+def plot_slide_heatmap(images, rows: pd.DataFrame, prob, threshold: float, title: str = ""):
+    """Three panels: the rebuilt tissue with the annotated IDC outline; the model's probability
+    over it; the thresholded map against the annotation (hits, misses, false alarms)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    canvas, grid = mosaic(images, rows["x"], rows["y"])
+    truth = value_map(grid, rows["label"], fill=0) > 0.5
+    pmap = value_map(grid, prob)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.6))
+    axes[0].imshow(canvas)
+    draw_outline(axes[0], truth, grid.step, label="annotated IDC")
+    axes[0].set_title("tissue, annotated IDC outlined")
+    axes[1].imshow(canvas)
+    im = axes[1].imshow(np.kron(np.nan_to_num(pmap, nan=0), np.ones((grid.step, grid.step))), cmap="magma",
+                        vmin=0, vmax=1, alpha=np.kron(np.where(np.isnan(pmap), 0, 0.6), np.ones((grid.step, grid.step))))
+    draw_outline(axes[1], truth, grid.step, color="cyan")
+    fig.colorbar(im, ax=axes[1], fraction=0.035, label="P(IDC+)")
+    axes[1].set_title("model probability per patch")
+    pred = value_map(grid, np.asarray(prob) >= threshold, fill=np.nan)
+    has = ~np.isnan(pred)
+    cat = np.full(pred.shape, np.nan)
+    cat[has & (pred > 0) & truth] = 3  # hit
+    cat[has & (pred > 0) & ~truth] = 2  # false alarm
+    cat[has & (pred == 0) & truth] = 1  # missed
+    cat[has & (pred == 0) & ~truth] = 0  # correct IDC-
+    cmap = ListedColormap(["#dddddd", "#1f77b4", "#ff7f0e", "#d62728"])
+    axes[2].imshow(cat, cmap=cmap, vmin=-0.5, vmax=3.5, interpolation="nearest")
+    axes[2].set_title(f"at threshold {threshold:.3f}: red hit, blue missed, orange false alarm")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- tiling
+
+
+def tissue_fraction(tile: np.ndarray) -> float:
+    """Share of a tile's pixels that look like stained tissue rather than glass/background:
+    not near-white, and with some colour saturation."""
+    t = tile.astype(np.int16)
+    bright = t.min(axis=-1) > 215
+    sat = (t.max(axis=-1) - t.min(axis=-1)) > 18
+    return float((~bright & sat).mean())
+
+
+def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.25):
+    """Cut an RGB image into ``tile`` x ``tile`` patches on a grid; partial tiles at the right and
+    bottom are padded with white (like the dataset's edge patches). Returns ``(tiles, table)``
+    where ``table`` has ``x, y, tissue, is_tissue`` per tile; only tissue tiles need scoring."""
+    h, w = image.shape[:2]
+    rows_, cols_ = int(np.ceil(h / tile)), int(np.ceil(w / tile))
+    padded = np.full((rows_ * tile, cols_ * tile, 3), 255, np.uint8)
+    padded[:h, :w] = image[..., :3]
+    tiles = padded.reshape(rows_, tile, cols_, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
+    ys, xs = np.divmod(np.arange(rows_ * cols_), cols_)
+    frac = np.array([tissue_fraction(t) for t in tiles])
+    table = pd.DataFrame({"x": xs * tile, "y": ys * tile, "tissue": frac, "is_tissue": frac >= min_tissue})
+    return tiles, table

@@ -54,6 +54,35 @@ def test_eda_chapter_writes_the_split_and_its_record(smoke_run):
     assert (run_dir / "figures" / "01_slide_mosaic.png").stat().st_size > 10_000
 
 
+def test_training_chapters_save_models_with_cards(smoke_run):
+    run_dir, _ = smoke_run
+    for name, backbone in (("cnn", "cnn"), ("efficientnet", "efficientnet_lite0")):
+        card = json.loads((run_dir / "models" / f"{name}.json").read_text())
+        assert (run_dir / "models" / f"{name}.keras").exists()
+        assert card["backbone"] == backbone and 0 < card["threshold"] < 1
+        assert card["val_metrics"]["recall"] >= card["target_recall"]
+        assert card["data"]["fingerprint"] and card["seed"] == 1337
+    assert json.loads((run_dir / "models" / "efficientnet.json").read_text())["image_size"] == 64  # smoke
+
+
+def test_later_chapters_record_their_numbers(smoke_run):
+    run_dir, _ = smoke_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"eda", "preprocessing", "balance", "cnn", "efficientnet", "evaluation"} <= set(metrics)
+    assert metrics["preprocessing"]["pipeline_patches_per_s"] > 0
+    balance = {row["method"] for row in metrics["balance"]["table"]}
+    assert balance == {"none", "class_weight", "smote"}
+    ev = metrics["evaluation"]
+    for model in ("cnn", "efficientnet"):
+        auc = ev["models"][model]["ci"]["auc"]
+        assert auc["low"] <= auc["estimate"] <= auc["high"]
+    assert ev["slide"][0]["patches"] == 478  # the held-out complete patient
+    import pandas as pd
+
+    preds = pd.read_csv(run_dir / "test_predictions.csv")
+    assert {"prob_cnn", "prob_efficientnet"} <= set(preds.columns) and preds["prob_cnn"].between(0, 1).all()
+
+
 def test_book_refuses_to_start_without_data(tmp_path, monkeypatch):
     monkeypatch.delenv("IDC_DATA_DIR", raising=False)
     from idc_utils.data import DataNotFoundError

@@ -1,0 +1,374 @@
+"""The demo: a Gradio app that classifies patches and maps tissue images, with its limits stated.
+
+    python -m idc_utils app [--model runs/<profile>/models/<name>.keras] [--host 127.0.0.1] [--port 7860]
+
+Two tabs, two API endpoints (named after their functions, as Gradio 6 does):
+
+* ``classify_patches``: one or many 50x50 patches (PNG/JPEG/TIFF) -> IDC+/IDC- at the model's
+  saved threshold, the probability, a Grad-CAM overlay, and any conversion or error per file;
+* ``analyze_tissue``: a larger H&E image, or a zip of a Kaggle patient folder -> tiles of 50x50,
+  background skipped, every tissue tile scored in batches, a probability heatmap and the IDC+
+  area fraction (with the annotation's agreement when the zip carries labels).
+
+The model is loaded once; requests queue; tiles are scored in batches. Bad input gets a message
+in the page, never a traceback. Nothing leaves the machine: it binds 127.0.0.1 by default,
+``share`` is off unless asked, analytics are off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from . import DISCLAIMER  # noqa: E402
+from .data import PATCH_SIZE, PatchDecodeError, decode_image  # noqa: E402
+
+#: the tissue tab refuses larger images (a slide region of 5000 x 5000 px is 10,000 tiles)
+MAX_TISSUE_PIXELS = 25_000_000
+MAX_PATCH_FILES = 256
+MAX_OVERLAY_SIDE = 2048
+PATCH_TYPES = [".png", ".jpg", ".jpeg", ".tif", ".tiff"]
+TISSUE_TYPES = PATCH_TYPES + [".zip"]
+
+NOTICE = f"""\
+**{DISCLAIMER}** This demo shows what a model trained on a small public teaching dataset does with
+an image. Its output is a research estimate with wide uncertainty, not a diagnosis, and it has not
+been validated on slides from any other laboratory, scanner or stain.
+"""
+
+
+class InputError(ValueError):
+    """Input the app cannot use; the message is shown to the user as is."""
+
+
+def find_default_model(root: str | Path | None = None) -> Path:
+    """The best model (highest validation AUC) of the most recent run under ``runs/``."""
+    from .runs import project_root
+
+    runs_dir = Path(root) if root else project_root() / "runs"
+    cards = []
+    for card_path in runs_dir.glob("*/models/*.json"):
+        if not card_path.with_suffix(".keras").exists():
+            continue
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, ValueError):
+            continue
+        cards.append((card.get("created", ""), card_path.parent.parent, card.get("val_metrics", {}).get("auc", 0), card_path))
+    if not cards:
+        raise FileNotFoundError(
+            f"no trained model found under {runs_dir}: run `make book` first (it trains "
+            "runs/sample/models/efficientnet.keras), or pass --model path/to/model.keras"
+        )
+    latest_run = max(cards)[1]
+    best = max((c for c in cards if c[1] == latest_run), key=lambda c: c[2])
+    return best[3].with_suffix(".keras")
+
+
+@dataclass
+class Predictor:
+    """A loaded model with its card; scoring, Grad-CAM and tiling in batches."""
+
+    model: object
+    card: dict
+    batch_size: int = 128
+
+    @classmethod
+    def load(cls, model_path: str | Path) -> "Predictor":
+        from .predict import make_infer
+        from .train import load_model
+
+        model, card = load_model(model_path)
+        p = cls(model, card)
+        p._infer = make_infer(model)
+        p._infer(np.zeros((1, PATCH_SIZE, PATCH_SIZE, 3), np.uint8))  # trace once, at start-up
+        return p
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card["threshold"])
+
+    def probabilities(self, patches: np.ndarray, progress=None) -> np.ndarray:
+        out = np.empty(len(patches))
+        for s in range(0, len(patches), self.batch_size):
+            out[s : s + self.batch_size] = self._infer(patches[s : s + self.batch_size])
+            if progress is not None:
+                progress(min(1.0, (s + self.batch_size) / max(1, len(patches))))
+        return out
+
+    def describe(self) -> str:
+        c = self.card
+        v = c.get("val_metrics", {})
+        return (f"model **{c['name']}** ({c['backbone']}, {c['image_size']} px), threshold **{self.threshold:.3f}** "
+                f"chosen on validation patients for recall ≥ {c['target_recall']} (validation recall "
+                f"{v.get('recall', float('nan')):.3f}, precision {v.get('precision', float('nan')):.3f}, "
+                f"AUC {v.get('auc', float('nan')):.3f})")
+
+
+# ----------------------------------------------------------------------------- patches
+
+
+def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFrame]:
+    """The Patch tab's work: ``(summary markdown, gallery items, table)``."""
+    from .explain import gradcam, overlay
+    from .predict import load_patch_file
+
+    paths = [Path(p) for p in (paths or [])]
+    if not paths:
+        raise InputError("Upload one or more patches first (PNG, JPEG or TIFF, 50x50 pixels).")
+    if len(paths) > MAX_PATCH_FILES:
+        raise InputError(f"{len(paths)} files: the demo takes at most {MAX_PATCH_FILES} patches at a time; "
+                         "use `python -m idc_utils predict` for more.")
+    rows, good, patches = [], [], []
+    for k, path in enumerate(paths):
+        name = _display_name(path)
+        if path.suffix.lower() not in PATCH_TYPES:
+            rows.append({"file": name, "class": "", "P(IDC+)": None, "note": "",
+                         "error": f"{path.suffix or 'no extension'} is not an image type the demo reads ({', '.join(PATCH_TYPES)})"})
+            continue
+        patch, err, note = load_patch_file(path)
+        if patch is None:
+            if "larger than" in err:
+                err = err.split(";")[0] + "; the Tissue tab tiles larger images"
+            rows.append({"file": name, "class": "", "P(IDC+)": None, "note": note, "error": err})
+            continue
+        rows.append({"file": name, "class": None, "P(IDC+)": None, "note": note, "error": ""})
+        good.append(len(rows) - 1)
+        patches.append(patch)
+    gallery = []
+    if patches:
+        batch = np.stack(patches)
+        cams, probs = gradcam(pred.model, batch)
+        for j, r in enumerate(good):
+            p = float(probs[j])
+            label = "IDC+" if p >= pred.threshold else "IDC-"
+            rows[r]["class"], rows[r]["P(IDC+)"] = label, round(p, 4)
+            side = np.concatenate([batch[j], np.full((PATCH_SIZE, 2, 3), 255, np.uint8), overlay(batch[j], cams[j])], axis=1)
+            big = np.kron(side, np.ones((4, 4, 1), np.uint8))  # 4x, nearest: pixels stay visible
+            gallery.append((big, f"{label}  P(IDC+) = {p:.3f}  {rows[r]['file']}"))
+    table = pd.DataFrame(rows, columns=["file", "class", "P(IDC+)", "note", "error"])
+    n_ok = len(good)
+    n_pos = int((table["class"] == "IDC+").sum())
+    summary = (f"**{n_ok} of {len(paths)} patches classified**: {n_pos} IDC+, {n_ok - n_pos} IDC-"
+               + (f"; {len(paths) - n_ok} could not be used (see the table)" if n_ok < len(paths) else "")
+               + f".  \n{pred.describe()}.  \nLeft: the patch; right: Grad-CAM, where the IDC+ evidence was strongest (red).")
+    return summary, gallery, table
+
+
+def _display_name(path: Path) -> str:
+    return path.name
+
+
+# ----------------------------------------------------------------------------- tissue
+
+
+@dataclass
+class TissueResult:
+    overlay: np.ndarray
+    summary: str
+    stats: dict
+
+
+def _heat_overlay(base: np.ndarray, grid_values: np.ndarray, step: int, alpha: float = 0.5) -> np.ndarray:
+    """Blend a per-tile probability map (NaN = not scored) over an RGB image."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["magma"]
+    h, w = base.shape[:2]
+    vals = np.kron(np.nan_to_num(grid_values, nan=-1), np.ones((step, step)))[:h, :w]
+    scored = vals >= 0
+    heat = cmap(np.clip(vals, 0, 1))[..., :3] * 255
+    out = base.astype(np.float32).copy()
+    out[scored] = (1 - alpha) * out[scored] + alpha * heat[scored]
+    return out.astype(np.uint8)
+
+
+def _downscale(img: np.ndarray, max_side: int = MAX_OVERLAY_SIDE) -> np.ndarray:
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side:
+        return img
+    from PIL import Image
+
+    f = max_side / max(h, w)
+    return np.asarray(Image.fromarray(img).resize((int(w * f), int(h * f)), Image.BILINEAR))
+
+
+def analyze_tissue_file(pred: Predictor, path, progress=None, min_tissue: float = 0.25) -> TissueResult:
+    """The Tissue tab's work on an image file or a Kaggle-layout zip."""
+    if path is None:
+        raise InputError("Upload an H&E image (PNG, JPEG, TIFF) or a zip of a patient folder first.")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TISSUE_TYPES:
+        raise InputError(f"{path.name}: {suffix or 'no extension'} is not supported; upload a PNG, JPEG or TIFF "
+                         "image, or a .zip of a Kaggle patient folder.")
+    if suffix == ".zip":
+        return _analyze_patient_zip(pred, path, progress)
+    try:
+        image, notes = decode_image(path.read_bytes(), max_pixels=MAX_TISSUE_PIXELS)
+    except PatchDecodeError as exc:
+        raise InputError(f"{path.name}: {exc}. The Tissue tab accepts images up to "
+                         f"{MAX_TISSUE_PIXELS / 1e6:.0f} million pixels; crop the region of interest.") from None
+    h, w = image.shape[:2]
+    if h < PATCH_SIZE or w < PATCH_SIZE:
+        raise InputError(f"{path.name} is {w}x{h}, smaller than one {PATCH_SIZE}x{PATCH_SIZE} tile; use the Patch tab.")
+    return tissue_map(pred, image, progress, min_tissue, notes)
+
+
+def tissue_map(pred: Predictor, image: np.ndarray, progress=None, min_tissue: float = 0.25, notes=()) -> TissueResult:
+    from .slides import tile_image
+
+    t0 = time.perf_counter()
+    tiles, table = tile_image(image, PATCH_SIZE, min_tissue)
+    keep = table["is_tissue"].to_numpy()
+    if not keep.any():
+        raise InputError("No tissue found: every 50x50 tile looks like background (white or unstained). "
+                         "Is this an H&E image at the dataset's magnification?")
+    t1 = time.perf_counter()
+    probs = pred.probabilities(tiles[keep], progress)
+    t2 = time.perf_counter()
+    rows_, cols_ = int(np.ceil(image.shape[0] / PATCH_SIZE)), int(np.ceil(image.shape[1] / PATCH_SIZE))
+    grid = np.full(rows_ * cols_, np.nan)
+    grid[np.flatnonzero(keep)] = probs
+    grid = grid.reshape(rows_, cols_)
+    over = _downscale(_heat_overlay(image[..., :3], grid, PATCH_SIZE))
+    n_t, n_pos = int(keep.sum()), int((probs >= pred.threshold).sum())
+    stats = {"tiles": int(len(table)), "tissue_tiles": n_t, "idc_tiles": n_pos,
+             "idc_area_fraction": n_pos / n_t, "tiles_per_second": n_t / max(t2 - t1, 1e-9),
+             "seconds": time.perf_counter() - t0, "threshold": pred.threshold}
+    summary = (f"**IDC+ area: {100 * stats['idc_area_fraction']:.1f}% of the tissue** ({n_pos} of {n_t} tissue tiles "
+               f"at P(IDC+) ≥ {pred.threshold:.3f}); {stats['tiles'] - n_t} background tiles skipped. "
+               f"{n_t} tiles scored in {t2 - t1:.1f} s ({stats['tiles_per_second']:.0f} tiles/s).  \n"
+               f"Colour: probability of IDC+ per 50x50 tile (dark: low, yellow: high); uncoloured: background. "
+               f"The tiles must show tissue at the dataset's magnification (about 2.5x) for this to mean anything."
+               + (f"  \nInput: {'; '.join(notes)}." if notes else "") + f"  \n{pred.describe()}.")
+    return TissueResult(over, summary, stats)
+
+
+def _analyze_patient_zip(pred: Predictor, path: Path, progress=None) -> TissueResult:
+    from .data import DataError, load_dataset
+    from .slides import mosaic, slide_metrics, value_map
+
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path.name} is not a valid zip archive.")
+    try:
+        ds = load_dataset(path, use_cache=False)
+    except DataError as exc:
+        raise InputError(f"{path.name}: {str(exc).splitlines()[0]}") from None
+    m = ds.manifest
+    counts = m["patient_id"].value_counts()
+    pid = counts.index[0]
+    rows = m[m["patient_id"] == pid]
+    t1 = time.perf_counter()
+    probs = pred.probabilities(ds.patches(rows), progress)
+    t2 = time.perf_counter()
+    canvas, grid = mosaic(ds.patches(rows), rows["x"], rows["y"])
+    over = _downscale(_heat_overlay(canvas, value_map(grid, probs), grid.step))
+    sm = slide_metrics(rows, probs, pred.threshold)
+    stats = {"patient": pid, "tissue_tiles": len(rows), "idc_tiles": int((probs >= pred.threshold).sum()),
+             "idc_area_fraction": sm["predicted_idc_fraction"], "tiles_per_second": len(rows) / max(t2 - t1, 1e-9),
+             **sm}
+    extra = f" (the zip holds {len(counts)} patients; showing the largest)" if len(counts) > 1 else ""
+    skipped = f"; {len(ds.problems)} files in the zip were not usable" if len(ds.problems) else ""
+    summary = (f"**Patient {pid}{extra}: predicted IDC+ area {100 * sm['predicted_idc_fraction']:.1f}%** of "
+               f"{len(rows)} patches (annotated: {100 * sm['true_idc_fraction']:.1f}%){skipped}. "
+               f"Against the annotation in the file names: patch AUC {sm['patch_auc']:.3f}, Dice {sm['dice']:.3f}.  \n"
+               f"{pred.describe()}.")
+    return TissueResult(over, summary, stats)
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+def example_patches(data_dir=None, n: int = 4) -> list[str]:
+    """A few real patches (half IDC+) from the dataset folder, for the Patch tab's examples."""
+    from .data import resolve_data_dir, scan
+
+    try:
+        root = resolve_data_dir(data_dir)
+    except Exception:  # noqa: BLE001 - no data, no examples
+        return []
+    if root.is_file():
+        return []
+    patches = scan(root).patches
+    full = patches[patches["bytes"] > 2000]
+    picked = []
+    for label in (1, 0):
+        part = full[full["label"] == label]
+        picked += list(part.sample(min(n // 2, len(part)), random_state=0)["path"])
+    return [str(root / p) for p in picked]
+
+
+def build_app(model_path: str | Path | None = None, data_dir=None):
+    import gradio as gr
+
+    model_path = Path(model_path) if model_path else find_default_model()
+    pred = Predictor.load(model_path)
+
+    def classify_patches(files):
+        try:
+            summary, gallery, table = classify_patch_files(pred, files)
+        except InputError as exc:
+            raise gr.Error(str(exc), title="Cannot use this input", print_exception=False) from None
+        return summary, gallery, table
+
+    def analyze_tissue(file, progress=gr.Progress()):
+        try:
+            res = analyze_tissue_file(pred, file, lambda f: progress(f, desc="scoring tiles"))
+        except InputError as exc:
+            raise gr.Error(str(exc), title="Cannot use this input", print_exception=False) from None
+        return res.overlay, res.summary
+
+    with gr.Blocks(title="IDC patch classifier — research demo", analytics_enabled=False) as demo:
+        gr.Markdown("# Invasive ductal carcinoma in H&E patches — research and teaching demo")
+        gr.Markdown(NOTICE, elem_id="notice")
+        gr.Markdown(pred.describe() + f"  \nModel file: `{model_path}`")
+        with gr.Tab("Patch"):
+            files = gr.File(file_count="multiple", file_types=PATCH_TYPES, label="Patches (50x50 px; PNG, JPEG, TIFF)")
+            run_p = gr.Button("Classify", variant="primary")
+            summary_p = gr.Markdown(elem_id="patch-summary")
+            gallery = gr.Gallery(label="Patch | Grad-CAM", columns=4, height=320, object_fit="contain", format="png")
+            table = gr.Dataframe(label="Per file", interactive=False, wrap=True)
+            run_p.click(classify_patches, files, [summary_p, gallery, table])
+            examples = example_patches(data_dir)
+            if examples:
+                gr.Examples([[[e]] for e in examples], inputs=[files], label="Real patches from the dataset")
+        with gr.Tab("Tissue"):
+            tissue_in = gr.File(file_count="single", file_types=TISSUE_TYPES,
+                                label="H&E image at the dataset's magnification, or a .zip of a Kaggle patient folder")
+            run_t = gr.Button("Map IDC", variant="primary")
+            summary_t = gr.Markdown(elem_id="tissue-summary")
+            heat = gr.Image(label="P(IDC+) per 50x50 tile", type="numpy", interactive=False, format="png")
+            run_t.click(analyze_tissue, tissue_in, [heat, summary_t])
+    demo.queue(default_concurrency_limit=1, max_size=32)
+    demo.predictor = pred
+    demo.example_files = examples
+    return demo
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def launch(model_path=None, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
+           block: bool = True, data_dir=None, quiet: bool = False):
+    demo = build_app(model_path, data_dir)
+    allowed = sorted({str(Path(f).parent) for f in demo.example_files})
+    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, inline=False,
+                quiet=quiet, max_file_size="64mb", show_error=False, footer_links=["api"],
+                allowed_paths=allowed)
+    return demo

@@ -1,0 +1,91 @@
+"""Grad-CAM: which parts of a patch pushed the model towards its answer.
+
+Grad-CAM (Selvaraju et al. 2017) weighs the feature maps of a convolutional layer by the average
+gradient of the class score with respect to them, keeps the positive part, and upsamples the
+result to the input. Here the class score is the **logit** of IDC+ (``log p / (1 - p)``), whose
+gradient does not vanish when the sigmoid saturates; for "why IDC-" the sign is flipped.
+
+The map is only as fine as the layer: a patch enlarged to 96 px reaches 3x3 cells at EfficientNet's
+last layer. :func:`default_layer` therefore picks the last convolutional output that still has at
+least ``min_cells`` cells per side. A Grad-CAM map shows where the model looked, not *why*, and not
+whether it was right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def default_layer(model, min_cells: int = 6) -> str:
+    """Name of the last 4-D layer output with at least ``min_cells`` x ``min_cells`` cells."""
+    best = None
+    for layer in model.layers:
+        if layer.name.startswith(("pre_", "patch", "head_")):
+            continue
+        shape = getattr(layer.output, "shape", None)
+        if shape is None or len(shape) != 4:
+            continue
+        if shape[1] is not None and shape[1] >= min_cells:
+            best = layer.name
+    if best is None:
+        raise ValueError("the model has no convolutional layer to explain")
+    return best
+
+
+def gradcam(model, patches: np.ndarray, layer: str | None = None, target: str = "positive", batch_size: int = 64):
+    """Grad-CAM maps for a batch of raw patches ``(n, 50, 50, 3)``: ``(maps (n, 50, 50) in [0, 1],
+    probabilities (n,))``. ``target``: ``positive`` (evidence for IDC+) or ``predicted``
+    (evidence for whichever class the model chose at 0.5)."""
+    import keras
+    import tensorflow as tf
+
+    layer = layer or default_layer(model)
+    grad_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
+    maps, probs = [], []
+    h, w = patches.shape[1:3]
+    for s in range(0, len(patches), batch_size):
+        x = tf.convert_to_tensor(patches[s : s + batch_size].astype("float32"))
+        with tf.GradientTape() as tape:
+            feats, p = grad_model(x, training=False)
+            p = tf.clip_by_value(tf.cast(p[:, 0], tf.float32), 1e-6, 1 - 1e-6)
+            logit = tf.math.log(p) - tf.math.log(1 - p)
+            if target == "predicted":
+                logit = tf.where(p >= 0.5, logit, -logit)
+            elif target != "positive":
+                raise ValueError("target must be 'positive' or 'predicted'")
+        grads = tape.gradient(logit, feats)
+        weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(feats, tf.float32), axis=-1))
+        cam = tf.image.resize(cam[..., None], (h, w), method="bilinear")[..., 0].numpy()
+        top = cam.reshape(len(cam), -1).max(axis=1)
+        cam = cam / np.where(top > 0, top, 1)[:, None, None]
+        maps.append(cam)
+        probs.append(p.numpy())
+    return np.concatenate(maps), np.concatenate(probs)
+
+
+def overlay(patch: np.ndarray, cam: np.ndarray, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
+    """The patch with its Grad-CAM map blended on top, uint8 RGB."""
+    import matplotlib
+
+    heat = matplotlib.colormaps[cmap](np.clip(cam, 0, 1))[..., :3] * 255
+    return np.clip((1 - alpha) * patch.astype(np.float32) + alpha * heat, 0, 255).astype(np.uint8)
+
+
+def plot_gradcam_grid(patches, cams, titles, ncols: int = 6, size: float = 1.6):
+    """Each patch above its overlay."""
+    import matplotlib.pyplot as plt
+
+    n = len(patches)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(ncols * size, 2 * nrows * size * 1.05), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k in range(n):
+        r, c = 2 * (k // ncols), k % ncols
+        axes[r, c].imshow(patches[k])
+        axes[r, c].set_title(titles[k], fontsize=7)
+        axes[r + 1, c].imshow(overlay(patches[k], cams[k]))
+    fig.tight_layout()
+    return fig

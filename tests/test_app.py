@@ -1,0 +1,237 @@
+"""The Gradio demo: its functions, both endpoints over HTTP with gradio_client, and a real
+browser (headless Chromium) uploading a patch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from idc_utils import app, predict, train
+
+ARTIFACTS = Path(os.environ.get("IDC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def sample_model(shared_sample, tmp_path_factory):
+    """A small CNN trained for one epoch on real sample patches (the app needs a model, not a
+    good one)."""
+    from idc_utils import data, split
+
+    ds = data.load_dataset(shared_sample)
+    m = data.subsample_patients(ds.manifest, 24, seed=0)
+    df = split.assign_split(m, 0.2, 0.2, seed=0)
+    out = tmp_path_factory.mktemp("app-models")
+    cfg = train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, batch_size=32, augment=None, seed=0)
+    res = train.fit(cfg, ds.images, df, out, "efficientnet", log=lambda *_: None)
+    test_files = [shared_sample / p for p in df[(df.split == "test") & (df.height == 50)].path[:6]]
+    return res.model_path, test_files, ds, df
+
+
+def assert_display_size(got, source):
+    """The overlay keeps the image's aspect ratio and is at most MAX_OVERLAY_SIDE pixels a side."""
+    h, w = source[:2]
+    assert max(got[:2]) == min(max(h, w), app.MAX_OVERLAY_SIDE)
+    assert abs(got[0] / got[1] - h / w) < 0.01
+
+
+@pytest.fixture(scope="module")
+def predictor(sample_model):
+    return app.Predictor.load(sample_model[0])
+
+
+# ----------------------------------------------------------------------------- functions
+
+
+def test_classify_patch_files_mixed_input(predictor, sample_model, tmp_path):
+    _, files, _, _ = sample_model
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((300, 300, 3), np.uint8)).save(big)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.full((50, 50), 120, np.uint8)).save(gray)
+    summary, gallery, table = app.classify_patch_files(predictor, [*files[:2], big, bad, gray])
+    assert "3 of 5 patches classified" in summary and "threshold" in summary
+    assert len(gallery) == 3 and gallery[0][0].shape == (200, 408, 3)
+    t = table.set_index("file")
+    assert "Tissue tab" in t.loc["big.png", "error"] and "not an image" in t.loc["bad.png", "error"]
+    assert "grayscale" in t.loc["gray.png", "note"]
+    for f in files[:2]:
+        p = t.loc[f.name, "P(IDC+)"]
+        assert t.loc[f.name, "class"] == ("IDC+" if p >= predictor.threshold else "IDC-")
+
+
+def test_classify_patch_files_refuses_nothing_and_too_much(predictor, sample_model):
+    with pytest.raises(app.InputError, match="Upload"):
+        app.classify_patch_files(predictor, [])
+    many = [sample_model[1][0]] * (app.MAX_PATCH_FILES + 1)
+    with pytest.raises(app.InputError, match="at most"):
+        app.classify_patch_files(predictor, many)
+
+
+def test_tissue_map_on_a_rebuilt_slide(predictor, sample_model, tmp_path):
+    from idc_utils import slides
+
+    _, _, ds, df = sample_model
+    pid = df.patient_id.value_counts().index[0]
+    rows = df[df.patient_id == pid]
+    canvas, grid = slides.mosaic(ds.patches(rows), rows.x, rows.y)
+    png = tmp_path / "tissue.png"
+    Image.fromarray(canvas).save(png)
+    res = app.analyze_tissue_file(predictor, png)
+    s = res.stats
+    assert s["tiles"] == grid.rows * grid.cols and 0 < s["tissue_tiles"] <= len(rows)
+    assert 0 <= s["idc_area_fraction"] <= 1
+    assert_display_size(res.overlay.shape, canvas.shape)
+    assert "IDC+ area" in res.summary and "tiles/s" in res.summary
+
+
+def test_tissue_inputs_that_are_refused(predictor, tmp_path):
+    cases = {
+        "notes.txt": (b"hello", "not supported"),
+        "tiny.png": (None, "smaller than one 50x50 tile"),
+        "blank.png": (None, "No tissue found"),
+        "broken.png": (b"\x89PNG\r\n\x1a\nxxxx", "not an image"),
+        "fake.zip": (b"PK not really", "not a valid zip"),
+    }
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "tiny.png")
+    Image.fromarray(np.full((200, 200, 3), 248, np.uint8)).save(tmp_path / "blank.png")
+    for name, (content, reason) in cases.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(app.InputError, match=reason):
+            app.analyze_tissue_file(predictor, tmp_path / name)
+    with pytest.raises(app.InputError, match="Upload"):
+        app.analyze_tissue_file(predictor, None)
+
+
+def test_tissue_refuses_decompression_bombs(predictor, tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "MAX_TISSUE_PIXELS", 10_000)
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(tmp_path / "huge.png")
+    with pytest.raises(app.InputError, match="million pixels"):
+        app.analyze_tissue_file(predictor, tmp_path / "huge.png")
+
+
+def test_patient_zip_reports_agreement_with_annotation(predictor, sample_model, tmp_path):
+    _, _, ds, df = sample_model
+    pid = df.patient_id.value_counts().index[0]
+    z = tmp_path / "patient.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for rel in df[df.patient_id == pid].path:
+            zf.write(ds.root / rel, rel)
+        zf.writestr(f"{pid}/0/readme.txt", "not a patch")
+    res = app.analyze_tissue_file(predictor, z)
+    assert res.stats["patient"] == pid and "Dice" in res.summary and "1 files in the zip were not usable" in res.summary
+
+
+def test_default_model_is_the_best_of_the_latest_run(tmp_path):
+    import json
+    import time
+
+    with pytest.raises(FileNotFoundError, match="make book"):
+        app.find_default_model(tmp_path)
+    for run, name, auc, created in (("old", "efficientnet", 0.99, "2026-01-01T00:00:00"),
+                                    ("new", "cnn", 0.80, "2026-06-01T00:00:00"),
+                                    ("new", "efficientnet", 0.90, "2026-06-01T00:00:01")):
+        d = tmp_path / run / "models"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{name}.keras").write_bytes(b"x")
+        (d / f"{name}.json").write_text(json.dumps({"created": created, "val_metrics": {"auc": auc}}))
+    assert app.find_default_model(tmp_path) == tmp_path / "new" / "models" / "efficientnet.keras"
+
+
+# ----------------------------------------------------------------------------- over HTTP
+
+
+@pytest.fixture(scope="module")
+def running_app(sample_model, shared_sample):
+    port = app.free_port()
+    demo = app.launch(sample_model[0], port=port, block=False, data_dir=shared_sample, quiet=True)
+    yield f"http://127.0.0.1:{port}/", demo
+    demo.close()
+
+
+def test_endpoints_answer_like_predict(running_app, sample_model, tmp_path):
+    from gradio_client import Client, handle_file
+
+    url, demo = running_app
+    model_path, files, ds, df = sample_model
+    client = Client(url, verbose=False)
+    names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/classify_patches", "/analyze_tissue"} <= set(names)
+    summary, gallery, table = client.predict([handle_file(str(f)) for f in files], api_name="/classify_patches")
+    got = pd.DataFrame(table["data"], columns=table["headers"]).set_index("file")
+    model, card = train.load_model(model_path)
+    ref = predict.score_files(model, files, threshold=card["threshold"])
+    ref["file"] = [Path(p).name for p in ref["path"]]
+    ref = ref.set_index("file")
+    assert set(got.index) == set(ref.index)
+    np.testing.assert_allclose(got.loc[ref.index, "P(IDC+)"].astype(float), ref["prob"].astype(float), atol=1e-4)
+    assert (got.loc[ref.index, "class"] == np.where(ref["pred"].astype(int) == 1, "IDC+", "IDC-")).all()
+    assert len(gallery) == len(files) and Path(gallery[0]["image"]).exists()
+
+    from idc_utils import slides
+
+    pid = df.patient_id.value_counts().index[0]
+    rows = df[df.patient_id == pid]
+    canvas, _ = slides.mosaic(ds.patches(rows), rows.x, rows.y)
+    png = tmp_path / "t.png"
+    Image.fromarray(canvas).save(png)
+    heat, tsummary = client.predict(handle_file(str(png)), api_name="/analyze_tissue")
+    assert_display_size(np.asarray(Image.open(heat)).shape, canvas.shape)
+    assert "IDC+ area" in tsummary
+
+
+def test_endpoint_errors_are_messages(running_app, tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, _ = running_app
+    client = Client(url, verbose=False)
+    Image.fromarray(np.full((120, 120, 3), 250, np.uint8)).save(tmp_path / "glass.png")
+    with pytest.raises(AppError, match="No tissue found"):
+        client.predict(handle_file(str(tmp_path / "glass.png")), api_name="/analyze_tissue")
+
+
+# ----------------------------------------------------------------------------- a real browser
+
+
+@pytest.mark.browser
+def test_browser_upload_shows_the_label(running_app, sample_model):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed (.ci/run installs it): apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    url, demo = running_app
+    patch = sample_model[1][0]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto(url, wait_until="networkidle")
+            assert "not a medical device" in page.inner_text("#notice").lower()
+            page.locator("input[type=file]").first.set_input_files(str(patch))
+            page.get_by_role("button", name="Classify").click()
+            page.wait_for_function(
+                "() => document.querySelector('#patch-summary') && "
+                "/patches classified/.test(document.querySelector('#patch-summary').innerText)",
+                timeout=60_000)
+            text = page.inner_text("#patch-summary")
+            assert "1 of 1 patches classified" in text
+            assert ("1 IDC+" in text) or ("0 IDC+" in text)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "app_patch_tab.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "app_patch_tab.png").stat().st_size > 10_000

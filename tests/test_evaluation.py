@@ -1,0 +1,106 @@
+"""Bootstrap CIs by patient, paired differences, calibration, per-patient tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from idc_utils import evaluate
+
+
+def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
+    rng = np.random.default_rng(seed)
+    pats = np.repeat([f"p{k}" for k in range(n_pat)], per)
+    y = (rng.random(n_pat * per) < np.repeat(rng.uniform(0.05, 0.6, n_pat), per)).astype(int)
+    z = strength * (2 * y - 1) + rng.normal(0, 1.2, len(y)) + np.repeat(rng.normal(0, 0.8, n_pat), per)
+    return y, 1 / (1 + np.exp(-z)), pats
+
+
+def test_patient_resamples_take_whole_patients():
+    pats = np.array(["a", "a", "b", "c", "c", "c"])
+    for idx in evaluate._patient_resamples(pats, 50, seed=1):
+        counts = pd.Series(pats[idx]).value_counts()
+        assert counts.get("a", 0) % 2 == 0 and counts.get("c", 0) % 3 == 0
+        assert len(idx) in range(3, 10)
+
+
+def test_bootstrap_is_seeded_and_brackets_the_estimate():
+    y, p, pats = patient_data()
+    a = evaluate.bootstrap_metrics(y, p, pats, 0.5, n_boot=200, seed=7)
+    b = evaluate.bootstrap_metrics(y, p, pats, 0.5, n_boot=200, seed=7)
+    pd.testing.assert_frame_equal(a, b)
+    for m in ("auc", "recall", "precision"):
+        assert a.loc[m, "low"] <= a.loc[m, "estimate"] <= a.loc[m, "high"]
+    from sklearn.metrics import roc_auc_score
+
+    assert a.loc["auc", "estimate"] == pytest.approx(roc_auc_score(y, p))
+
+
+def test_patient_bootstrap_is_wider_than_patch_bootstrap():
+    """Patches of a patient are correlated: resampling patients must give a wider interval than
+    pretending every patch is independent."""
+    y, p, pats = patient_data(strength=1.0)
+    by_patient = evaluate.bootstrap_metrics(y, p, pats, 0.5, n_boot=300, seed=0)
+    by_patch = evaluate.bootstrap_metrics(y, p, np.arange(len(y)).astype(str), 0.5, n_boot=300, seed=0)
+    width = lambda t: t.loc["auc", "high"] - t.loc["auc", "low"]
+    assert width(by_patient) > 1.3 * width(by_patch)
+
+
+def test_paired_difference_detects_a_better_model_and_not_a_copy():
+    y, p, pats = patient_data()
+    rng = np.random.default_rng(3)
+    worse = np.clip(p + rng.normal(0, 0.35, len(p)), 0, 1)
+    d = evaluate.paired_bootstrap_difference(y, p, worse, pats, "auc", n_boot=300, seed=0)
+    assert d["difference"] > 0 and d["low"] > 0
+    same = evaluate.paired_bootstrap_difference(y, p, p, pats, "auc", n_boot=100, seed=0)
+    assert same["difference"] == 0 and same["low"] == 0 and same["high"] == 0
+
+
+def test_reliability_and_ece_hand_computed():
+    y = np.array([0, 0, 1, 1, 1, 0])
+    p = np.array([0.05, 0.15, 0.95, 0.85, 0.92, 0.88])
+    r = evaluate.reliability(y, p, bins=2)
+    assert list(r["n"]) == [2, 4]
+    assert r.loc[1, "observed"] == pytest.approx(0.75)
+    ece = (2 * abs(0.10 - 0.0) + 4 * abs(np.mean([0.95, 0.85, 0.92, 0.88]) - 0.75)) / 6
+    assert evaluate.expected_calibration_error(y, p, bins=2) == pytest.approx(ece)
+
+
+def test_temperature_scaling_fixes_overconfidence_without_changing_ranks():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    true_logit = 1.2 * (2 * y - 1) + rng.normal(0, 1.5, len(y))
+    honest = 1 / (1 + np.exp(-true_logit))
+    overconfident = 1 / (1 + np.exp(-3 * true_logit))
+    T = evaluate.fit_temperature(y, overconfident)
+    assert T == pytest.approx(3.0, rel=0.15)
+    fixed = evaluate.apply_temperature(overconfident, T)
+    assert evaluate.expected_calibration_error(y, fixed) < 0.5 * evaluate.expected_calibration_error(y, overconfident)
+    # a monotone rescaling: the ranking, hence the AUC, is unchanged
+    assert evaluate.binary_metrics(y, fixed)["auc"] == pytest.approx(evaluate.binary_metrics(y, overconfident)["auc"], abs=1e-12)
+    assert evaluate.binary_metrics(y, fixed)["loss"] < evaluate.binary_metrics(y, overconfident)["loss"]
+    assert np.allclose(evaluate.apply_temperature(honest, 1.0), honest)
+
+
+def test_per_patient_table_hand_computed():
+    df = pd.DataFrame({"patient_id": ["a"] * 4 + ["b"] * 3, "label": [1, 1, 0, 0, 0, 0, 1]})
+    p = [0.9, 0.2, 0.7, 0.1, 0.3, 0.2, 0.8]
+    t = evaluate.per_patient(df, p, 0.5)
+    assert t.loc["a", "missed IDC+ (FN)"] == 1 and t.loc["a", "false alarms (FP)"] == 1
+    assert t.loc["a", "recall"] == 0.5 and t.loc["a", "patch AUC"] == pytest.approx(0.75)
+    assert t.loc["b", "missed IDC+ (FN)"] == 0 and t.loc["b", "recall"] == 1.0
+    assert t.index[0] == "a", "patients with the most misses come first"
+
+
+def test_qualitative_examples_pick_the_most_confident_of_each_kind():
+    df = pd.DataFrame({"label": [1, 1, 1, 0, 0, 0], "i": range(6)})
+    p = np.array([0.9, 0.4, 0.1, 0.8, 0.6, 0.05])
+    ex = evaluate.qualitative_examples(df, p, 0.5, per_kind=1)
+    got = dict(zip(ex["kind"], ex["i"]))
+    assert got == {"true positive": 0, "false negative": 2, "false positive": 3, "true negative": 5}
+
+
+def test_literature_table_states_each_split():
+    assert evaluate.LITERATURE["split"].str.len().min() > 10
+    assert evaluate.LITERATURE.loc["Source paper (EfficientNetB0, 200 px)", "AUC"] == 0.9558
