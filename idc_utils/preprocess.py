@@ -1,15 +1,16 @@
 """Input pipeline and augmentation.
 
 Design: patches are decoded **once** (the uint8 cache of :mod:`idc_utils.data`) and fed to the
-model as raw 50x50 uint8 RGB. Everything after that lives *inside* Keras models, so that
+model as raw 50x50 uint8 RGB. Resizing and scaling live *inside* the Keras models, so that
 training, evaluation, the ``predict`` CLI and the app cannot disagree:
 
 * :func:`input_layers` resizes 50 -> ``image_size`` (bilinear) and scales the way the backbone
   expects (``[0, 1]`` for the CNN as in the source paper, ``(x - 127) / 128`` for
   EfficientNet-Lite0, raw ``[0, 255]`` for Keras EfficientNetB0 which scales internally);
-* :class:`Augment` holds the histology augmentations and is active only while training: flips and
-  90-degree turns (lossless), rotation +-15 deg, translation, zoom, brightness, contrast, and
-  HED stain jitter (Tellez et al. 2019).
+* :class:`Augment` holds the histology augmentations (flips and 90-degree turns, which are
+  lossless, rotation +-15 deg, translation, zoom, brightness, contrast, and HED stain jitter,
+  Tellez et al. 2019). Training applies it in the input pipeline, on raw 50x50 patches, so the
+  saved model carries no training-only layer and can be XLA-compiled on a GPU.
 
 :func:`patch_batches` is the ``tf.data`` pipeline: it shuffles *indices*, batches them, gathers
 the patches from the (memory-mapped) array and prefetches, so the full 277k set never has to be
@@ -107,19 +108,20 @@ def _augment_layer_class():
             c = AugmentConfig(**self.config)
             self.seed_gen = random.SeedGenerator(self.seed)
             L = keras.layers
+            f32 = {"dtype": "float32"}  # augment in float32 even under a mixed-precision policy
             self.steps = []
             if c.flips:
-                self.steps.append(L.RandomFlip("horizontal_and_vertical", seed=self.seed + 1))
+                self.steps.append(L.RandomFlip("horizontal_and_vertical", seed=self.seed + 1, **f32))
             if c.rotation_deg:
-                self.steps.append(L.RandomRotation(c.rotation_deg / 360.0, fill_mode="reflect", seed=self.seed + 2))
+                self.steps.append(L.RandomRotation(c.rotation_deg / 360.0, fill_mode="reflect", seed=self.seed + 2, **f32))
             if c.translate:
-                self.steps.append(L.RandomTranslation(c.translate, c.translate, fill_mode="reflect", seed=self.seed + 3))
+                self.steps.append(L.RandomTranslation(c.translate, c.translate, fill_mode="reflect", seed=self.seed + 3, **f32))
             if c.zoom:
-                self.steps.append(L.RandomZoom(c.zoom, c.zoom, fill_mode="reflect", seed=self.seed + 4))
+                self.steps.append(L.RandomZoom(c.zoom, c.zoom, fill_mode="reflect", seed=self.seed + 4, **f32))
             if c.brightness:
-                self.steps.append(L.RandomBrightness(c.brightness, value_range=(0.0, 255.0), seed=self.seed + 5))
+                self.steps.append(L.RandomBrightness(c.brightness, value_range=(0.0, 255.0), seed=self.seed + 5, **f32))
             if c.contrast:
-                self.steps.append(L.RandomContrast(c.contrast, value_range=(0.0, 255.0), seed=self.seed + 6))
+                self.steps.append(L.RandomContrast(c.contrast, value_range=(0.0, 255.0), seed=self.seed + 6, **f32))
             self.rot90 = c.rot90
             self.hed = float(c.hed)
 

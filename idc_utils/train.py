@@ -178,17 +178,24 @@ def _compile(model, lr, device: Device, label_smoothing: float = 0.0):
     )
 
 
-def build_training_model(cfg: TrainConfig):
-    """(classifier saved at the end, model that is trained = augmentation + classifier)."""
-    import keras
+def build_model(cfg: TrainConfig):
+    """The classifier that is trained and saved (preprocessing inside, augmentation not)."""
+    return models.build_classifier(cfg.backbone, cfg.image_size, weights=cfg.weights,
+                                   dropout=cfg.dropout, cnn_width=cfg.cnn_width)
 
-    clf = models.build_classifier(cfg.backbone, cfg.image_size, weights=cfg.weights,
-                                  dropout=cfg.dropout, cnn_width=cfg.cnn_width)
-    if not cfg.augment:
-        return clf, clf
-    inp = keras.Input(clf.input_shape[1:], name="patch")
-    x = Augment(cfg.augment, seed=cfg.seed, name="augment")(inp)
-    return clf, keras.Model(inp, clf(x), name=f"train_{clf.name}")
+
+def training_batches(cfg: TrainConfig, images, rows, repeat: bool = False):
+    """Shuffled, augmented training batches. Augmentation runs in the input pipeline (on the
+    CPU, overlapped with the model by prefetching), so the model itself stays XLA-compilable and
+    the saved model holds no training-only layers."""
+    import tensorflow as tf
+
+    ds = patch_batches(images, rows["i"], rows["label"], batch_size=cfg.batch_size, shuffle=True,
+                       seed=cfg.seed, repeat=repeat)
+    if cfg.augment:
+        aug = Augment(cfg.augment, seed=cfg.seed, dtype="float32")
+        ds = ds.map(lambda x, y: (aug(tf.cast(x, tf.float32), training=True), y))  # sequential: seeded order
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def fit(
@@ -235,11 +242,10 @@ def fit(
     state.setdefault("seconds", {})
 
     with device.strategy.scope():
-        clf, trainable = build_training_model(cfg)
+        clf = build_model(cfg)
     cw = class_weights(train["label"]) if cfg.class_weights else None
     steps = cfg.steps_per_epoch
-    ds_train = patch_batches(images, train["i"], train["label"], batch_size=cfg.batch_size, shuffle=True,
-                             seed=cfg.seed, repeat=steps is not None)
+    ds_train = training_batches(cfg, images, train, repeat=steps is not None)
     ds_val = patch_batches(images, val["i"], val["label"], batch_size=max(cfg.batch_size, 64))
     history_csv = out_dir / f"{name}.history.csv"
     if not state["done"] and history_csv.exists() and not any((work / p.name).exists() for p in cfg.phases):
@@ -248,7 +254,7 @@ def fit(
     for phase in cfg.phases:
         best_path = work / f"{phase.name}.best.weights.h5"
         if phase.name in state["done"]:
-            trainable.load_weights(best_path)
+            clf.load_weights(best_path)
             log(f"[{name}] phase {phase.name}: already done, weights restored")
             continue
         counts = models.set_trainable(clf, cfg.backbone, phase.unfreeze_blocks,
@@ -257,7 +263,7 @@ def fit(
             f"{counts['trainable_params']:,} of {counts['total_params']:,} parameters trainable"
             + (f", class weights {{0: {cw[0]:.2f}, 1: {cw[1]:.2f}}}" if cw else ""))
         with device.strategy.scope():
-            _compile(trainable, phase.learning_rate, device, cfg.label_smoothing)
+            _compile(clf, phase.learning_rate, device, cfg.label_smoothing)
         prior = _phase_history(history_csv, phase.name)
         best_so_far = float(prior["val_auc"].max()) if len(prior) else None
         callbacks = [
@@ -270,15 +276,13 @@ def fit(
             *(extra_callbacks or []),
         ]
         t0 = time.perf_counter()
-        trainable.fit(ds_train, validation_data=ds_val, epochs=phase.epochs, class_weight=cw, shuffle=False,
+        clf.fit(ds_train, validation_data=ds_val, epochs=phase.epochs, class_weight=cw, shuffle=False,
                       steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
         state["seconds"][phase.name] = state["seconds"].get(phase.name, 0) + time.perf_counter() - t0
-        # checkpoints hold the weights of the trained model (augmentation + classifier, which
-        # share the classifier's layers)
         if best_path.exists():
-            trainable.load_weights(best_path)  # the best epoch of this phase, not the last
+            clf.load_weights(best_path)  # the best epoch of this phase, not the last
         else:  # no epoch beat an earlier best (possible after a resume)
-            trainable.save_weights(best_path)
+            clf.save_weights(best_path)
         state["done"].append(phase.name)
         state_path.write_text(json.dumps(state, indent=1))
 

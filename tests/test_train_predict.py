@@ -206,3 +206,26 @@ def test_predict_exit_codes(inputs, tmp_path):
     assert main(base + ["--input", str(empty)]) == 2
     assert main(["predict", "--model", str(tmp_path / "nope.keras"), "--input", str(kag),
                  "--out", str(tmp_path / "y.csv"), "--quiet"]) == 1
+
+
+@pytest.mark.slow
+def test_gpu_code_path_mixed_precision_and_xla_runs_on_cpu(tmp_path):
+    """The GPU settings (mixed float16, XLA-compiled steps) checked on the CPU: the model must
+    compile with XLA (augmentation stays in the input pipeline) and still predict in float32."""
+    import warnings
+
+    import keras
+
+    images, df = toy_data(96)
+    try:
+        device = train.configure_device(mixed_precision=True, jit=True)
+        assert keras.mixed_precision.global_policy().name == "mixed_float16" and device.jit_compile
+        cfg = train.TrainConfig.transfer(phase1_epochs=1, phase2_epochs=1, unfreeze_blocks=1, weights=None,
+                                         backbone="efficientnet_lite0", image_size=48, batch_size=16, seed=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = train.fit(cfg, images, df, tmp_path, "mp", device=device, log=lambda *_: None)
+        assert not [w for w in caught if "jit_compile" in str(w.message)], "XLA fell back to plain execution"
+        assert res.card["mixed_precision"] is True and res.model.output.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -1,0 +1,88 @@
+"""How fast does the demo answer? Through its real HTTP API (gradio_client):
+
+  * patch round trip: one 50x50 patch uploaded to /classify_patches (with its Grad-CAM), median
+    and 90th percentile over repeated requests;
+  * tissue throughput: a ~1000x1000 H&E image (tiled from real patches) through /analyze_tissue,
+    in tissue tiles per second, against the model's raw forward throughput on the same tiles;
+    printed as a ratio (target >= 0.8: tiling, masking and the heatmap cost little).
+
+    python benchmarks/app_latency.py --model runs/sample/models/efficientnet.keras [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from idc_utils import app, data, slides  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="a .keras model (default: the best of the latest run)")
+    ap.add_argument("--data", default=None, help="dataset folder (default: $IDC_DATA_DIR)")
+    ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--side", type=int, default=1000, help="tissue image side in pixels")
+    args = ap.parse_args()
+
+    from gradio_client import Client, handle_file
+
+    model = args.model or app.find_default_model()
+    ds = data.load_dataset(args.data)
+    rng = np.random.default_rng(0)
+    cells = args.side // data.PATCH_SIZE
+    full = ds.manifest[(ds.manifest.height == 50) & (ds.manifest.width == 50)]
+    pick = full.sample(cells * cells, random_state=0, replace=len(full) < cells * cells)
+    img = (ds.patches(pick).reshape(cells, cells, 50, 50, 3).swapaxes(1, 2).reshape(cells * 50, cells * 50, 3))
+    with tempfile.TemporaryDirectory() as tmp:
+        tissue = Path(tmp) / "tissue.png"
+        Image.fromarray(img).save(tissue)
+        patch = Path(tmp) / "patch.png"
+        Image.fromarray(ds.patches(pick.iloc[:1])[0]).save(patch)
+        port = app.free_port()
+        demo = app.launch(model, port=port, block=False, quiet=True)
+        try:
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            client.predict([handle_file(str(patch))], api_name="/classify_patches")  # warm up
+            times = []
+            for _ in range(args.requests):
+                t0 = time.perf_counter()
+                client.predict([handle_file(str(patch))], api_name="/classify_patches")
+                times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            _, summary = client.predict(handle_file(str(tissue)), api_name="/analyze_tissue")
+            round_trip = time.perf_counter() - t0
+            pred = demo.predictor
+            tiles, table = slides.tile_image(img)
+            keep = tiles[table["is_tissue"].to_numpy()]
+            pred.probabilities(keep[:128])
+            t0 = time.perf_counter()
+            pred.probabilities(keep)
+            raw = len(keep) / (time.perf_counter() - t0)
+        finally:
+            demo.close()
+    end_to_end = len(keep) / round_trip
+    print(f"model {Path(model).name} ({pred.card['backbone']}, {pred.card['image_size']} px), {os.cpu_count()} CPUs")
+    print(f"patch round trip (upload, score, Grad-CAM, answer): median {1000 * np.median(times):.0f} ms, "
+          f"p90 {1000 * np.quantile(times, 0.9):.0f} ms over {args.requests} requests")
+    print(f"tissue image {img.shape[1]}x{img.shape[0]}: {len(keep)} tissue tiles, whole request {round_trip:.2f} s")
+    print(f"  tiles/s end to end (HTTP, upload, tiling, mask, scoring, heatmap): {end_to_end:8.0f}")
+    print(f"  tiles/s model forward alone:                                        {raw:8.0f}")
+    print(f"  ratio end-to-end / forward: {end_to_end / raw:.2f} (target >= 0.80)")
+    print("  server's own count: " + summary.split("(")[-1].split(")")[0] if "tiles/s" in summary else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
