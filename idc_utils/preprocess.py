@@ -112,33 +112,62 @@ def _augment_layer_class():
             self.steps = []
             if c.flips:
                 self.steps.append(L.RandomFlip("horizontal_and_vertical", seed=self.seed + 1, **f32))
-            if c.rotation_deg:
-                self.steps.append(L.RandomRotation(c.rotation_deg / 360.0, fill_mode="reflect", seed=self.seed + 2, **f32))
-            if c.translate:
-                self.steps.append(L.RandomTranslation(c.translate, c.translate, fill_mode="reflect", seed=self.seed + 3, **f32))
-            if c.zoom:
-                self.steps.append(L.RandomZoom(c.zoom, c.zoom, fill_mode="reflect", seed=self.seed + 4, **f32))
-            if c.brightness:
-                self.steps.append(L.RandomBrightness(c.brightness, value_range=(0.0, 255.0), seed=self.seed + 5, **f32))
-            if c.contrast:
-                self.steps.append(L.RandomContrast(c.contrast, value_range=(0.0, 255.0), seed=self.seed + 6, **f32))
             self.rot90 = c.rot90
+            self.rotation = float(c.rotation_deg)
+            self.translate = float(c.translate)
+            self.zoom = float(c.zoom)
+            self.photometric = []
+            if c.brightness:
+                self.photometric.append(L.RandomBrightness(c.brightness, value_range=(0.0, 255.0), seed=self.seed + 5, **f32))
+            if c.contrast:
+                self.photometric.append(L.RandomContrast(c.contrast, value_range=(0.0, 255.0), seed=self.seed + 6, **f32))
             self.hed = float(c.hed)
 
         def build(self, input_shape):
-            for step in self.steps:
+            for step in self.steps + self.photometric:
                 step.build(input_shape)
             self.built = True
+
+        def _quarter_turns(self, x):
+            """Rotate each patch by its own random multiple of 90 degrees (exact, no interpolation)."""
+            n = ops.shape(x)[0]
+            k = random.randint((n,), 0, 4, seed=self.seed_gen)
+            odd = ops.reshape(ops.equal(k % 2, 1), (-1, 1, 1, 1))
+            x = ops.where(odd, ops.flip(ops.transpose(x, (0, 2, 1, 3)), 1), x)  # 90 degrees
+            half = ops.reshape(k >= 2, (-1, 1, 1, 1))
+            return ops.where(half, ops.flip(ops.flip(x, 1), 2), x)  # + 180 degrees
+
+        def _affine(self, x):
+            """Rotation, zoom and shift as ONE affine map per patch: a single bilinear
+            interpolation instead of three, which matters on 50x50 pixels."""
+            import math
+
+            n = ops.shape(x)[0]
+            h, w = x.shape[1], x.shape[2]
+            theta = random.uniform((n,), -self.rotation, self.rotation, seed=self.seed_gen) * (math.pi / 180)
+            scale = random.uniform((n,), 1 - self.zoom, 1 + self.zoom, seed=self.seed_gen)
+            tx = random.uniform((n,), -self.translate, self.translate, seed=self.seed_gen) * w
+            ty = random.uniform((n,), -self.translate, self.translate, seed=self.seed_gen) * h
+            cos, sin = ops.cos(theta) / scale, ops.sin(theta) / scale
+            cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+            # output pixel (x, y) samples input at A (p - c) + c - t, A = rotation(-theta) / scale
+            a2 = cx - cos * cx + sin * cy - tx
+            b2 = cy - sin * cx - cos * cy - ty
+            zeros = ops.zeros_like(cos)
+            m = ops.stack([cos, -sin, a2, sin, cos, b2, zeros, zeros], axis=1)
+            return ops.image.affine_transform(x, m, interpolation="bilinear", fill_mode="reflect")
 
         def call(self, x, training=None):
             if not training:
                 return x
             x = ops.cast(x, "float32")
-            if self.rot90:
-                k = random.randint((), 0, 4, seed=self.seed_gen)
-                x = ops.cond(ops.equal(k % 2, 1), lambda: ops.transpose(x, (0, 2, 1, 3)), lambda: x)
-                x = ops.cond(k >= 2, lambda: ops.flip(ops.flip(x, 1), 2), lambda: x)
             for step in self.steps:
+                x = step(x, training=True)
+            if self.rot90:
+                x = self._quarter_turns(x)
+            if self.rotation or self.zoom or self.translate:
+                x = self._affine(x)
+            for step in self.photometric:
                 x = step(x, training=True)
             if self.hed:
                 x = hed_jitter(x, self.hed, self.seed_gen)

@@ -68,7 +68,8 @@ def test_training_chapters_save_models_with_cards(smoke_run):
 def test_later_chapters_record_their_numbers(smoke_run):
     run_dir, _ = smoke_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert {"eda", "preprocessing", "balance", "cnn", "efficientnet", "evaluation"} <= set(metrics)
+    assert {"eda", "preprocessing", "balance", "cnn", "efficientnet", "evaluation", "demo"} <= set(metrics)
+    assert metrics["demo"]["demo_vs_predict_max_diff"] < 1e-3 and "IDC+ area" in metrics["demo"]["tissue_summary"]
     assert metrics["preprocessing"]["pipeline_patches_per_s"] > 0
     balance = {row["method"] for row in metrics["balance"]["table"]}
     assert balance == {"none", "class_weight", "smote"}
