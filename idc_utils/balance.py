@@ -102,15 +102,30 @@ class Comparison:
         return out
 
     def verdict(self) -> dict:
-        """The best method by test AUC and whether its gain over no balancing is distinguishable."""
+        """The balancing method with the highest test AUC, its paired difference to no balancing,
+        whether that difference is distinguishable from zero, and a sentence saying so."""
         t = self.table
         others = t.drop(index="none", errors="ignore")
         if others.empty or "auc_vs_none" not in t:
-            return {"best": "none", "gain": 0.0, "low": 0.0, "high": 0.0, "distinguishable": False}
+            return {"best": "none", "gain": 0.0, "low": 0.0, "high": 0.0, "distinguishable": False,
+                    "sentence": "Only one method was run, so there is nothing to compare."}
         best = others["auc"].idxmax()
-        lo, hi = t.loc[best, "auc_vs_none_low"], t.loc[best, "auc_vs_none_high"]
-        return {"best": best, "gain": float(t.loc[best, "auc_vs_none"]), "low": float(lo), "high": float(hi),
-                "distinguishable": bool(lo > 0 or hi < 0)}
+        gain = float(t.loc[best, "auc_vs_none"])
+        lo, hi = float(t.loc[best, "auc_vs_none_low"]), float(t.loc[best, "auc_vs_none_high"])
+        ci = f"paired 95% CI {lo:+.3f} to {hi:+.3f}"
+        if lo > 0:
+            sentence = f"The best balancing method, **{best}**, beats no balancing by {gain:+.3f} AUC ({ci}): a real gain on these patients."
+        elif hi < 0:
+            sentence = (f"Every balancing method did worse than no balancing; the closest, **{best}**, by {gain:+.3f} AUC "
+                        f"({ci}), an interval below zero.")
+        else:
+            sentence = (f"No balancing method can be told apart from no balancing: the one with the highest AUC, "
+                        f"**{best}**, differs by {gain:+.3f} ({ci}), an interval that contains zero.")
+        worse = [m for m in others.index if t.loc[m, "auc_vs_none_high"] < 0]
+        if worse and best not in worse:
+            sentence += " Significantly worse than no balancing: " + ", ".join(f"**{m}**" for m in worse) + "."
+        return {"best": best, "gain": gain, "low": lo, "high": hi, "distinguishable": bool(lo > 0 or hi < 0),
+                "worse_than_none": worse, "sentence": sentence}
 
     def plot(self):
         import matplotlib.pyplot as plt
