@@ -198,6 +198,21 @@ def apply_temperature(prob, temperature: float) -> np.ndarray:
     return 1 / (1 + np.exp(-_logit(prob) / temperature))
 
 
+def fit_platt(y_val, prob_val) -> tuple[float, float]:
+    """Platt (logistic) scaling ``sigmoid(a * logit(p) + b)`` fitted on validation. Unlike a
+    temperature, the intercept ``b`` can undo the constant log-odds shift that class-weighted
+    training adds (``log w1 / w0``)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y, p = _check(y_val, prob_val)
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p)[:, None], y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def apply_platt(prob, a: float, b: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-(a * _logit(prob) + b)))
+
+
 # ----------------------------------------------------------------------------- tables
 
 

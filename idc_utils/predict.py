@@ -108,11 +108,14 @@ def score_files(model, files: list[Path], *, threshold: float, batch_size: int =
     q: queue.Queue = queue.Queue(maxsize=3)
 
     def producer():
-        for start in range(0, len(files), batch_size):
-            chunk = files[start : start + batch_size]
-            loaded = [load_patch_file(f) for f in chunk]
-            q.put((start, loaded))
-        q.put(None)
+        try:
+            for start in range(0, len(files), batch_size):
+                chunk = files[start : start + batch_size]
+                q.put((start, [load_patch_file(f) for f in chunk]))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            q.put(exc)
+        finally:
+            q.put(None)
 
     threading.Thread(target=producer, daemon=True).start()
     bar = None
@@ -122,6 +125,8 @@ def score_files(model, files: list[Path], *, threshold: float, batch_size: int =
         bar = tqdm(total=len(files), desc="scoring", unit="patch", file=sys.stderr, mininterval=0.5)
     errors, notes = [""] * len(files), [""] * len(files)
     while (item := q.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
         start, loaded = item
         good = [k for k, (patch, _, _) in enumerate(loaded) if patch is not None]
         for k, (_, err, note) in enumerate(loaded):

@@ -104,3 +104,18 @@ def test_qualitative_examples_pick_the_most_confident_of_each_kind():
 def test_literature_table_states_each_split():
     assert evaluate.LITERATURE["split"].str.len().min() > 10
     assert evaluate.LITERATURE.loc["Source paper (EfficientNetB0, 200 px)", "AUC"] == 0.9558
+
+
+def test_platt_scaling_removes_the_class_weight_shift_that_temperature_cannot():
+    rng = np.random.default_rng(2)
+    y = (rng.random(6000) < 0.28).astype(int)
+    z = 1.5 * (2 * y - 1) + rng.normal(0, 1.3, len(y)) + np.log(0.28 / 0.72) + 0.5
+    weighted = 1 / (1 + np.exp(-(z + np.log(0.72 / 0.28))))  # what class weights do: a constant shift
+    val, test = slice(0, 3000), slice(3000, None)
+    a, b = evaluate.fit_platt(y[val], weighted[val])
+    platt = evaluate.apply_platt(weighted[test], a, b)
+    temp = evaluate.apply_temperature(weighted[test], evaluate.fit_temperature(y[val], weighted[val]))
+    ece = lambda p: evaluate.expected_calibration_error(y[test], p)
+    assert ece(platt) < 0.5 * ece(weighted[test])
+    assert ece(platt) < ece(temp) and ece(platt) < 0.03
+    assert evaluate.binary_metrics(y[test], platt)["auc"] == pytest.approx(evaluate.binary_metrics(y[test], weighted[test])["auc"])

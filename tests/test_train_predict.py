@@ -229,3 +229,17 @@ def test_gpu_code_path_mixed_precision_and_xla_runs_on_cpu(tmp_path):
         assert res.card["mixed_precision"] is True and res.model.output.dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_score_files_surfaces_unexpected_errors_instead_of_hanging(monkeypatch, tmp_path):
+    from idc_utils import predict
+
+    f = tmp_path / "a.png"
+    Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(f)
+
+    def boom(path):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(predict, "load_patch_file", boom)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        predict.score_files(None, [f], threshold=0.5, infer=lambda b: np.zeros(len(b)))
