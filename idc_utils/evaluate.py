@@ -248,6 +248,16 @@ LITERATURE = pd.DataFrame([
 ]).set_index("study")
 
 
+def beside_literature(ours: pd.DataFrame) -> pd.DataFrame:
+    """The published rows and ours in one table; numbers a paper did not report say so."""
+    both = pd.concat([LITERATURE, ours])
+    cols = ["AUC", "recall", "precision", "F1", "balanced accuracy"]
+    out = both.copy().astype(object)
+    for c in cols:
+        out[c] = [f"{v:.4f}" if pd.notna(v) else "not reported" for v in both[c]]
+    return out
+
+
 # ----------------------------------------------------------------------------- figures
 
 

@@ -41,6 +41,9 @@ BN_MOMENTUM = 0.99
 
 #: ImageNet classes used by the sanity checks (the full list is not needed)
 IMAGENET_CATS = {281: "tabby cat", 282: "tiger cat", 283: "Persian cat", 284: "Siamese cat", 285: "Egyptian cat"}
+#: names for the figure (the domestic cats and their wild relatives)
+IMAGENET_NAMES = {**IMAGENET_CATS, 286: "cougar", 287: "lynx", 288: "leopard", 289: "snow leopard", 290: "jaguar",
+                  291: "lion", 292: "tiger", 293: "cheetah"}
 
 
 class WeightsUnavailableError(RuntimeError):

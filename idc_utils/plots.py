@@ -87,3 +87,18 @@ def outcome_grid(images, kinds, probs, per_kind: int, size: float = 1.45):
                               color=color, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
+
+
+def show_figure(fig, dpi: int = 100) -> None:
+    """Display a figure as a PNG in a notebook whatever matplotlib's backend is (Gradio switches
+    the global backend to 'agg' around every request it serves, which silences ``plt.show()``
+    in a notebook that also runs the demo), then close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png"))

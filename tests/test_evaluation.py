@@ -119,3 +119,11 @@ def test_platt_scaling_removes_the_class_weight_shift_that_temperature_cannot():
     assert ece(platt) < 0.5 * ece(weighted[test])
     assert ece(platt) < ece(temp) and ece(platt) < 0.03
     assert evaluate.binary_metrics(y[test], platt)["auc"] == pytest.approx(evaluate.binary_metrics(y[test], weighted[test])["auc"])
+
+
+def test_beside_literature_marks_unreported_numbers():
+    ours = pd.DataFrame([{"study": "us", "split": "by patient", "AUC": 0.9, "recall": 0.95, "precision": 0.5,
+                          "F1": 0.64, "balanced accuracy": 0.8}]).set_index("study")
+    t = evaluate.beside_literature(ours)
+    assert t.loc["us", "AUC"] == "0.9000"
+    assert t.loc["Cruz-Roa et al. 2014 (3-layer CNN)", "AUC"] == "not reported"
