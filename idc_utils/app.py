@@ -178,18 +178,18 @@ class TissueResult:
     stats: dict
 
 
-def _heat_overlay(base: np.ndarray, grid_values: np.ndarray, step: int, alpha: float = 0.5) -> np.ndarray:
-    """Blend a per-tile probability map (NaN = not scored) over an RGB image."""
+def _heat_overlay(base: np.ndarray, grid_values: np.ndarray, step: int) -> np.ndarray:
+    """Blend (50/50) a per-tile probability map (NaN = not scored) over an RGB image. The colour
+    map is applied per tile and repeated to pixels, in integer arithmetic (megapixel images)."""
     import matplotlib
 
-    cmap = matplotlib.colormaps["magma"]
     h, w = base.shape[:2]
-    vals = np.kron(np.nan_to_num(grid_values, nan=-1), np.ones((step, step)))[:h, :w]
-    scored = vals >= 0
-    heat = cmap(np.clip(vals, 0, 1))[..., :3] * 255
-    out = base.astype(np.float32).copy()
-    out[scored] = (1 - alpha) * out[scored] + alpha * heat[scored]
-    return out.astype(np.uint8)
+    scored_cells = ~np.isnan(grid_values)
+    colours = (matplotlib.colormaps["magma"](np.clip(np.nan_to_num(grid_values), 0, 1))[..., :3] * 255).astype(np.uint16)
+    heat = np.repeat(np.repeat(colours, step, axis=0), step, axis=1)[:h, :w]
+    scored = np.repeat(np.repeat(scored_cells, step, axis=0), step, axis=1)[:h, :w]
+    blended = ((base.astype(np.uint16) + heat) >> 1).astype(np.uint8)
+    return np.where(scored[..., None], blended, base)
 
 
 def _downscale(img: np.ndarray, max_side: int = MAX_OVERLAY_SIDE) -> np.ndarray:
@@ -347,7 +347,7 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
                                 label="H&E image at the dataset's magnification, or a .zip of a Kaggle patient folder")
             run_t = gr.Button("Map IDC", variant="primary")
             summary_t = gr.Markdown(elem_id="tissue-summary")
-            heat = gr.Image(label="P(IDC+) per 50x50 tile", type="numpy", interactive=False, format="png")
+            heat = gr.Image(label="P(IDC+) per 50x50 tile", type="numpy", interactive=False, format="jpeg")
             run_t.click(analyze_tissue, tissue_in, [heat, summary_t])
     demo.queue(default_concurrency_limit=1, max_size=32)
     demo.predictor = pred

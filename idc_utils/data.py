@@ -328,10 +328,9 @@ def _to_uint8_rgb(img: Image.Image) -> tuple[np.ndarray, list[str]]:
             notes.append(f"converted from {mode}")
         rgb = arr[..., :3] * alpha + 255.0 * (1 - alpha)
         return np.clip(rgb + 0.5, 0, 255).astype(np.uint8), notes
-    if mode in ("L", "1"):
-        notes.append("converted from grayscale")
-    elif mode != "RGB":
-        notes.append(f"converted from {mode}")
+    if mode == "RGB":  # the common case: no conversion, no copy
+        return np.asarray(img, dtype=np.uint8), notes
+    notes.append("converted from grayscale" if mode in ("L", "1") else f"converted from {mode}")
     return np.asarray(img.convert("RGB"), dtype=np.uint8), notes
 
 
@@ -353,10 +352,9 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarr
             if w < 1 or h < 1:
                 raise PatchDecodeError(f"image has no pixels ({w}x{h})")
             img.load()
-            frames = getattr(img, "n_frames", 1)
             arr, notes = _to_uint8_rgb(img)
-            if frames > 1:
-                notes.append(f"first of {frames} frames used")
+            if getattr(img, "is_animated", False):
+                notes.append(f"first of {img.n_frames} frames used")
     except PatchDecodeError:
         raise
     except Image.DecompressionBombError as exc:

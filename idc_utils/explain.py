@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_GRAD_MODELS: dict = {}
+
 
 def default_layer(model, min_cells: int = 6) -> str:
     """Name of the last 4-D layer output with at least ``min_cells`` x ``min_cells`` cells."""
@@ -36,32 +38,50 @@ def gradcam(model, patches: np.ndarray, layer: str | None = None, target: str = 
     """Grad-CAM maps for a batch of raw patches ``(n, 50, 50, 3)``: ``(maps (n, 50, 50) in [0, 1],
     probabilities (n,))``. ``target``: ``positive`` (evidence for IDC+) or ``predicted``
     (evidence for whichever class the model chose at 0.5)."""
+    import tensorflow as tf
+
+    if target not in ("positive", "predicted"):
+        raise ValueError("target must be 'positive' or 'predicted'")
+    layer = layer or default_layer(model)
+    compute = _compiled_gradcam(model, layer)
+    maps, probs = [], []
+    for s in range(0, len(patches), batch_size):
+        x = tf.convert_to_tensor(patches[s : s + batch_size].astype("float32"))
+        cam, p = compute(x, tf.constant(target == "predicted"))
+        cam = cam.numpy()
+        top = cam.reshape(len(cam), -1).max(axis=1)
+        maps.append(cam / np.where(top > 0, top, 1)[:, None, None])
+        probs.append(p.numpy())
+    return np.concatenate(maps), np.concatenate(probs)
+
+
+def _compiled_gradcam(model, layer: str):
+    """One traced graph per (model, layer): building it and running it eagerly would cost more
+    than explaining a handful of patches."""
     import keras
     import tensorflow as tf
 
-    layer = layer or default_layer(model)
+    key = (id(model), layer)
+    if key in _GRAD_MODELS:
+        return _GRAD_MODELS[key]
     grad_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
-    maps, probs = [], []
-    h, w = patches.shape[1:3]
-    for s in range(0, len(patches), batch_size):
-        x = tf.convert_to_tensor(patches[s : s + batch_size].astype("float32"))
+    size = model.input_shape[1:3]
+
+    @tf.function(reduce_retracing=True)
+    def compute(x, predicted):
         with tf.GradientTape() as tape:
             feats, p = grad_model(x, training=False)
             p = tf.clip_by_value(tf.cast(p[:, 0], tf.float32), 1e-6, 1 - 1e-6)
             logit = tf.math.log(p) - tf.math.log(1 - p)
-            if target == "predicted":
-                logit = tf.where(p >= 0.5, logit, -logit)
-            elif target != "positive":
-                raise ValueError("target must be 'positive' or 'predicted'")
+            logit = tf.where(tf.logical_and(predicted, p < 0.5), -logit, logit)
         grads = tape.gradient(logit, feats)
         weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(feats, tf.float32), axis=-1))
-        cam = tf.image.resize(cam[..., None], (h, w), method="bilinear")[..., 0].numpy()
-        top = cam.reshape(len(cam), -1).max(axis=1)
-        cam = cam / np.where(top > 0, top, 1)[:, None, None]
-        maps.append(cam)
-        probs.append(p.numpy())
-    return np.concatenate(maps), np.concatenate(probs)
+        cam = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
+        return cam, p
+
+    _GRAD_MODELS[key] = compute
+    return compute
 
 
 def overlay(patch: np.ndarray, cam: np.ndarray, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:

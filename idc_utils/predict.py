@@ -61,10 +61,10 @@ def collect_inputs(paths) -> Inputs:
 
 def load_patch_file(path: Path) -> tuple[np.ndarray | None, str, str]:
     """``(patch uint8 50x50x3 or None, error, note)`` for one file, as training handled patches."""
-    if not path.exists():
-        return None, "file not found", ""
     try:
         data = path.read_bytes()
+    except FileNotFoundError:
+        return None, "file not found", ""
     except OSError as exc:
         return None, f"cannot read file: {exc.strerror or exc}", ""
     try:

@@ -184,13 +184,18 @@ def plot_slide_heatmap(images, rows: pd.DataFrame, prob, threshold: float, title
 # ----------------------------------------------------------------------------- tiling
 
 
+def tissue_fractions(tiles: np.ndarray) -> np.ndarray:
+    """For each tile ``(n, h, w, 3)``, the share of pixels that look like stained tissue rather
+    than glass or background: not near-white, and with some colour saturation (vectorised)."""
+    lo = tiles.min(axis=-1)
+    hi = tiles.max(axis=-1)
+    tissue = (lo <= 215) & ((hi.astype(np.int16) - lo) > 18)
+    return tissue.reshape(len(tiles), -1).mean(axis=1)
+
+
 def tissue_fraction(tile: np.ndarray) -> float:
-    """Share of a tile's pixels that look like stained tissue rather than glass/background:
-    not near-white, and with some colour saturation."""
-    t = tile.astype(np.int16)
-    bright = t.min(axis=-1) > 215
-    sat = (t.max(axis=-1) - t.min(axis=-1)) > 18
-    return float((~bright & sat).mean())
+    """:func:`tissue_fractions` of one tile."""
+    return float(tissue_fractions(tile[None])[0])
 
 
 def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.25):
@@ -199,10 +204,13 @@ def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.
     where ``table`` has ``x, y, tissue, is_tissue`` per tile; only tissue tiles need scoring."""
     h, w = image.shape[:2]
     rows_, cols_ = int(np.ceil(h / tile)), int(np.ceil(w / tile))
-    padded = np.full((rows_ * tile, cols_ * tile, 3), 255, np.uint8)
-    padded[:h, :w] = image[..., :3]
-    tiles = padded.reshape(rows_, tile, cols_, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
+    rgb = image[..., :3]
+    if (h, w) != (rows_ * tile, cols_ * tile):
+        padded = np.full((rows_ * tile, cols_ * tile, 3), 255, np.uint8)
+        padded[:h, :w] = rgb
+        rgb = padded
+    tiles = rgb.reshape(rows_, tile, cols_, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
+    frac = tissue_fractions(tiles)
     ys, xs = np.divmod(np.arange(rows_ * cols_), cols_)
-    frac = np.array([tissue_fraction(t) for t in tiles])
     table = pd.DataFrame({"x": xs * tile, "y": ys * tile, "tissue": frac, "is_tissue": frac >= min_tissue})
     return tiles, table
