@@ -248,6 +248,19 @@ LITERATURE = pd.DataFrame([
 ]).set_index("study")
 
 
+def literature_rows(cis: dict, cards: dict, test: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Our models as rows of the literature table (``cis``: name -> bootstrap_metrics frame)."""
+    rows = []
+    for name, t in cis.items():
+        card = cards[name]
+        rows.append({"study": f"this book: {name} ({card['backbone']}, {card['image_size']} px, profile {profile})",
+                     "split": f"by patient: {test['patient_id'].nunique()} test patients, {len(test):,} patches",
+                     "AUC": t.loc["auc", "estimate"], "recall": t.loc["recall", "estimate"],
+                     "precision": t.loc["precision", "estimate"], "F1": t.loc["f1", "estimate"],
+                     "balanced accuracy": t.loc["balanced_accuracy", "estimate"]})
+    return pd.DataFrame(rows).set_index("study")
+
+
 def beside_literature(ours: pd.DataFrame) -> pd.DataFrame:
     """The published rows and ours in one table; numbers a paper did not report say so."""
     both = pd.concat([LITERATURE, ours])
@@ -373,3 +386,52 @@ def qualitative_examples(df: pd.DataFrame, prob, threshold: float, per_kind: int
         part = part.sort_values("prob", ascending=(pred == 0))
         rows.append(part.head(per_kind).assign(kind=kind))
     return pd.concat(rows)
+
+
+def threshold_drift(models_: dict):
+    """How each model's validation-chosen threshold behaves on validation and on test.
+    ``models_``: name -> (card, {"val": (y, p), "test": (y, p)}). Returns ``(figure, table)``."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve
+
+    rows = []
+    fig, axes = plt.subplots(1, len(models_), figsize=(5.5 * len(models_), 3.6), squeeze=False)
+    for ax, (name, (card, splits)) in zip(axes[0], models_.items()):
+        t = card["threshold"]
+        for split_name, (y, p) in splits.items():
+            prec, rec, thr = precision_recall_curve(y, p)
+            ax.plot(thr, rec[:-1], label=f"recall, {split_name}")
+            ax.plot(thr, prec[:-1], ls="--", label=f"precision, {split_name}")
+            m = binary_metrics(y, p, t)
+            rows.append({"model": name, "split": split_name, "threshold": t, "recall": m["recall"],
+                         "precision": m["precision"], "specificity": m["specificity"]})
+        ax.axvline(t, color="black", lw=1)
+        ax.axhline(card["target_recall"], color="grey", ls=":", lw=1)
+        ax.set_xlabel("threshold")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig, pd.DataFrame(rows).set_index(["model", "split"])
+
+
+def calibration_study(name: str, y_val, p_val, y_test, p_test, bins: int = 10):
+    """Raw, temperature-scaled and Platt-scaled probabilities of one model on test, both
+    recalibrations fitted on validation. Returns ``(table, curves)``: a row per version, and
+    the (y, p) pairs for :func:`plot_reliability` (raw and Platt)."""
+    T = fit_temperature(y_val, p_val)
+    a, b = fit_platt(y_val, p_val)
+    versions = {
+        name: ("raw", p_test),
+        f"{name} + temperature (T={T:.2f})": ("temperature", apply_temperature(p_test, T)),
+        f"{name} + Platt (a={a:.2f}, b={b:+.2f})": ("platt", apply_platt(p_test, a, b)),
+    }
+    rows, curves = [], {}
+    y_test = np.asarray(y_test)
+    for label, (kind, p) in versions.items():
+        m = binary_metrics(y_test, p)
+        rows.append({"model": label, "model_name": name, "kind": kind, "mean P(IDC+)": float(np.mean(p)),
+                     "observed IDC+ share": float(y_test.mean()), "ECE": expected_calibration_error(y_test, p, bins),
+                     "Brier": m["brier"], "log loss": m["loss"], "AUC": m["auc"]})
+        if kind != "temperature":
+            curves[label] = (y_test, p)
+    return pd.DataFrame(rows).set_index("model"), curves

@@ -197,3 +197,17 @@ def dataset_with_split(data_dir, split_csv):
 
     ds = load_dataset(data_dir)
     return ds, attach_split(ds.manifest, load_split(split_csv))
+
+
+def patch_split_leak(manifest: pd.DataFrame, test_frac: float = 0.15, seed: int = 0) -> dict:
+    """What a random split of *patches* (scikit-learn's default) would do: how many test
+    patients also have patches in training, and how many test patches belong to them."""
+    from sklearn.model_selection import train_test_split
+
+    tr, te = train_test_split(manifest, test_size=test_frac, random_state=seed, stratify=manifest["label"])
+    shared = set(tr["patient_id"]) & set(te["patient_id"])
+    return {
+        "patients in the test part": int(te["patient_id"].nunique()),
+        "of them also in the training part": len(shared),
+        "test patches whose patient is in training": int(te["patient_id"].isin(shared).sum()),
+    }

@@ -421,3 +421,14 @@ def card_summary(card: dict) -> "pd.Series":
         "data fingerprint": card["data"]["fingerprint"],
         "seed": card["seed"],
     }, name="value")
+
+
+def compare_cards(cards: dict) -> "pd.DataFrame":
+    """Validation facts of several model cards side by side (name -> card)."""
+    rows = {name: {"validation AUC": c["val_metrics"]["auc"], "threshold": c["threshold"],
+                   "recall at threshold": c["val_metrics"]["recall"],
+                   "precision at threshold": c["val_metrics"]["precision"],
+                   "specificity at threshold": c["val_metrics"]["specificity"],
+                   "image size": c["image_size"], "training minutes": sum(c["seconds"].values()) / 60}
+            for name, c in cards.items()}
+    return pd.DataFrame(rows).T

@@ -127,3 +127,31 @@ def test_beside_literature_marks_unreported_numbers():
     t = evaluate.beside_literature(ours)
     assert t.loc["us", "AUC"] == "0.9000"
     assert t.loc["Cruz-Roa et al. 2014 (3-layer CNN)", "AUC"] == "not reported"
+
+
+def test_threshold_drift_reports_each_split_at_the_chosen_threshold():
+    y, p, _ = patient_data()
+    card = {"threshold": 0.4, "target_recall": 0.9}
+    fig, table = evaluate.threshold_drift({"m": (card, {"val": (y[:600], p[:600]), "test": (y[600:], p[600:])})})
+    assert list(table.index) == [("m", "val"), ("m", "test")]
+    assert table.loc[("m", "test"), "recall"] == pytest.approx(evaluate.binary_metrics(y[600:], p[600:], 0.4)["recall"])
+
+
+def test_calibration_study_has_three_versions_and_platt_helps_a_shifted_model():
+    rng = np.random.default_rng(5)
+    y = (rng.random(4000) < 0.3).astype(int)
+    z = 1.4 * (2 * y - 1) + rng.normal(0, 1.2, len(y)) + 1.2  # shifted up, like class weights do
+    p = 1 / (1 + np.exp(-z))
+    table, curves = evaluate.calibration_study("m", y[:2000], p[:2000], y[2000:], p[2000:])
+    kinds = table.set_index("kind")
+    assert list(kinds.index) == ["raw", "temperature", "platt"] and len(curves) == 2
+    assert kinds.loc["platt", "ECE"] < kinds.loc["raw", "ECE"] / 2
+    assert kinds.loc["raw", "mean P(IDC+)"] > kinds.loc["raw", "observed IDC+ share"]
+
+
+def test_literature_rows_from_bootstrap_tables():
+    y, p, pats = patient_data()
+    ci = evaluate.bootstrap_metrics(y, p, pats, 0.5, n_boot=20)
+    test = pd.DataFrame({"patient_id": pats})
+    rows = evaluate.literature_rows({"eff": ci}, {"eff": {"backbone": "efficientnet_lite0", "image_size": 96}}, test, "sample")
+    assert rows.iloc[0]["AUC"] == ci.loc["auc", "estimate"] and "30 test patients" in rows.iloc[0]["split"]

@@ -115,3 +115,10 @@ def test_real_sample_split_has_no_leakage(shared_sample):
     summ = split.split_summary(df)
     for s in ("train", "val", "test"):
         assert 0.2 < summ.loc[s, "IDC+ share"] < 0.36
+
+
+def test_patch_split_leak_shows_shared_patients():
+    m = synthetic_manifest(30)
+    leak = split.patch_split_leak(m, 0.2, seed=0)
+    assert leak["of them also in the training part"] > 0.8 * leak["patients in the test part"]
+    assert leak["test patches whose patient is in training"] > 0

@@ -243,3 +243,9 @@ def test_score_files_surfaces_unexpected_errors_instead_of_hanging(monkeypatch, 
     monkeypatch.setattr(predict, "load_patch_file", boom)
     with pytest.raises(RuntimeError, match="disk on fire"):
         predict.score_files(None, [f], threshold=0.5, infer=lambda b: np.zeros(len(b)))
+
+
+def test_compare_cards(cnn_run):
+    _, _, res = cnn_run
+    t = train.compare_cards({"a": res.card, "b": res.card})
+    assert list(t.index) == ["a", "b"] and t.loc["a", "validation AUC"] == res.card["val_metrics"]["auc"]
