@@ -130,7 +130,7 @@ def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFram
                          "use `python -m idc_utils predict` for more.")
     rows, good, patches = [], [], []
     for k, path in enumerate(paths):
-        name = _display_name(path)
+        name = path.name
         if path.suffix.lower() not in PATCH_TYPES:
             rows.append({"file": name, "class": "", "P(IDC+)": None, "note": "",
                          "error": f"{path.suffix or 'no extension'} is not an image type the demo reads ({', '.join(PATCH_TYPES)})"})
@@ -162,10 +162,6 @@ def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFram
                + (f"; {len(paths) - n_ok} could not be used (see the table)" if n_ok < len(paths) else "")
                + f".  \n{pred.describe()}.  \nLeft: the patch; right: Grad-CAM, where the IDC+ evidence was strongest (red).")
     return summary, gallery, table
-
-
-def _display_name(path: Path) -> str:
-    return path.name
 
 
 # ----------------------------------------------------------------------------- tissue

@@ -205,3 +205,22 @@ def project_2d(X: np.ndarray, method: str = "pca", seed: int = 0, fit_rows=None)
         Z50 = PCA(min(50, Z.shape[1]), random_state=seed).fit_transform(Z)
         return TSNE(2, random_state=seed, init="pca", perplexity=30).fit_transform(Z50)
     raise ValueError("projection must be 'pca' or 'tsne'")
+
+
+def plot_embedding_view(xy: np.ndarray, y: np.ndarray, synthetic: np.ndarray, projection: str = "pca"):
+    """Real IDC-, real IDC+ and synthetic IDC+ points in a 2-D projection."""
+    import matplotlib.pyplot as plt
+
+    from .plots import CLASS_COLORS
+
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    for mask, label, kw in [((y == 0) & ~synthetic, "real IDC-", dict(c=CLASS_COLORS[0], s=6, alpha=0.35)),
+                            ((y == 1) & ~synthetic, "real IDC+", dict(c=CLASS_COLORS[1], s=8, alpha=0.6)),
+                            (synthetic, "synthetic IDC+ (SMOTE)", dict(c="gold", s=8, alpha=0.6, marker="x"))]:
+        ax.scatter(xy[mask, 0], xy[mask, 1], label=f"{label} ({mask.sum():,})", **kw)
+    ax.set_xlabel(f"{projection.upper()} 1")
+    ax.set_ylabel(f"{projection.upper()} 2")
+    ax.set_title("Training embeddings, real and synthetic")
+    ax.legend(markerscale=2)
+    fig.tight_layout()
+    return fig

@@ -652,3 +652,12 @@ def subsample_patients(
     rng = np.random.default_rng(seed)
     chosen = list(keep) + list(rng.choice(rest, size=max(0, max_patients - len(keep)), replace=False))
     return select_patients(manifest, chosen).reset_index(drop=True)
+
+
+def write_zip(root: str | os.PathLike, relpaths: Iterable[str], path: str | os.PathLike) -> Path:
+    """Pack dataset files (keeping their Kaggle-layout paths) into a zip, e.g. one patient's folder."""
+    path = Path(path)
+    with zipfile.ZipFile(path, "w") as zf:
+        for rel in relpaths:
+            zf.write(Path(root) / rel, rel)
+    return path

@@ -163,16 +163,14 @@ def load_lite0_imagenet(model, name: str = "lite0") -> int:
 def lite0_imagenet_classifier(image_size: int = 224):
     """Lite0 with its 1000-class ImageNet head, from raw [0, 255] input (for sanity checks)."""
     keras = _keras()
-    from .torch_weights import load_legacy_state_dict
-
     inp = keras.Input((image_size, image_size, 3), name="image")
     x = input_layers(inp, image_size, "lite")
     x = _lite0_features(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     out = keras.layers.Dense(1000, activation="softmax", name="imagenet_fc")(x)
     model = keras.Model(inp, out, name="efficientnet_lite0_imagenet")
-    load_lite0_imagenet(model)
-    sd = _STATE_CACHE[lite0_weights_path()] if lite0_weights_path() in _STATE_CACHE else load_legacy_state_dict(lite0_weights_path())
+    load_lite0_imagenet(model)  # fills _STATE_CACHE
+    sd = _STATE_CACHE[lite0_weights_path()]
     model.get_layer("imagenet_fc").set_weights([sd["_fc.weight"].T, sd["_fc.bias"]])
     return model
 

@@ -23,12 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import PATCH_SIZE, PatchDecodeError, decode_image, fit_patch, parse_patch_name
+from .data import PATCH_SIZE, PatchDecodeError, decode_patch, parse_patch_name
 
 COLUMNS = ["path", "patient_id", "x", "y", "label", "prob", "pred", "error", "note"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
-#: a "patch" larger than this many pixels per side is refused outright (it is a slide, a photo...)
-MAX_INPUT_SIDE = 20_000
 
 
 @dataclass
@@ -68,16 +66,13 @@ def load_patch_file(path: Path) -> tuple[np.ndarray | None, str, str]:
     except OSError as exc:
         return None, f"cannot read file: {exc.strerror or exc}", ""
     try:
-        arr, notes = decode_image(data, max_pixels=MAX_INPUT_SIDE * MAX_INPUT_SIDE)
-        patch, fit_note = fit_patch(arr, PATCH_SIZE)
+        patch, _, _, note = decode_patch(data, PATCH_SIZE)  # the rules the training data went through
     except PatchDecodeError as exc:
         msg = str(exc)
         if "larger than" in msg:
             msg += " (predict scores 50x50 patches; use the app's tissue tab for larger images)"
         return None, msg, ""
-    if fit_note:
-        notes.append(fit_note)
-    return patch, "", "; ".join(notes)
+    return patch, "", note
 
 
 def _name_fields(path: Path) -> dict:

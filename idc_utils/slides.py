@@ -214,3 +214,22 @@ def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.
     ys, xs = np.divmod(np.arange(rows_ * cols_), cols_)
     table = pd.DataFrame({"x": xs * tile, "y": ys * tile, "tissue": frac, "is_tissue": frac >= min_tissue})
     return tiles, table
+
+
+def plot_patient_overview(images, rows: pd.DataFrame, title: str = ""):
+    """The rebuilt tissue region (IDC+ outlined) beside the ground-truth map per patch."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    from .plots import CLASS_COLORS
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 6.5))
+    grid = plot_mosaic(a, images, rows, title=title)
+    b.imshow(value_map(grid, rows["label"]), cmap=ListedColormap([CLASS_COLORS[0], CLASS_COLORS[1]]),
+             interpolation="nearest")
+    b.set_title("ground truth per patch (blue IDC-, red IDC+, white: no patch)")
+    b.set_xticks([])
+    b.set_yticks([])
+    a.legend(loc="lower left")
+    fig.tight_layout()
+    return fig, grid

@@ -394,8 +394,6 @@ def load_model(path: str | Path):
     card_path = path.with_suffix(".json")
     if not card_path.exists():
         raise FileNotFoundError(f"model card {card_path} is missing; it is written next to the .keras file by training")
-    import idc_utils.preprocess  # noqa: F401 - registers custom layers
-
     model = keras.models.load_model(path, compile=False)
     return model, json.loads(card_path.read_text())
 

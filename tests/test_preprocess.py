@@ -119,3 +119,16 @@ def test_resize_and_scale_match_the_model_layers():
 def test_pipeline_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="labels"):
         preprocess.patch_batches(np.zeros((4, 50, 50, 3), np.uint8), [0, 1], [0.0])
+
+
+def test_chapter_figures_and_tables():
+    x, base = asymmetric_batch(2)
+    patches = x.astype(np.uint8)
+    t = preprocess.scaling_table(patches)
+    assert t.loc["unit", "max"] == pytest.approx(1.0) and t.loc["lite", "min"] == pytest.approx(-127 / 128)
+    for fig in (preprocess.plot_resize(patches, ["a", "b"], 96), preprocess.plot_hed(patches, ["a", "b"]),
+                preprocess.plot_scaling(patches),
+                preprocess.plot_gallery(preprocess.augmentation_gallery(patches[0], AugmentConfig(), draws=3))):
+        assert fig.axes
+    n, seconds = preprocess.pipeline_throughput(preprocess.patch_batches(patches, [0, 1], None, batch_size=1))
+    assert n == 2 and seconds > 0

@@ -65,3 +65,21 @@ def test_patient_rows_names_alternatives():
     assert len(slides.patient_rows(m, "1")) == 2
     with pytest.raises(ValueError, match=r"1 \(2\)"):
         slides.patient_rows(m, "77")
+
+
+def test_write_zip_keeps_kaggle_paths(tmp_path):
+    import zipfile
+
+    from idc_utils import data
+
+    (tmp_path / "7" / "1").mkdir(parents=True)
+    (tmp_path / "7" / "1" / "a.png").write_bytes(b"x")
+    z = data.write_zip(tmp_path, ["7/1/a.png"], tmp_path / "p.zip")
+    assert zipfile.ZipFile(z).namelist() == ["7/1/a.png"]
+
+
+def test_patient_overview_figure():
+    imgs = np.full((2, 50, 50, 3), 100, np.uint8)
+    rows = pd.DataFrame({"x": [1, 51], "y": [1, 1], "label": [0, 1]})
+    fig, grid = slides.plot_patient_overview(imgs, rows, "p")
+    assert (grid.rows, grid.cols) == (1, 2) and len(fig.axes) == 2
