@@ -8,6 +8,8 @@ VENV     ?= .venv
 TF       ?= cpu
 EXTRAS   ?= $(strip $(TF)),weights,ml,app,book,data,test
 DATA_DIR ?=
+# FORCE=1: re-run every chapter and retrain, even when nothing changed
+FORCE    ?=
 PYTEST_ARGS ?=
 
 comma := ,
@@ -21,7 +23,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: help install book test test-fast data clean clean-runs
 
 help:
-	@echo "make book   [PROFILE=smoke|sample|full] [DATA_DIR=...]  run every chapter, build _build/html"
+	@echo "make book   [PROFILE=smoke|sample|full] [DATA_DIR=...] [FORCE=1]  run what changed, build _build/html"
 	@echo "make test   [PYTEST_ARGS=...]                           run the test suite"
 	@echo "make data                                                download the Kaggle set (kagglehub)"
 	@echo "data comes from DATA_DIR or \$$IDC_DATA_DIR (e.g. ../shared/idc-sample)"
@@ -36,7 +38,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/python -m idc_utils book --profile $(PROFILE) $(if $(DATA_DIR),--data-dir "$(DATA_DIR)")
+	$(BIN)/python -m idc_utils book --profile $(PROFILE) $(if $(DATA_DIR),--data-dir "$(DATA_DIR)") $(if $(FORCE),--force)
 	@echo "open _build/html/index.html"
 
 test: $(STAMP)

@@ -1,6 +1,7 @@
 """The idc command line: ``python -m idc_utils <command>`` (thin: parses, then calls modules).
 
     book      run every chapter under a profile and render the Jupyter Book
+    train     train one of the book's models outside the notebooks (one machine or several)
     predict   score patches with a saved model, write a CSV
     app       launch the Gradio demo
     data      check a dataset folder, or download the Kaggle set
@@ -29,9 +30,30 @@ def cmd_book(args) -> int:
 
     overrides = {k: _parse_value(v) for k, v in (args.param or [])}
     if not args.build_only:
-        book.run_chapters(args.profile, args.data_dir, overrides, only=args.only, run_dir=args.run_dir)
+        book.run_chapters(args.profile, args.data_dir, overrides, only=args.only, run_dir=args.run_dir,
+                          force=args.force)
     if not args.no_build:
-        book.build_html(args.profile, run_dir=args.run_dir)
+        book.build_html(args.profile, run_dir=args.run_dir, full=args.force)
+    return 0
+
+
+def cmd_train(args) -> int:
+    """What chapters 4 and 5 do, from the command line: train a model on a run's split."""
+    from . import train  # no TensorFlow yet: the strategy must come first
+
+    device = train.configure_device(strategy=args.strategy)
+    from . import runs, split
+
+    params = runs.profile_params(args.profile)
+    params.update({k: _parse_value(v) for k, v in (args.param or [])})
+    run = runs.Run.for_profile(args.profile, args.run_dir)
+    runs.seed_everything(int(params["seed"]))
+    ds, df = split.dataset_with_split(args.data_dir, run.split_csv)
+    cfg = train.TrainConfig.for_cnn(params) if args.model == "cnn" else train.TrainConfig.for_transfer(params)
+    print(f"training {args.model} on {device.description}", flush=True)
+    res = train.fit(cfg, ds.images, df, run.models, args.name or args.model, data_fingerprint=ds.fingerprint,
+                    device=device, force=args.force, log=lambda m: print(m, flush=True))
+    print(f"saved {res.model_path}")
     return 0
 
 
@@ -93,9 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                    help="override a profile parameter for every chapter that declares it")
     b.add_argument("--only", nargs="+", help="run only chapters whose names start with these")
+    b.add_argument("--force", action="store_true",
+                   help="run every chapter and retrain every model, even when nothing changed")
     b.add_argument("--no-build", action="store_true", help="run the chapters, skip the HTML")
     b.add_argument("--build-only", action="store_true", help="render already-executed chapters")
     b.set_defaults(func=cmd_book)
+
+    t = sub.add_parser("train", help="train the CNN or the EfficientNet on a run's split (chapters 4/5)")
+    t.add_argument("--model", choices=["cnn", "efficientnet"], default="efficientnet")
+    t.add_argument("--profile", default=os.environ.get("PROFILE", "sample"))
+    t.add_argument("--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)")
+    t.add_argument("--run-dir", default=None, help="run folder with split.csv (default: runs/<profile>)")
+    t.add_argument("--name", default=None, help="file name of the model (default: the --model value)")
+    t.add_argument("--strategy", choices=["auto", "mirrored", "multiworker"], default="auto",
+                   help="multiworker: tf.distribute.MultiWorkerMirroredStrategy over $TF_CONFIG's workers")
+    t.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="override a profile parameter")
+    t.add_argument("--force", action="store_true", help="retrain even if an identical model is saved")
+    t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="score patches with a saved model -> CSV")
     pr.add_argument("--model", required=True, help="runs/<profile>/models/<name>.keras (its .json card beside it)")

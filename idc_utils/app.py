@@ -84,12 +84,12 @@ class Predictor:
 
     @classmethod
     def load(cls, model_path: str | Path) -> "Predictor":
-        from .predict import make_infer
-        from .train import load_model
+        from .infer import make_infer
+        from .cards import load_model
 
         model, card = load_model(model_path)
         p = cls(model, card)
-        p._infer = make_infer(model)
+        p._infer = make_infer(model, bool(card.get("tta", False)))
         p._infer(np.zeros((1, PATCH_SIZE, PATCH_SIZE, 3), np.uint8))  # trace once, at start-up
         return p
 
@@ -147,7 +147,8 @@ def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFram
     gallery = []
     if patches:
         batch = np.stack(patches)
-        cams, probs = gradcam(pred.model, batch)
+        cams, _ = gradcam(pred.model, batch)
+        probs = pred.probabilities(batch)  # as predict scores them (with the card's TTA)
         for j, r in enumerate(good):
             p = float(probs[j])
             label = "IDC+" if p >= pred.threshold else "IDC-"

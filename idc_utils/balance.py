@@ -31,12 +31,59 @@ def embedder(backbone: str = "efficientnet_lite0", image_size: int = 96):
     return keras.Model(clf.input, clf.get_layer("head_pool").output, name=f"{backbone}_embedder")
 
 
-def embed(model, images: np.ndarray, index, batch_size: int = 256) -> np.ndarray:
-    """Embeddings of ``images[index]``, float32 ``(n, d)``."""
-    from .preprocess import patch_batches
+def embed(model, images: np.ndarray, index, batch_size: int = 256, out: np.ndarray | None = None) -> np.ndarray:
+    """Embeddings of ``images[index]``, float32 ``(n, d)``, computed batch by batch (the images
+    are never all in memory as floats); written into ``out`` when given (e.g. a memory map)."""
+    import tensorflow as tf
 
-    ds = patch_batches(images, index, None, batch_size=batch_size).map(lambda x, y: x)
-    return model.predict(ds, verbose=0).astype(np.float32)
+    index = np.asarray(index, dtype=np.int64)
+
+    @tf.function(reduce_retracing=True)
+    def forward(x):
+        return model(tf.cast(x, tf.float32), training=False)
+
+    for s in range(0, len(index), batch_size):
+        rows = index[s : s + batch_size]
+        f = forward(np.asarray(images[rows])).numpy().astype(np.float32)
+        if out is None:
+            out = np.empty((len(index), f.shape[1]), np.float32)
+        out[s : s + len(rows)] = f
+    return out if out is not None else np.empty((0, 0), np.float32)
+
+
+def dataset_embeddings(images: np.ndarray, fingerprint: str, backbone: str = "efficientnet_lite0",
+                       image_size: int = 96, cache_dir=None, log=None) -> np.ndarray:
+    """Frozen-backbone embeddings of **every** patch of a dataset, computed once and cached next
+    to the decoded patches (a memory-mapped ``.npy``): chapter 3 compares balancing methods on
+    them and chapter 5 trains its phase-1 head on them, so the pass is paid once. The cache key
+    holds the data fingerprint, the backbone, the size, and the source of the model code."""
+    import hashlib
+    from pathlib import Path
+
+    from .data import default_cache_dir
+
+    code = hashlib.sha256()
+    for module in ("models.py", "preprocess.py", "torch_weights.py"):
+        code.update((Path(__file__).parent / module).read_bytes())
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = root / "embeddings" / f"{fingerprint}-{backbone}-{image_size}-{code.hexdigest()[:10]}.npy"
+    if path.exists():
+        arr = np.load(path, mmap_mode="r")
+        if arr.shape[0] == len(images):
+            if log:
+                log(f"embeddings of {len(images):,} patches read from the cache ({path.name})")
+            return arr
+    path.parent.mkdir(parents=True, exist_ok=True)
+    net = embedder(backbone, image_size)
+    tmp = path.with_name(path.name + f".tmp-{__import__('os').getpid()}")
+    out = np.lib.format.open_memmap(tmp, "w+", np.float32, (len(images), net.output_shape[-1]))
+    embed(net, images, np.arange(len(images)), out=out)
+    out.flush()
+    del out
+    tmp.replace(path)
+    if log:
+        log(f"embedded {len(images):,} patches with the frozen {backbone} at {image_size} px; cached as {path.name}")
+    return np.load(path, mmap_mode="r")
 
 
 def resample(X: np.ndarray, y: np.ndarray, method: str, seed: int = 0, k_neighbors: int = 5):

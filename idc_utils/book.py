@@ -1,34 +1,50 @@
-"""Run the chapters with papermill under a profile, then render the Jupyter Book.
+"""Run the chapters with papermill under a profile, reusing what has not changed; render the book.
 
 ``python -m idc_utils book --profile sample`` (what ``make book`` calls):
 
 1. checks that the data can be found (else says how to get it) before anything slow starts;
-2. executes every notebook listed in ``_toc.yml``, in order, with papermill, passing the profile
-   and any ``-p KEY VALUE`` overrides; executed copies go to ``runs/<profile>/notebooks/``;
-3. fails when a cell raised or printed a traceback;
-4. stages the book (``_config.yml``, ``_toc.yml``, ``book/`` and the executed chapters) in
-   ``_build/src`` and runs ``jupyter-book build`` with warnings as errors into ``_build/html``.
+2. works out, for every notebook of ``_toc.yml``, what its outputs depend on: its code cells, its
+   resolved parameters, the ``idc_utils`` modules it imports (and what they import), the data
+   fingerprint, and the chapters it reads from (``needs`` in the notebook's metadata);
+3. **reuses** the executed notebook of the last build when none of that changed (a chapter whose
+   prose alone changed gets the new prose without running), and **runs** it with papermill
+   otherwise; ``--force`` runs everything. The log says, per chapter, "reused" or "ran" and why;
+4. fails when a cell raised or printed a traceback;
+5. stages the book (``_config.yml``, ``_toc.yml``, ``book/`` and the executed chapters) in
+   ``_build/src``, rewriting only files whose content changed, and runs ``jupyter-book build``
+   with warnings as errors into ``_build/html``; Sphinx then re-renders only changed pages.
+
+``runs/<profile>/book.json`` records each chapter's dependency hashes, duration, peak memory,
+the machine it ran on and the files it wrote. Trained models are reused separately, by their
+model card (:func:`idc_utils.train.fit`), so a chapter that re-runs for another reason does not
+retrain unless its training configuration or data changed.
 
 The source notebooks in git carry no outputs; the book shows the executed copies.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from .data import resolve_data_dir
-from .runs import Run, project_root
+from .data import resolve_data_dir, scan
+from .runs import PROFILE_FILE, Run, profile_params, project_root
 
 BOOK_FILES = ("_config.yml", "_toc.yml")
 BOOK_DIRS = ("book",)
+PACKAGE = "idc_utils"
 KERNEL_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "GRADIO_ANALYTICS_ENABLED": "False",
@@ -36,10 +52,15 @@ KERNEL_ENV = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     "TQDM_DISABLE": "1",
 }
+#: files of the run folder that several chapters write; not counted as one chapter's outputs
+SHARED_RUN_FILES = ("book.json", "params.json", "metrics.json")
 
 
 class ChapterError(RuntimeError):
     """A chapter failed to execute, or executed with error output."""
+
+
+# ----------------------------------------------------------------------------- the chapters
 
 
 def chapter_notebooks(root: Path | None = None) -> list[Path]:
@@ -79,8 +100,232 @@ def error_outputs(nb) -> list[str]:
             elif out.get("output_type") == "stream" and out.get("name") == "stderr":
                 text = out.get("text", "")
                 if "Traceback (most recent call last)" in text:
-                    problems.append(f"cell {k}: traceback on stderr: {text.strip().splitlines()[-1]}")
+                    last = text.strip().splitlines()[-1]
+                    problems.append(f"cell {k}: traceback on stderr: {last}")
     return problems
+
+
+def declared_parameters(nb) -> list[str]:
+    """Names assigned in the notebook's ``parameters`` cell, in order."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse(cell.source)
+            return [t.id for node in tree.body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)]
+    raise ValueError("the notebook has no cell tagged 'parameters'")
+
+
+def chapter_needs(nb) -> list[str]:
+    """The chapters whose artefacts this one reads (``metadata.idc_book.needs``)."""
+    return list(nb.metadata.get("idc_book", {}).get("needs", []))
+
+
+# ----------------------------------------------------------------------------- what a chapter depends on
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def _code_lines(source: str) -> str:
+    """Cell source without IPython magics and shell escapes, so that ``ast`` can read it."""
+    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
+
+
+def _imported_modules(tree: ast.AST, package: str, current: str | None = None) -> set[str]:
+    """Modules of ``package`` that a module or notebook imports (inside functions too)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                parts = a.name.split(".")
+                if parts[0] == package:
+                    found.add(parts[1] if len(parts) > 1 else "__init__")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module and node.module.split(".")[0] == package:
+                parts = node.module.split(".")
+                if len(parts) > 1:
+                    found.add(parts[1])
+                else:  # from idc_utils import a, b
+                    found.update(a.name for a in node.names)
+                    found.add("__init__")
+            elif node.level == 1 and current is not None:
+                if node.module:  # from .x import y
+                    found.add(node.module.split(".")[0])
+                else:  # from . import x, y
+                    found.update(a.name for a in node.names)
+    return found
+
+
+def module_closure(code: str, package_dir: Path) -> dict[str, str]:
+    """``{module file: content hash}`` for every package module the code needs, transitively."""
+    package = package_dir.name
+    todo = _imported_modules(ast.parse(_code_lines(code)), package)
+    if todo:
+        todo.add("__init__")
+    seen: dict[str, str] = {}
+    while todo:
+        name = todo.pop()
+        path = package_dir / f"{name}.py"
+        if name in seen or not path.exists():
+            continue  # a name imported from __init__ (e.g. DISCLAIMER) is not a module
+        text = path.read_bytes()
+        seen[name] = _digest(text)
+        todo |= _imported_modules(ast.parse(text), package, current=name) - set(seen)
+    return {f"{k}.py": v for k, v in sorted(seen.items())}
+
+
+@dataclass
+class Dependencies:
+    """Everything a chapter's outputs depend on, each part hashed, so that a change can be named."""
+
+    code: str
+    params: dict
+    modules: dict
+    data: str
+    upstream: dict = field(default_factory=dict)
+
+    def key(self) -> str:
+        return _digest(self.code, self.params, self.modules, self.data, self.upstream)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "params": self.params, "modules": self.modules, "data": self.data,
+                "upstream": self.upstream}
+
+    def changes_since(self, old: dict) -> list[str]:
+        """Why the chapter must run again, in words (empty: nothing changed)."""
+        why = []
+        if old.get("code") != self.code:
+            why.append("its code cells changed")
+        before = old.get("params", {})
+        changed = [k for k in sorted(set(before) | set(self.params)) if before.get(k) != self.params.get(k)]
+        if changed:
+            shown = ", ".join(f"{k} {before.get(k)!r} -> {self.params.get(k)!r}" for k in changed[:4])
+            why.append("parameters changed: " + shown + (" ..." if len(changed) > 4 else ""))
+        mods = old.get("modules", {})
+        touched = sorted(k for k in set(mods) | set(self.modules) if mods.get(k) != self.modules.get(k))
+        if touched:
+            why.append(f"{PACKAGE} changed: " + ", ".join(touched))
+        if old.get("data") != self.data:
+            why.append("the data changed")
+        ups = old.get("upstream", {})
+        moved = [k for k in self.upstream if ups.get(k) != self.upstream[k]]
+        if moved:
+            why.append("it reads chapters that changed: " + ", ".join(moved))
+        return why
+
+
+def resolve_chapter_params(nb, profile: str, overrides: dict, root: Path | None = None) -> dict:
+    """The values a chapter will run with: overrides win, the profile fills the rest (what
+    :func:`idc_utils.runs.chapter_params` does inside the kernel)."""
+    prof = profile_params(profile, (root or project_root()) / PROFILE_FILE)
+    out = {}
+    for k in declared_parameters(nb):
+        if k in ("data_dir", "run_dir"):
+            continue  # the data enters by its fingerprint; the run folder is where book.json lives
+        out[k] = profile if k == "profile" else overrides.get(k, prof.get(k))
+    return out
+
+
+def code_source(nb) -> str:
+    return "\n# ---- cell\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+# ----------------------------------------------------------------------------- reuse
+
+
+def refresh_prose(source_nb, executed_nb):
+    """The executed notebook with the source's markdown cells (same code cells, same outputs).
+    Returns ``None`` when the code cells do not line up (then the chapter must run)."""
+    import copy
+
+    executed = [c for c in executed_nb.cells if c.cell_type == "code"
+                and "injected-parameters" not in c.metadata.get("tags", [])]
+    injected = [c for c in executed_nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    src_code = [c for c in source_nb.cells if c.cell_type == "code"]
+    if [c.source for c in src_code] != [c.source for c in executed]:
+        return None
+    out = copy.deepcopy(executed_nb)
+    cells, k = [], 0
+    for cell in source_nb.cells:
+        if cell.cell_type == "code":
+            cells.append(executed[k])
+            k += 1
+            if "parameters" in cell.metadata.get("tags", []):
+                cells.extend(injected)
+        else:
+            cells.append(copy.deepcopy(cell))
+    out.cells = cells
+    return out
+
+
+def _run_files(run_dir: Path) -> dict[str, int]:
+    """Files of the run folder with their modification times (outputs of chapters)."""
+    out = {}
+    for p in run_dir.rglob("*"):
+        rel = p.relative_to(run_dir).as_posix()
+        if p.is_file() and not rel.startswith("notebooks/") and rel not in SHARED_RUN_FILES \
+                and not rel.endswith((".tmp", ".work")) and ".work/" not in rel:
+            out[rel] = p.stat().st_mtime_ns
+    return out
+
+
+class PeakMemory:
+    """Samples the resident memory of this process's children (the chapter's kernel) in a
+    thread; ``peak_mb`` is the largest total seen."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        try:
+            import psutil
+        except ImportError:  # pragma: no cover - psutil comes with the book extra
+            return
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak / 2**20, 1)
+
+
+def cpu_model() -> str:
+    """The processor's name, e.g. 'AMD EPYC 7763 64-Core Processor'."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    return f"{cpu_model()}, {os.cpu_count()} cores"
+
+
+# ----------------------------------------------------------------------------- running
 
 
 def run_chapters(
@@ -90,123 +335,194 @@ def run_chapters(
     only: list[str] | None = None,
     root: Path | None = None,
     run_dir: str | Path | None = None,
+    force: bool = False,
     log=print,
 ) -> list[Path]:
-    """Execute the chapters with papermill; returns the executed notebooks."""
+    """Execute (or reuse) the chapters; returns the executed notebooks in reading order."""
     import nbformat
     import papermill as pm
 
     root = root or project_root()
+    overrides = dict(overrides or {})
     data_path = resolve_data_dir(data_dir)  # fail fast, with the how-to-get-data message
-    run = Run.for_profile(profile, run_dir)
-    os.environ.update(KERNEL_ENV)
-    os.environ.setdefault("IDC_BOOK_ROOT", str(root))
-    params = {"profile": profile, "data_dir": str(data_path), **(overrides or {})}
-    if run_dir is not None:
-        params["run_dir"] = str(run.dir)
-    timings = run.read_json(run.dir / "book.json").get("chapters", {})
+    data_fp = scan(data_path).fingerprint
+    run = Run.for_profile(profile, run_dir or root / "runs" / profile)
+    record_path = run.dir / "book.json"
+    record = run.read_json(record_path)
+    if record.get("profile") not in (None, profile):
+        record = {}
+    chapters = dict(record.get("chapters", {}))
+    kernel_env = {**KERNEL_ENV, "IDC_DATA_DIR": str(data_path), "IDC_BOOK_ROOT": str(root)}
+    if force:
+        kernel_env["IDC_FORCE_TRAIN"] = "1"
+    saved_env = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)  # the kernels inherit it; restored below
+    keys: dict[str, str] = {}
+    ran: set[str] = set()
     executed = []
-    for nb_path in chapter_notebooks(root):
-        name = nb_path.stem
-        out = run.dir / "notebooks" / nb_path.name
-        if only and not any(name.startswith(o) for o in only):
-            if out.exists():
-                executed.append(out)
-            continue
-        wanted = _declared_parameters(nb_path)
-        chapter_params = {k: v for k, v in params.items() if k in wanted}
-        log(f"[book] {name}: running with {chapter_params}")
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(
-                str(nb_path),
-                str(out),
-                parameters=chapter_params,
-                kernel_name="python3",
-                cwd=str(root / "notebooks"),
-                progress_bar=False,
-                log_output=False,
-                # C-level logs (TensorFlow's startup lines) go to this process's stderr, not
-                # into the chapter's outputs
-                extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+    try:
+        for nb_path in chapter_notebooks(root):
+            name = nb_path.stem
+            out = run.dir / "notebooks" / nb_path.name
+            source = nbformat.read(nb_path, as_version=4)
+            deps = Dependencies(
+                code=_digest(code_source(source)),
+                params=resolve_chapter_params(source, profile, overrides, root),
+                modules=module_closure(code_source(source), root / PACKAGE),
+                data=data_fp,
+                upstream={n: keys.get(n, chapters.get(n, {}).get("key", "")) for n in chapter_needs(source)},
             )
-        except pm.PapermillExecutionError as exc:
-            raise ChapterError(
-                f"chapter {name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
-                f"the executed notebook with the full traceback is {out}"
-            ) from None
-        seconds = time.perf_counter() - t0
-        problems = error_outputs(nbformat.read(out, as_version=4))
-        if problems:
-            raise ChapterError(f"chapter {name} has error output: " + "; ".join(problems) + f" ({out})")
-        timings[name] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        log(f"[book] {name}: done in {seconds:.0f} s")
-        executed.append(out)
-    (run.dir / "book.json").write_text(
-        json.dumps({"profile": profile, "data_dir": str(data_path), "chapters": timings}, indent=2)
-    )
+            keys[name] = deps.key()
+            if only and not any(name.startswith(o) for o in only):
+                if out.exists():
+                    executed.append(out)
+                continue
+            old = chapters.get(name, {})
+            why = ["--force"] if force else deps.changes_since(old.get("depends_on", {}))
+            why += [f"it reads {n}, which ran in this build" for n in chapter_needs(source) if n in ran]
+            if not old or not out.exists():
+                why = ["no executed copy from an earlier build"] + why
+            missing = [f for f in old.get("outputs", []) if not (run.dir / f).exists()]
+            if missing:
+                why.append("its outputs are missing: " + ", ".join(missing[:3]))
+            if not why:
+                if _prose_refreshed(source, out, nbformat):
+                    log(f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged); "
+                        "prose updated from the source")
+                else:
+                    log(f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged)")
+                executed.append(out)
+                continue
+            log(f"[book] {name}: running, because " + "; ".join(why))
+            entry = _execute(pm, nbformat, nb_path, out, source, run, profile, overrides, run_dir, root)
+            entry.update(key=keys[name], depends_on=deps.as_dict(), reason=why)
+            chapters[name] = entry
+            ran.add(name)
+            log(f"[book] {name}: ran in {entry['seconds']:.0f} s (peak memory {entry['peak_rss_mb']:,.0f} MB)")
+            executed.append(out)
+            _write_record(record_path, profile, chapters)
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    _write_record(record_path, profile, chapters)
     return executed
 
 
-def _declared_parameters(nb_path: Path) -> set[str]:
-    """Names assigned in the notebook's ``parameters`` cell."""
-    import ast
+def _prose_refreshed(source, out: Path, nbformat) -> bool:
+    """Put the source's markdown into the executed copy if it differs; True when it did."""
+    done = nbformat.read(out, as_version=4)
+    src_md = [c.source for c in source.cells if c.cell_type != "code"]
+    old_md = [c.source for c in done.cells if c.cell_type != "code"]
+    if src_md == old_md:
+        return False
+    fresh = refresh_prose(source, done)
+    if fresh is None:
+        return False
+    nbformat.write(fresh, out)
+    return True
 
-    import nbformat
 
-    nb = nbformat.read(nb_path, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse(cell.source)
-            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
-                    if isinstance(t, ast.Name)}
-    raise ValueError(f"{nb_path} has no cell tagged 'parameters'")
+def _execute(pm, nbformat, nb_path: Path, out: Path, source, run: Run, profile, overrides, run_dir, root) -> dict:
+    wanted = set(declared_parameters(source))
+    params = {"profile": profile, **overrides}
+    if run_dir is not None:
+        params["run_dir"] = str(run.dir)
+    chapter_params = {k: v for k, v in params.items() if k in wanted}
+    before = _run_files(run.dir)
+    t0 = time.perf_counter()
+    try:
+        with PeakMemory() as mem:
+            pm.execute_notebook(
+                str(nb_path), str(out), parameters=chapter_params, kernel_name="python3",
+                cwd=str(root / "notebooks"), progress_bar=False, log_output=False,
+                # C-level logs (TensorFlow's start-up lines) stay out of the chapter's outputs
+                extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+            )
+    except pm.PapermillExecutionError as exc:
+        raise ChapterError(
+            f"chapter {nb_path.stem} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
+            f"the executed notebook with the full traceback is {out}"
+        ) from None
+    seconds = time.perf_counter() - t0
+    problems = error_outputs(nbformat.read(out, as_version=4))
+    if problems:
+        raise ChapterError(f"chapter {nb_path.stem} has error output: " + "; ".join(problems) + f" ({out})")
+    after = _run_files(run.dir)
+    outputs = sorted(f for f, t in after.items() if before.get(f) != t)
+    return {"seconds": round(seconds, 1), "peak_rss_mb": mem.peak_mb,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine_description(),
+            "python": platform.python_version(), "outputs": outputs}
+
+
+def _write_record(path: Path, profile: str, chapters: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"profile": profile, "chapters": chapters}, indent=2))
+    tmp.replace(path)
+
+
+# ----------------------------------------------------------------------------- the HTML
+
+
+def _sync_file(src: Path, dst: Path) -> bool:
+    """Copy when the content differs (an unchanged file keeps its time, so Sphinx skips it)."""
+    data = src.read_bytes()
+    if dst.exists() and dst.read_bytes() == data:
+        return False
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data)
+    return True
 
 
 def stage_book(profile: str, root: Path | None = None, run_dir=None, out: Path | None = None) -> Path:
-    """Copy the book sources and the executed chapters into ``<out>/_build/src``."""
+    """Mirror the book sources and the executed chapters into ``<out>/_build/src``."""
     root = root or project_root()
-    run = Run.for_profile(profile, run_dir)
+    run = Run.for_profile(profile, run_dir or root / "runs" / profile)
     src = (out or root) / "_build" / "src"
-    if src.exists():
-        shutil.rmtree(src)
-    src.mkdir(parents=True)
-    for f in BOOK_FILES:
-        shutil.copy2(root / f, src / f)
+    wanted: dict[Path, Path] = {src / f: root / f for f in BOOK_FILES}
     for d in BOOK_DIRS:
-        shutil.copytree(root / d, src / d)
-    (src / "notebooks").mkdir()
+        for f in (root / d).rglob("*"):
+            if f.is_file():
+                wanted[src / f.relative_to(root)] = f
     missing = []
     for nb_path in chapter_notebooks(root):
         done = run.dir / "notebooks" / nb_path.name
         if not done.exists():
             missing.append(nb_path.name)
-            continue
-        shutil.copy2(done, src / "notebooks" / nb_path.name)
+        wanted[src / "notebooks" / nb_path.name] = done
     if missing:
         raise ChapterError(
             f"chapters not executed for profile {profile!r}: {missing}; run "
             f"`python -m idc_utils book --profile {profile}` without --build-only"
         )
+    src.mkdir(parents=True, exist_ok=True)
+    for f in [p for p in src.rglob("*") if p.is_file() and p not in wanted]:
+        f.unlink()  # a page removed from the book
+    for dst, origin in wanted.items():
+        _sync_file(origin, dst)
     return src
 
 
 def build_html(profile: str, root: Path | None = None, run_dir=None, out: Path | None = None,
-               log=print) -> Path:
+               log=print, full: bool = False) -> Path:
     """Render the staged book with warnings as errors into ``<out>/_build/html`` (``out``
-    defaults to the project root); returns its ``index.html``."""
+    defaults to the project root); only changed pages are re-rendered unless ``full``.
+    Returns its ``index.html``."""
     root = root or project_root()
     out = Path(out) if out else root
     src = stage_book(profile, root, run_dir, out)
     html = out / "_build" / "html"
-    if html.exists():
-        shutil.rmtree(html)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [
         str(exe) if exe.exists() else "jupyter-book", "build", str(src),
-        "--path-output", str(out), "--warningiserror", "--keep-going", "--all", "-q",
+        "--path-output", str(out), "--warningiserror", "--keep-going", "-q",
     ]
+    if full:
+        cmd.append("--all")
     log("[book] " + " ".join(cmd[1:]))
+    t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if res.returncode != 0:
         sys.stderr.write(res.stdout[-6000:] + res.stderr[-6000:])
@@ -214,5 +530,5 @@ def build_html(profile: str, root: Path | None = None, run_dir=None, out: Path |
     index = html / "index.html"
     if not index.exists():
         raise ChapterError(f"jupyter-book finished but {index} is missing")
-    log(f"[book] built {index}")
+    log(f"[book] built {index} in {time.perf_counter() - t0:.0f} s")
     return index

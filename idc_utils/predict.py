@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .data import PATCH_SIZE, PatchDecodeError, decode_patch, parse_patch_name
+from .infer import make_infer
 
 COLUMNS = ["path", "patient_id", "x", "y", "label", "prob", "pred", "error", "note"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
@@ -82,22 +83,10 @@ def _name_fields(path: Path) -> dict:
     return {"patient_id": parsed.patient_id, "x": parsed.x, "y": parsed.y, "label": parsed.label}
 
 
-def make_infer(model):
-    """A compiled forward pass (one trace for any batch size)."""
-    import tensorflow as tf
-
-    @tf.function(input_signature=[tf.TensorSpec([None, PATCH_SIZE, PATCH_SIZE, 3], tf.uint8)],
-                 reduce_retracing=True)
-    def infer(x):
-        return model(tf.cast(x, tf.float32), training=False)
-
-    return lambda batch: infer(batch).numpy().ravel()
-
-
-def score_files(model, files: list[Path], *, threshold: float, batch_size: int = 128,
+def score_files(model, files: list[Path], *, threshold: float, tta: bool = False, batch_size: int = 128,
                 progress: bool = False, infer=None) -> pd.DataFrame:
     """Score files in batches; decoding of the next batch overlaps the model's work."""
-    infer = infer or make_infer(model)
+    infer = infer or make_infer(model, tta)
     rows: list[dict] = []
     probs = np.full(len(files), np.nan)
     q: queue.Queue = queue.Queue(maxsize=3)
@@ -149,7 +138,7 @@ def score_files(model, files: list[Path], *, threshold: float, batch_size: int =
 
 def run(model_path, inputs, out, *, threshold=None, batch_size=128, strict=False, progress=True, err=None) -> int:
     """The CLI's work; returns the exit status."""
-    from .train import load_model
+    from .cards import load_model
 
     err = err or sys.stderr
     found = collect_inputs(inputs)
@@ -159,7 +148,8 @@ def run(model_path, inputs, out, *, threshold=None, batch_size=128, strict=False
         return 2
     model, card = load_model(model_path)
     t = float(card["threshold"]) if threshold is None else float(threshold)
-    df = score_files(model, found.files, threshold=t, batch_size=batch_size, progress=progress)
+    df = score_files(model, found.files, threshold=t, tta=bool(card.get("tta", False)), batch_size=batch_size,
+                     progress=progress)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)

@@ -159,24 +159,48 @@ class ChapterParams:
         return dict(self.values)
 
     def table(self):
-        """A table for the book: each parameter, its value, and where it came from."""
+        """A table for the book: each parameter, its value, and where it came from. Paths are
+        shown as the reader would write them: ``$IDC_DATA_DIR`` or relative to the repository."""
         import pandas as pd
 
-        rows = [
-            {
-                "parameter": k,
-                "value": "(from $IDC_DATA_DIR)" if k == "data_dir" and v is None else repr(v),
-                "source": "papermill / caller" if k in self.given else f"profile '{self.profile}'",
-            }
-            for k, v in self.values.items()
-        ]
+        rows = []
+        for k, v in self.values.items():
+            if k == "data_dir":
+                shown = "$IDC_DATA_DIR" if k not in self.given else display_path(v)
+            elif k == "run_dir":
+                shown = display_path(v)
+            else:
+                shown = repr(v)
+            rows.append({"parameter": k, "value": shown,
+                         "source": "papermill / caller" if k in self.given else f"profile '{self.profile}'"})
         return pd.DataFrame(rows).set_index("parameter")
 
 
-def chapter_params(chapter: str, profile: str = "sample", **given: Any) -> ChapterParams:
-    """Resolve a chapter's parameters: what the caller passed (not ``None``) wins, the profile
-    fills the rest. Records them in ``run_dir/params.json`` under the chapter's name."""
+def display_path(path) -> str:
+    """A path relative to the repository when it lies inside it, else as given."""
+    if path is None:
+        return "None"
+    try:
+        return Path(path).resolve().relative_to(project_root().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def chapter_params(chapter: str, namespace: dict | None = None, *, profile: str | None = None,
+                   **given: Any) -> ChapterParams:
+    """Resolve a chapter's parameters: what the caller (papermill) set wins, the profile fills
+    every ``None``. Records them in ``run_dir/params.json`` under the chapter's name.
+
+    A chapter calls ``chapter_params("04_cnn_baseline", globals())`` right after its parameters
+    cell: the parameters are the names of that namespace that the profile (or ``data_dir``,
+    ``run_dir``) defines, so each is listed once, in the parameters cell."""
+    if namespace is not None:
+        profile = namespace.get("profile", profile)
+    profile = profile or "sample"
     prof = profile_params(profile)
+    if namespace is not None:
+        given = {**{k: v for k, v in namespace.items() if (k in prof or k in RESERVED) and k != "profile"},
+                 **given}
     values: dict[str, Any] = {}
     explicit = set()
     unknown = []

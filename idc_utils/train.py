@@ -7,6 +7,11 @@ batches of a CPU or of the paper's batch size 8 do not wreck ImageNet statistics
 learning rate. Binary cross-entropy, class weights, EarlyStopping on validation AUC with the best
 weights kept, a CSV history, seeds.
 
+A finished training is **reused**: when ``<name>.keras`` and its card exist and the card's
+training configuration, data fingerprint and split fingerprint equal the new ones (and
+:data:`RECIPE_VERSION` is unchanged), :func:`fit` loads the model instead of training again.
+``force=True`` (or ``IDC_FORCE_TRAIN=1``, what ``make book FORCE=1`` sets) retrains.
+
 Interrupted runs resume: each phase backs up its state every epoch
 (``keras.callbacks.BackupAndRestore``) and a finished phase leaves its best weights, so calling
 :func:`fit` again with the same arguments carries on where it stopped.
@@ -29,8 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, evaluate, models
+from . import __version__, evaluate, infer, models
+from .cards import load_model, save_card
 from .preprocess import Augment, AugmentConfig, patch_batches
+
+#: bump when :func:`fit` changes what a given configuration trains, so saved models are not reused
+RECIPE_VERSION = 2
 
 
 @dataclass
@@ -58,6 +67,9 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass over the training split
     label_smoothing: float = 0.0
     train_bn: bool = False  # fine-tune BatchNorm statistics too (needs batches of 16+)
+    schedule: str = "constant"  # learning rate within a phase: constant | cosine (decays to 0)
+    head_on_features: bool = False  # phase 1 (frozen backbone) trains the head on cached features
+    tta: bool = False  # score with test-time augmentation (8 symmetries): threshold, predict, app
 
     @classmethod
     def transfer(cls, phase1_epochs=3, phase2_epochs=10, lr=1e-3, finetune_lr=1e-4, unfreeze_blocks=6, **kw):
@@ -68,12 +80,38 @@ class TrainConfig:
     def scratch(cls, epochs=15, lr=1e-3, **kw):
         kw.setdefault("backbone", "cnn")
         kw.setdefault("weights", None)
+        kw.setdefault("train_bn", True)  # a network trained from scratch learns its BatchNorm too
         return cls(phases=[Phase("train", epochs, lr, "all")], **kw)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["phases"] = [asdict(p) for p in self.phases]
         return d
+
+    @classmethod
+    def for_transfer(cls, params) -> "TrainConfig":
+        """Chapter 5's recipe from its parameters (a dict or :class:`~idc_utils.runs.ChapterParams`)."""
+        p = dict(params.as_dict() if hasattr(params, "as_dict") else params)
+        return cls.transfer(
+            phase1_epochs=p["phase1_epochs"], phase2_epochs=p["phase2_epochs"], lr=p["lr"],
+            finetune_lr=p["finetune_lr"], unfreeze_blocks=p["unfreeze_blocks"], backbone=p["backbone"],
+            image_size=p["image_size"], batch_size=p["batch_size"], dropout=p["dropout"], augment=p["augment"],
+            patience=p["patience"], seed=p["seed"], target_recall=p["target_recall"], train_bn=p["train_bn"],
+            schedule=p.get("schedule", "constant"), head_on_features=bool(p.get("head_on_features", False)),
+            tta=bool(p.get("tta", False)), label_smoothing=float(p.get("label_smoothing") or 0.0),
+            steps_per_epoch=p.get("max_train_steps"),
+        )
+
+    @classmethod
+    def for_cnn(cls, params) -> "TrainConfig":
+        """Chapter 4's recipe from its parameters."""
+        p = dict(params.as_dict() if hasattr(params, "as_dict") else params)
+        return cls.scratch(
+            epochs=p["cnn_epochs"], lr=p["cnn_lr"], image_size=p["cnn_image_size"], cnn_width=p["cnn_width"],
+            batch_size=p["cnn_batch_size"], augment=p["augment"], dropout=p["dropout"], patience=p["cnn_patience"],
+            seed=p["seed"], target_recall=p["target_recall"], schedule=p.get("cnn_schedule", "constant"),
+            tta=bool(p.get("tta", False)), steps_per_epoch=p.get("max_train_steps"),
+        )
 
 
 # ----------------------------------------------------------------------------- devices
@@ -87,12 +125,32 @@ class Device:
     mixed_precision: bool
     jit_compile: bool
     description: str
+    worker: int = 0  # this process's index among the workers (multi-worker training)
+    workers: int = 1
+
+    @property
+    def is_chief(self) -> bool:
+        return self.worker == 0
 
 
 def configure_device(mixed_precision: str | bool = "auto", jit: str | bool = "auto", strategy: str = "auto") -> Device:
-    """Pick the distribution strategy and numeric policy for this machine."""
-    import keras
+    """Pick the distribution strategy and numeric policy for this machine.
+
+    ``strategy="multiworker"``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the workers of
+    ``$TF_CONFIG``. It must exist before TensorFlow runs any other operation, so it is created
+    first here: call this before anything else touches TensorFlow."""
     import tensorflow as tf
+
+    worker, workers = 0, 1
+    multi = None
+    if strategy == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError("strategy 'multiworker' needs TF_CONFIG (the cluster and this worker's index)")
+        multi = tf.distribute.MultiWorkerMirroredStrategy()
+        tf_config = json.loads(os.environ["TF_CONFIG"])
+        worker = int(tf_config.get("task", {}).get("index", 0))
+        workers = len(tf_config.get("cluster", {}).get("worker", [])) or 1
+    import keras
 
     gpus = tf.config.list_physical_devices("GPU")
     for g in gpus:
@@ -103,8 +161,8 @@ def configure_device(mixed_precision: str | bool = "auto", jit: str | bool = "au
     on_gpu = len(gpus) > 0
     mp = on_gpu if mixed_precision == "auto" else bool(mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if mp else "float32")
-    if strategy == "multiworker":
-        strat = tf.distribute.MultiWorkerMirroredStrategy()
+    if multi is not None:
+        strat = multi
     elif (strategy == "auto" and len(gpus) > 1) or strategy == "mirrored":
         strat = tf.distribute.MirroredStrategy()
     else:
@@ -115,7 +173,9 @@ def configure_device(mixed_precision: str | bool = "auto", jit: str | bool = "au
         desc = f"{len(gpus)} GPU(s): {', '.join(names)}"
     else:
         desc = f"CPU ({os.cpu_count()} cores, {platform.machine()})"
-    return Device("gpu" if on_gpu else "cpu", len(gpus), strat, mp, jit_compile, desc)
+    if workers > 1:
+        desc += f", worker {worker} of {workers} (MultiWorkerMirroredStrategy)"
+    return Device("gpu" if on_gpu else "cpu", len(gpus), strat, mp, jit_compile, desc, worker, workers)
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -163,7 +223,18 @@ class TrainResult:
     card_path: Path
 
 
-def _compile(model, lr, device: Device, label_smoothing: float = 0.0):
+def learning_rate(lr: float, schedule: str, total_steps: int):
+    """A constant rate, or cosine decay from ``lr`` to 0 over the phase's ``total_steps``."""
+    import keras
+
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, total_steps), alpha=0.0)
+    raise ValueError(f"unknown schedule {schedule!r}; use 'constant' or 'cosine'")
+
+
+def compile_model(model, lr, device: Device, label_smoothing: float = 0.0):
     import keras
 
     model.compile(
@@ -210,6 +281,7 @@ def fit(
     log=print,
     verbose: int = 0,
     extra_callbacks: list | None = None,
+    force: bool | None = None,
 ) -> TrainResult:
     """Train on ``split_df[split == 'train']``, early-stop on ``val``; save ``<name>.keras`` and
     the model card ``<name>.json`` (with the validation-chosen threshold) into ``out_dir``.
@@ -220,11 +292,22 @@ def fit(
 
     from .runs import seed_everything
 
+    device = device or configure_device()
     out_dir = Path(out_dir)
+    if not device.is_chief:  # every worker saves (all take part in each step); the chief's copy counts
+        out_dir = out_dir / f"worker-{device.worker}"
     out_dir.mkdir(parents=True, exist_ok=True)
+    reuse = reuse_key(cfg, split_df, data_fingerprint)
+    if force is None:
+        force = os.environ.get("IDC_FORCE_TRAIN", "") not in ("", "0")
+    if not force:
+        done = reusable_result(out_dir, name, reuse)
+        if done is not None:
+            log(f"[{name}] reused {done.model_path.name}, trained {done.card.get('created', '?')}: same "
+                "configuration, data and split (force=True or make book FORCE=1 retrains)")
+            return done
     work = out_dir / f"{name}.work"
     work.mkdir(exist_ok=True)
-    device = device or configure_device()
     seed_everything(cfg.seed)
     train = split_df[split_df["split"] == "train"]
     val = split_df[split_df["split"] == "val"]
@@ -245,6 +328,7 @@ def fit(
         clf = build_model(cfg)
     cw = class_weights(train["label"]) if cfg.class_weights else None
     steps = cfg.steps_per_epoch
+    steps_per_epoch = steps or int(np.ceil(len(train) / cfg.batch_size))
     ds_train = training_batches(cfg, images, train, repeat=steps is not None)
     ds_val = patch_batches(images, val["i"], val["label"], batch_size=max(cfg.batch_size, 64))
     history_csv = out_dir / f"{name}.history.csv"
@@ -262,8 +346,20 @@ def fit(
         log(f"[{name}] phase {phase.name}: {phase.epochs} epochs at lr {phase.learning_rate:g}, "
             f"{counts['trainable_params']:,} of {counts['total_params']:,} parameters trainable"
             + (f", class weights {{0: {cw[0]:.2f}, 1: {cw[1]:.2f}}}" if cw else ""))
+        if cfg.head_on_features and phase.unfreeze_blocks == 0 and device.workers > 1:
+            raise ValueError("head_on_features trains phase 1 in one process; for multi-worker training set "
+                             "head_on_features to false (-p head_on_features false)")
+        if cfg.head_on_features and phase.unfreeze_blocks == 0:
+            t0 = time.perf_counter()
+            _fit_head_on_features(clf, cfg, phase, images, train, val, cw, best_path, history_csv, device, log,
+                                  data_fingerprint)
+            state["seconds"][phase.name] = state["seconds"].get(phase.name, 0) + time.perf_counter() - t0
+            state["done"].append(phase.name)
+            state_path.write_text(json.dumps(state, indent=1))
+            continue
+        lr = learning_rate(phase.learning_rate, cfg.schedule, phase.epochs * steps_per_epoch)
         with device.strategy.scope():
-            _compile(clf, phase.learning_rate, device, cfg.label_smoothing)
+            compile_model(clf, lr, device, cfg.label_smoothing)
         prior = _phase_history(history_csv, phase.name)
         best_so_far = float(prior["val_auc"].max()) if len(prior) else None
         callbacks = [
@@ -276,8 +372,9 @@ def fit(
             *(extra_callbacks or []),
         ]
         t0 = time.perf_counter()
-        clf.fit(ds_train, validation_data=ds_val, epochs=phase.epochs, class_weight=cw, shuffle=False,
-                      steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+        with _fit_scope(clf, device):
+            clf.fit(ds_train, validation_data=ds_val, epochs=phase.epochs, class_weight=cw, shuffle=False,
+                    steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
         state["seconds"][phase.name] = state["seconds"].get(phase.name, 0) + time.perf_counter() - t0
         if best_path.exists():
             clf.load_weights(best_path)  # the best epoch of this phase, not the last
@@ -287,18 +384,125 @@ def fit(
         state_path.write_text(json.dumps(state, indent=1))
 
     # threshold on validation patients, for the target recall
-    prob_val = predict_proba(clf, images, val["i"])
+    prob_val = infer.predict_proba(clf, images, val["i"], tta=cfg.tta)
     op = evaluate.choose_operating_point(val["label"], prob_val, cfg.target_recall)
     history = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame()
     model_path = out_dir / f"{name}.keras"
     clf.save(model_path)
     card = model_card(name, cfg, op, device, history, train, val, data_fingerprint, state["seconds"])
-    card_path = out_dir / f"{name}.json"
-    card_path.write_text(json.dumps(card, indent=2))
+    card["reuse_key"] = reuse
+    card_path = save_card(card, model_path)
     shutil.rmtree(work, ignore_errors=True)
     log(f"[{name}] saved {model_path}; threshold {op.threshold:.4f} for recall >= {cfg.target_recall} on val "
         f"(val recall {op.val['recall']:.3f}, precision {op.val['precision']:.3f}, AUC {op.val['auc']:.4f})")
     return TrainResult(clf, history, card, model_path, card_path)
+
+
+def _fit_scope(model, device: Device):
+    """Where ``model.fit`` runs. One process: nowhere special. Several workers: inside the
+    strategy's scope, with two Keras 3 defects of ``MultiWorkerMirroredStrategy`` worked around
+    (tensorflow/tensorflow#72388): ``fit`` reduces the first batch as a nested structure before
+    training (the collective reduce takes one tensor), and averages scalar metrics along an axis
+    they do not have. The model is marked as not built under a strategy so that the first is
+    skipped (it is built when the step is traced, inside the scope), and scalar means reduce over
+    all axes."""
+    import contextlib
+
+    if device.workers <= 1:
+        return contextlib.nullcontext()
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if not getattr(tf_trainer.reduce_per_replica, "_idc_fixed", False):
+        original = tf_trainer.reduce_per_replica
+
+        def reduce_per_replica(values, strategy, reduction):
+            if tf_trainer._collective_all_reduce_multi_worker(strategy) and reduction in ("auto", "mean"):
+                return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+            return original(values, strategy, reduction)
+
+        reduce_per_replica._idc_fixed = True
+        tf_trainer.reduce_per_replica = reduce_per_replica
+    model._distribute_strategy = None
+    return device.strategy.scope()
+
+
+def split_fingerprint(split_df: pd.DataFrame) -> str:
+    """A short hash of which patches (rows ``i``, labels) are in train and in val."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in ("train", "val"):
+        rows = split_df.loc[split_df["split"] == part, ["i", "label"]].sort_values("i")
+        h.update(part.encode() + rows.to_numpy(dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def reuse_key(cfg: TrainConfig, split_df: pd.DataFrame, data_fingerprint: str) -> dict:
+    """What a saved model must have been trained with to be reused instead of retrained."""
+    return {"recipe": RECIPE_VERSION, "config": cfg.as_dict(), "data": data_fingerprint,
+            "split": split_fingerprint(split_df)}
+
+
+def reusable_result(out_dir: Path, name: str, key: dict) -> TrainResult | None:
+    """The saved model and card of an earlier, identical training; ``None`` if there is none."""
+    model_path, card_path = out_dir / f"{name}.keras", out_dir / f"{name}.json"
+    if not (model_path.exists() and card_path.exists()):
+        return None
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if json.loads(json.dumps(key)) != card.get("reuse_key"):
+        return None
+    model, card = load_model(model_path)
+    history_csv = out_dir / f"{name}.history.csv"
+    history = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame()
+    return TrainResult(model, history, card, model_path, card_path)
+
+
+def _fit_head_on_features(clf, cfg, phase, images, train, val, cw, best_path, history_csv, device, log,
+                          data_fingerprint=""):
+    """Phase 1 when the backbone is frozen: its pooled features do not change, so they are
+    computed once (no augmentation) and the head (dropout + sigmoid unit, the same layer objects
+    as in ``clf``) trains on them for ``phase.epochs`` epochs: seconds instead of full passes."""
+    import keras
+
+    from .balance import embed
+
+    from .balance import dataset_embeddings
+
+    if cfg.steps_per_epoch:  # a step cap (rehearsals) also caps how many patches phase 1 embeds
+        n = min(len(train), cfg.steps_per_epoch * cfg.batch_size * phase.epochs)
+        train = train.sample(n, random_state=cfg.seed)
+        feats = keras.Model(clf.input, clf.get_layer("head_pool").output)
+        f_train, f_val = embed(feats, images, train["i"]), embed(feats, images, val["i"])
+    elif cfg.weights == "imagenet" and data_fingerprint:  # the same features chapter 3 uses: shared
+        every = dataset_embeddings(images, data_fingerprint, cfg.backbone, cfg.image_size, log=log)
+        f_train, f_val = np.asarray(every[train["i"].to_numpy()]), np.asarray(every[val["i"].to_numpy()])
+    else:
+        feats = keras.Model(clf.input, clf.get_layer("head_pool").output)
+        f_train, f_val = embed(feats, images, train["i"]), embed(feats, images, val["i"])
+    inp = keras.Input(f_train.shape[1:], name="features")
+    x = clf.get_layer("head_dropout")(inp) if "head_dropout" in [l.name for l in clf.layers] else inp
+    head = keras.Model(inp, clf.get_layer("head_prob")(x), name="head_on_features")
+    with device.strategy.scope():
+        compile_model(head, learning_rate(phase.learning_rate, cfg.schedule,
+                                     phase.epochs * int(np.ceil(len(train) / cfg.batch_size))), device,
+                 cfg.label_smoothing)
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_auc", mode="max", save_best_only=True,
+                                        save_weights_only=True),
+        _PhaseCSV(history_csv, phase.name),
+        _epoch_logger(phase.epochs, phase.name + " (cached features)", log),
+    ]
+    # the checkpoint holds the head model's weights; copy the best ones back into clf
+    head.fit(f_train, train["label"].to_numpy(np.float32), batch_size=cfg.batch_size, epochs=phase.epochs,
+             validation_data=(f_val, val["label"].to_numpy(np.float32)), class_weight=cw, verbose=0,
+             callbacks=callbacks, shuffle=True)
+    if best_path.exists():
+        head.load_weights(best_path)
+    clf.save_weights(best_path)
 
 
 def _phase_history(path: Path, phase: str) -> pd.DataFrame:
@@ -320,12 +524,6 @@ def _PhaseCSV(path: Path, phase: str):
             df.to_csv(path, mode="a", header=not path.exists(), index=False)
 
     return PhaseCSV()
-
-
-def predict_proba(model, images: np.ndarray, index, batch_size: int = 256) -> np.ndarray:
-    """IDC+ probabilities for ``images[index]`` (batched through the tf.data pipeline)."""
-    ds = patch_batches(images, index, None, batch_size=batch_size).map(lambda x, y: x)
-    return model.predict(ds, verbose=0).ravel().astype(np.float64)
 
 
 def model_card(name, cfg: TrainConfig, op, device: Device, history, train, val, fingerprint, seconds) -> dict:
@@ -355,6 +553,7 @@ def model_card(name, cfg: TrainConfig, op, device: Device, history, train, val, 
             "scale_offset": list(SCALING[spec.scaling]),
         },
         "last_conv_layer": spec.last_conv,
+        "tta": bool(cfg.tta),
         "threshold": op.threshold,
         "target_recall": op.target_recall,
         "threshold_chosen_on": "validation patients",
@@ -377,56 +576,3 @@ def model_card(name, cfg: TrainConfig, op, device: Device, history, train, val, 
                      "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-
-
-def load_model(path: str | Path):
-    """Load a saved classifier and its card: ``(model, card)``. Clear errors for missing files."""
-    import keras
-
-    path = Path(path)
-    if path.is_dir():
-        raise FileNotFoundError(f"{path} is a folder; give the .keras file (e.g. {path}/efficientnet.keras)")
-    if not path.exists():
-        raise FileNotFoundError(
-            f"model {path} not found: train one with `make book` (chapters 04/05) or pass --model "
-            "runs/<profile>/models/<name>.keras"
-        )
-    card_path = path.with_suffix(".json")
-    if not card_path.exists():
-        raise FileNotFoundError(f"model card {card_path} is missing; it is written next to the .keras file by training")
-    model = keras.models.load_model(path, compile=False)
-    return model, json.loads(card_path.read_text())
-
-
-def card_summary(card: dict) -> "pd.Series":
-    """The model card's main facts, as a table for the book."""
-    v = card["val_metrics"]
-    t = card["training"]
-    phases = ", ".join(f"{p['name']} {p['epochs']} ep @ {p['learning_rate']:g} (unfreeze {p['unfreeze_blocks']})"
-                       for p in t["phases"])
-    return pd.Series({
-        "model": card["name"],
-        "backbone": card["backbone_note"],
-        "input": f"50x50 RGB -> {card['image_size']} px ({card['preprocessing']['scaling']} scaling, inside the model)",
-        "phases": phases,
-        "epochs run": card["epochs_run"],
-        "training time": ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["seconds"].items()),
-        "device": card["device"],
-        "validation AUC": round(v["auc"], 4),
-        "threshold (chosen on validation)": round(card["threshold"], 4),
-        f"validation recall at threshold (target {card['target_recall']})": round(v["recall"], 4),
-        "validation precision at threshold": round(v["precision"], 4),
-        "data fingerprint": card["data"]["fingerprint"],
-        "seed": card["seed"],
-    }, name="value")
-
-
-def compare_cards(cards: dict) -> "pd.DataFrame":
-    """Validation facts of several model cards side by side (name -> card)."""
-    rows = {name: {"validation AUC": c["val_metrics"]["auc"], "threshold": c["threshold"],
-                   "recall at threshold": c["val_metrics"]["recall"],
-                   "precision at threshold": c["val_metrics"]["precision"],
-                   "specificity at threshold": c["val_metrics"]["specificity"],
-                   "image size": c["image_size"], "training minutes": sum(c["seconds"].values()) / 60}
-            for name, c in cards.items()}
-    return pd.DataFrame(rows).T

@@ -66,9 +66,59 @@ def sample_dir() -> Path | None:
     return p if p.is_dir() else None
 
 
+def in_ci() -> bool:
+    """Under CI (``CI=true``) a missing requirement is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(reason: str):
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: CI must provide it)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_sample() -> Path:
     p = sample_dir()
     if p is None:
-        pytest.skip("the shared 8,035-patch sample is not here; set IDC_DATA_DIR to run integration tests")
+        skip_or_fail("the shared 8,035-patch sample is not here; set IDC_DATA_DIR to run integration tests")
     return p
+
+
+def toy_data(n=160, seed=0):
+    """Patches whose darkness carries the label; 8 patients over train/val/test."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.35).astype(int)
+    base = np.where(labels == 1, 90, 190)[:, None, None, None]
+    images = np.clip(base + rng.normal(0, 25, (n, 50, 50, 3)), 0, 255).astype(np.uint8)
+    patients = np.repeat(np.arange(8), n // 8).astype(str)
+    split_of = {"0": "train", "1": "train", "2": "train", "3": "train", "4": "train", "5": "val", "6": "val",
+                "7": "test"}
+    df = pd.DataFrame({"i": np.arange(n), "label": labels, "patient_id": patients,
+                       "split": [split_of[p] for p in patients]})
+    return images, df
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory) -> Path:
+    """A small CNN with random weights, saved with a valid card: what ``predict`` and the app need
+    to run. Tests of input handling, validation and plumbing need *a* model, not a good one, so
+    nothing is trained here. Its threshold is the median of its scores on toy patches, so that
+    both classes occur."""
+    import keras
+
+    from idc_utils import cards, infer, models
+
+    keras.utils.set_random_seed(0)
+    model = models.build_classifier("cnn", 50, weights=None, cnn_width=4, dropout=0.0)
+    path = tmp_path_factory.mktemp("untrained") / "toy.keras"
+    model.save(path)
+    images, _ = toy_data(64)
+    threshold = float(np.median(infer.make_infer(model)(images)))
+    cards.save_card({"name": "toy", "backbone": "cnn", "image_size": 50, "threshold": threshold,
+                     "target_recall": 0.93, "tta": False, "last_conv_layer": "cnn_top_relu",
+                     "val_metrics": {"auc": 0.5, "recall": 0.93, "precision": 0.3},
+                     "disclaimer": "untrained test model"}, path)
+    return path

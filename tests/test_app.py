@@ -13,25 +13,31 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from idc_utils import app, predict, train
+from conftest import make_kaggle_dataset, toy_data
+from idc_utils import app, cards, predict
 
 ARTIFACTS = Path(os.environ.get("IDC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 
 
 @pytest.fixture(scope="module")
-def sample_model(shared_sample, tmp_path_factory):
-    """A small CNN trained for one epoch on real sample patches (the app needs a model, not a
-    good one)."""
+def sample_files(shared_sample):
+    """Real patches of the shared sample, a patient-level split of 24 patients (no training)."""
     from idc_utils import data, split
 
     ds = data.load_dataset(shared_sample)
     m = data.subsample_patients(ds.manifest, 24, seed=0)
     df = split.assign_split(m, 0.2, 0.2, seed=0)
-    out = tmp_path_factory.mktemp("app-models")
-    cfg = train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, batch_size=32, augment=None, seed=0)
-    res = train.fit(cfg, ds.images, df, out, "efficientnet", log=lambda *_: None)
     test_files = [shared_sample / p for p in df[(df.split == "test") & (df.height == 50)].path[:6]]
-    return res.model_path, test_files, ds, df
+    return test_files, ds, df
+
+
+def toy_tissue(rows=5, cols=7, seed=0):
+    """An H&E-coloured image of rows x cols tiles with a white (background) border tile row."""
+    rng = np.random.default_rng(seed)
+    img = np.full((rows * 50, cols * 50, 3), 245, np.uint8)
+    tissue = rng.integers(0, 90, (rows * 50 - 50, cols * 50, 3)) + np.array([150, 60, 160])
+    img[50:] = np.clip(tissue, 0, 255).astype(np.uint8)
+    return img
 
 
 def assert_display_size(got, source):
@@ -42,15 +48,25 @@ def assert_display_size(got, source):
 
 
 @pytest.fixture(scope="module")
-def predictor(sample_model):
-    return app.Predictor.load(sample_model[0])
+def predictor(untrained_model):
+    return app.Predictor.load(untrained_model)
 
 
 # ----------------------------------------------------------------------------- functions
 
 
-def test_classify_patch_files_mixed_input(predictor, sample_model, tmp_path):
-    _, files, _, _ = sample_model
+@pytest.fixture
+def toy_files(tmp_path):
+    images, _ = toy_data(8)
+    files = []
+    for k in range(3):
+        files.append(tmp_path / f"toy{k}.png")
+        Image.fromarray(images[k]).save(files[-1])
+    return files
+
+
+def test_classify_patch_files_mixed_input(predictor, toy_files, tmp_path):
+    files = toy_files
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((300, 300, 3), np.uint8)).save(big)
     bad = tmp_path / "bad.png"
@@ -68,27 +84,27 @@ def test_classify_patch_files_mixed_input(predictor, sample_model, tmp_path):
         assert t.loc[f.name, "class"] == ("IDC+" if p >= predictor.threshold else "IDC-")
 
 
-def test_classify_patch_files_refuses_nothing_and_too_much(predictor, sample_model):
+def test_classify_patch_files_refuses_nothing_and_too_much(predictor, toy_files):
     with pytest.raises(app.InputError, match="Upload"):
         app.classify_patch_files(predictor, [])
-    many = [sample_model[1][0]] * (app.MAX_PATCH_FILES + 1)
+    many = [toy_files[0]] * (app.MAX_PATCH_FILES + 1)
     with pytest.raises(app.InputError, match="at most"):
         app.classify_patch_files(predictor, many)
 
 
-def test_tissue_map_on_a_rebuilt_slide(predictor, sample_model, tmp_path):
-    from idc_utils import slides
-
-    _, _, ds, df = sample_model
-    pid = df.patient_id.value_counts().index[0]
-    rows = df[df.patient_id == pid]
-    canvas, grid = slides.mosaic(ds.patches(rows), rows.x, rows.y)
+def test_tissue_map_tiles_the_image_and_skips_background(predictor, tmp_path):
+    canvas = toy_tissue(rows=5, cols=7)
     png = tmp_path / "tissue.png"
     Image.fromarray(canvas).save(png)
     res = app.analyze_tissue_file(predictor, png)
     s = res.stats
-    assert s["tiles"] == grid.rows * grid.cols and 0 < s["tissue_tiles"] <= len(rows)
-    assert 0 <= s["idc_area_fraction"] <= 1
+    assert s["tiles"] == 35 and s["tissue_tiles"] == 28, "the white first row of tiles is background"
+    from idc_utils import slides
+
+    tiles, table = slides.tile_image(canvas)
+    expected = predictor.probabilities(tiles[table["is_tissue"].to_numpy()])
+    assert s["idc_tiles"] == int((expected >= predictor.threshold).sum())
+    assert s["idc_area_fraction"] == pytest.approx(s["idc_tiles"] / 28)
     assert_display_size(res.overlay.shape, canvas.shape)
     assert "IDC+ area" in res.summary and "tiles/s" in res.summary
 
@@ -119,15 +135,16 @@ def test_tissue_refuses_decompression_bombs(predictor, tmp_path, monkeypatch):
         app.analyze_tissue_file(predictor, tmp_path / "huge.png")
 
 
-def test_patient_zip_reports_agreement_with_annotation(predictor, sample_model, tmp_path):
-    _, _, ds, df = sample_model
-    pid = df.patient_id.value_counts().index[0]
+def test_patient_zip_reports_agreement_with_annotation(predictor, tmp_path):
+    root = make_kaggle_dataset(tmp_path / "kaggle", {"321": (14, 7)})
+    pid = "321"
     z = tmp_path / "patient.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        for rel in df[df.patient_id == pid].path:
-            zf.write(ds.root / rel, rel)
+        for f in sorted(root.rglob("*.png")):
+            zf.write(f, f.relative_to(root).as_posix())
         zf.writestr(f"{pid}/0/readme.txt", "not a patch")
     res = app.analyze_tissue_file(predictor, z)
+    assert res.stats["tissue_tiles"] == 21 and res.stats["idc_positive"] == 7
     assert res.stats["patient"] == pid and "Dice" in res.summary and "1 files in the zip were not usable" in res.summary
 
 
@@ -151,24 +168,25 @@ def test_default_model_is_the_best_of_the_latest_run(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def running_app(sample_model, shared_sample):
+def running_app(untrained_model, shared_sample):
     port = app.free_port()
-    demo = app.launch(sample_model[0], port=port, block=False, data_dir=shared_sample, quiet=True)
+    demo = app.launch(untrained_model, port=port, block=False, data_dir=shared_sample, quiet=True)
     yield f"http://127.0.0.1:{port}/", demo
     demo.close()
 
 
-def test_endpoints_answer_like_predict(running_app, sample_model, tmp_path):
+def test_endpoints_answer_like_predict(running_app, untrained_model, sample_files, tmp_path):
     from gradio_client import Client, handle_file
 
     url, demo = running_app
-    model_path, files, ds, df = sample_model
+    model_path = untrained_model
+    files, ds, df = sample_files
     client = Client(url, verbose=False)
     names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/classify_patches", "/analyze_tissue"} <= set(names)
     summary, gallery, table = client.predict([handle_file(str(f)) for f in files], api_name="/classify_patches")
     got = pd.DataFrame(table["data"], columns=table["headers"]).set_index("file")
-    model, card = train.load_model(model_path)
+    model, card = cards.load_model(model_path)
     ref = predict.score_files(model, files, threshold=card["threshold"])
     ref["file"] = [Path(p).name for p in ref["path"]]
     ref = ref.set_index("file")
@@ -204,14 +222,14 @@ def test_endpoint_errors_are_messages(running_app, tmp_path):
 
 
 @pytest.mark.browser
-def test_browser_upload_shows_the_label(running_app, sample_model):
+def test_browser_upload_shows_the_label(running_app, sample_files):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Debian chromium is not installed (.ci/run installs it): apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     url, demo = running_app
-    patch = sample_model[1][0]
+    patch = sample_files[0][0]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=[

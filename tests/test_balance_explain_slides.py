@@ -89,6 +89,7 @@ def corner_model():
     return m, x, y
 
 
+@pytest.mark.slow
 def test_gradcam_points_at_the_evidence(corner_model):
     m, x, y = corner_model
     pos = x[y == 1][:8]
@@ -103,6 +104,7 @@ def test_gradcam_points_at_the_evidence(corner_model):
     assert int(np.argmax(quadrants)) == 0
 
 
+@pytest.mark.slow
 def test_gradcam_layer_choice_and_overlay(corner_model):
     m, x, _ = corner_model
     assert explain.default_layer(m) == "cnn_top_relu"

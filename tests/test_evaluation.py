@@ -19,10 +19,30 @@ def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
 
 def test_patient_resamples_take_whole_patients():
     pats = np.array(["a", "a", "b", "c", "c", "c"])
-    for idx in evaluate._patient_resamples(pats, 50, seed=1):
-        counts = pd.Series(pats[idx]).value_counts()
-        assert counts.get("a", 0) % 2 == 0 and counts.get("c", 0) % 3 == 0
-        assert len(idx) in range(3, 10)
+    inv, counts = evaluate.patient_bootstrap_counts(pats, 50, seed=1)
+    assert counts.shape == (50, 3) and (counts.sum(axis=1) == 3).all()  # 3 patients drawn each time
+    weights = counts[:, inv]  # each patch weighs as often as its patient was drawn
+    assert (weights[:, 0] == weights[:, 1]).all() and (weights[:, 3] == weights[:, 5]).all()
+
+
+def test_weighted_metrics_equal_metrics_on_the_repeated_patches():
+    """The vectorised bootstrap computes each resample's metrics as if its patches were repeated."""
+    y, p, pats = patient_data(n_pat=12, per=15, seed=4)
+    p = np.round(p, 2)  # ties, as real scores have
+    inv, counts = evaluate.patient_bootstrap_counts(pats, 40, seed=2)
+    got = evaluate.weighted_metrics(y, p, counts[:, inv], 0.5)
+    members = [np.flatnonzero(inv == k) for k in range(counts.shape[1])]
+    compared = 0
+    for b in range(40):
+        idx = np.concatenate([np.tile(members[k], int(c)) for k, c in enumerate(counts[b]) if c])
+        if y[idx].min() == y[idx].max():
+            assert np.isnan(got["auc"][b])
+            continue
+        ref = evaluate.binary_metrics(y[idx], p[idx], 0.5)
+        for m in evaluate.CI_METRICS:
+            assert got[m][b] == pytest.approx(ref[m], abs=1e-12, nan_ok=True), (b, m)
+        compared += 1
+    assert compared > 30
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate():

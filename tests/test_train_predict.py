@@ -12,22 +12,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import patch_name, write_png
-from idc_utils import train
+from conftest import patch_name, toy_data, write_png
+from idc_utils import cards, infer, train
 from idc_utils.__main__ import main
-
-
-def toy_data(n=160, seed=0):
-    """Patches whose darkness carries the label; 8 patients over train/val/test."""
-    rng = np.random.default_rng(seed)
-    labels = (rng.random(n) < 0.35).astype(int)
-    base = np.where(labels == 1, 90, 190)[:, None, None, None]
-    images = np.clip(base + rng.normal(0, 25, (n, 50, 50, 3)), 0, 255).astype(np.uint8)
-    patients = np.repeat(np.arange(8), n // 8).astype(str)
-    split_of = {"0": "train", "1": "train", "2": "train", "3": "train", "4": "train", "5": "val", "6": "val", "7": "test"}
-    df = pd.DataFrame({"i": np.arange(n), "label": labels, "patient_id": patients,
-                       "split": [split_of[p] for p in patients]})
-    return images, df
 
 
 FAST = dict(batch_size=16, patience=2, augment=None, seed=3)
@@ -35,6 +22,7 @@ FAST = dict(batch_size=16, patience=2, augment=None, seed=3)
 
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory):
+    """One real (1-epoch) training, shared by the tests of what training writes."""
     images, df = toy_data()
     out = tmp_path_factory.mktemp("models")
     cfg = train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST)
@@ -42,13 +30,24 @@ def cnn_run(tmp_path_factory):
     return images, df, res
 
 
+@pytest.mark.slow
 def test_one_epoch_cnn_training_writes_model_card_and_history(cnn_run):
     images, df, res = cnn_run
     assert res.model_path.exists() and res.card_path.exists()
     card = json.loads(res.card_path.read_text())
     assert card["backbone"] == "cnn" and card["image_size"] == 50 and card["seed"] == 3
     assert 0 < card["threshold"] < 1 and card["target_recall"] == 0.93
-    assert card["val_metrics"]["recall"] >= 0.93
+    assert card["training"]["train_bn"] is True, "a CNN from scratch learns its BatchNorm"
+    # the threshold is the largest that reaches the target on validation: the validation
+    # probabilities recomputed from the saved model say so
+    model, _ = cards.load_model(res.model_path)
+    val = df[df.split == "val"]
+    p_val = infer.predict_proba(model, images, val["i"])
+    from idc_utils import evaluate
+
+    assert card["threshold"] == pytest.approx(evaluate.threshold_for_recall(val["label"], p_val, 0.93), abs=1e-6)
+    assert card["val_metrics"]["recall"] == pytest.approx(evaluate.binary_metrics(val["label"], p_val,
+                                                                                 card["threshold"])["recall"])
     assert card["data"]["fingerprint"] == "toy" and card["data"]["train_patients"] == 5
     assert card["preprocessing"]["inside_model"] is True
     assert "not a medical device" in card["disclaimer"]
@@ -56,34 +55,71 @@ def test_one_epoch_cnn_training_writes_model_card_and_history(cnn_run):
     assert not (res.model_path.parent / "cnn.work").exists(), "the resume folder is cleaned up"
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_and_predicts_the_same(cnn_run):
     images, df, res = cnn_run
-    model, card = train.load_model(res.model_path)
+    model, card = cards.load_model(res.model_path)
     idx = df["i"][:20]
-    a = train.predict_proba(res.model, images, idx)
-    b = train.predict_proba(model, images, idx)
+    a = infer.predict_proba(res.model, images, idx)
+    b = infer.predict_proba(model, images, idx)
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_an_identical_training_is_reused_and_a_changed_one_is_not(cnn_run, tmp_path):
+    images, df, res = cnn_run
+    logs = []
+    again = train.fit(train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), images, df,
+                      res.model_path.parent, "cnn", data_fingerprint="toy", log=logs.append)
+    assert any("reused cnn.keras" in line for line in logs) and again.card["created"] == res.card["created"]
+    logs.clear()
+    other = df.copy()
+    other.loc[other.patient_id == "4", "split"] = "val"  # another split: retrain
+    key_a = train.reuse_key(train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), df, "toy")
+    key_b = train.reuse_key(train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), other, "toy")
+    key_c = train.reuse_key(train.TrainConfig.scratch(epochs=2, image_size=50, cnn_width=8, **FAST), df, "toy")
+    assert key_a["split"] != key_b["split"] and key_a["config"] != key_c["config"]
+    assert train.reusable_result(res.model_path.parent, "cnn", key_b) is None
+    forced = train.fit(train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), images, df,
+                       tmp_path, "cnn", data_fingerprint="toy", log=logs.append, force=True)
+    assert not any("reused" in line for line in logs) and forced.model_path.exists()
 
 
 def test_load_model_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="make book"):
-        train.load_model(tmp_path / "none.keras")
+        cards.load_model(tmp_path / "none.keras")
     (tmp_path / "m.keras").write_bytes(b"x")
     with pytest.raises(FileNotFoundError, match="model card"):
-        train.load_model(tmp_path / "m.keras")
+        cards.load_model(tmp_path / "m.keras")
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(cards.CardError, match="not valid JSON"):
+        cards.load_model(tmp_path / "m.keras")
+    (tmp_path / "m.json").write_text('{"name": "m"}')
+    with pytest.raises(cards.CardError, match="lacks"):
+        cards.load_model(tmp_path / "m.keras")
 
 
+@pytest.mark.slow
 def test_transfer_learning_two_phases_with_imagenet_lite0(tmp_path):
     images, df = toy_data(96)
-    cfg = train.TrainConfig.transfer(phase1_epochs=1, phase2_epochs=1, unfreeze_blocks=2,
-                                     backbone="efficientnet_lite0", image_size=64, **FAST)
+    cfg = train.TrainConfig.transfer(phase1_epochs=2, phase2_epochs=1, unfreeze_blocks=2,
+                                     backbone="efficientnet_lite0", image_size=64, head_on_features=True,
+                                     schedule="cosine", tta=True, **FAST)
     logs = []
     res = train.fit(cfg, images, df, tmp_path, "eff", log=logs.append)
-    assert list(res.history["phase"]) == ["head", "finetune"]
+    assert list(res.history["phase"]) == ["head", "head", "finetune"]
     assert any("phase head" in l and "1,281 of" in l for l in logs), "phase 1 trains the head only"
-    assert res.card["backbone"] == "efficientnet_lite0"
+    assert sum("(cached features)" in l for l in logs) == 2, "phase 1 ran on features computed once"
+    assert res.card["backbone"] == "efficientnet_lite0" and res.card["tta"] is True
+    # the saved threshold was chosen on validation scores *with* test-time augmentation
+    from idc_utils import evaluate
+
+    val = df[df.split == "val"]
+    p_val = infer.predict_proba(res.model, images, val["i"], tta=True)
+    assert res.card["threshold"] == pytest.approx(evaluate.threshold_for_recall(val["label"], p_val, 0.93), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_where_it_stopped(tmp_path):
     import keras
 
@@ -131,8 +167,8 @@ def huge_png_header(w=100_000, h=100_000):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, cnn_run):
-    images, df, res = cnn_run
+def inputs(tmp_path_factory, untrained_model):
+    images, df = toy_data()
     root = tmp_path_factory.mktemp("inputs")
     kag = root / "kaggle"
     for k in range(4):
@@ -155,7 +191,7 @@ def inputs(tmp_path_factory, cnn_run):
     Image.fromarray(images[0]).save(buf, format="PNG")
     (odd / "truncated.png").write_bytes(buf.getvalue()[:300])
     (odd / "readme.txt").write_text("skipped: not an image extension")
-    return res.model_path, kag, odd, images
+    return untrained_model, kag, odd, images
 
 
 def test_predict_kaggle_folder_matches_the_model(inputs, tmp_path, capsys):
@@ -165,7 +201,7 @@ def test_predict_kaggle_folder_matches_the_model(inputs, tmp_path, capsys):
     df = pd.read_csv(out, dtype={"patient_id": str}, keep_default_na=False)
     assert list(df.columns) == ["path", "patient_id", "x", "y", "label", "prob", "pred", "error", "note"]
     assert len(df) == 4 and set(df["patient_id"]) == {"77"} and (df["error"] == "").all()
-    model, card = train.load_model(model_path)
+    model, card = cards.load_model(model_path)
     expect = model.predict(images[:4].astype("float32"), verbose=0).ravel()
     order = np.argsort(df["x"].astype(int).to_numpy())
     np.testing.assert_allclose(df["prob"].astype(float).to_numpy()[order], expect, atol=1e-5)
@@ -245,7 +281,14 @@ def test_score_files_surfaces_unexpected_errors_instead_of_hanging(monkeypatch, 
         predict.score_files(None, [f], threshold=0.5, infer=lambda b: np.zeros(len(b)))
 
 
-def test_compare_cards(cnn_run):
+@pytest.mark.slow
+def test_card_summary_and_comparison(cnn_run):
     _, _, res = cnn_run
-    t = train.compare_cards({"a": res.card, "b": res.card})
-    assert list(t.index) == ["a", "b"] and t.loc["a", "validation AUC"] == res.card["val_metrics"]["auc"]
+    other = {**res.card, "val_metrics": {**res.card["val_metrics"], "auc": 0.5}, "image_size": 96}
+    t = cards.compare({"a": res.card, "b": other})
+    assert list(t.index) == ["a", "b"]
+    assert t.loc["a", "validation AUC"] == res.card["val_metrics"]["auc"] and t.loc["b", "validation AUC"] == 0.5
+    assert t.loc["b", "image size"] == 96 and t.loc["a", "image size"] == 50
+    s = cards.summary(res.card)
+    assert s["model"] == "cnn" and s["threshold (chosen on validation)"] == round(res.card["threshold"], 4)
+    assert s["test-time augmentation"] == "none" and "train 1 ep @ 0.001" in s["phases"]

@@ -1,0 +1,103 @@
+"""Model cards: a saved classifier (``<name>.keras``) and its card (``<name>.json``) side by side.
+
+The card is what every user of a model needs besides its weights: the backbone and input size,
+the operating threshold chosen on validation patients and how it was chosen, whether scores use
+test-time augmentation, validation metrics, the training configuration, the data fingerprint,
+versions and the disclaimer. Training writes it (:func:`idc_utils.train.fit`); ``predict``, the
+app and the evaluation read it through :func:`load_model`, without importing any training code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+#: what ``predict`` and the app cannot do without
+REQUIRED = ("name", "backbone", "image_size", "threshold", "target_recall")
+
+
+class CardError(ValueError):
+    """A model card is missing or lacks what is needed to use the model."""
+
+
+def card_path(model_path: str | Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def read_card(model_path: str | Path) -> dict:
+    """The card beside a ``.keras`` file, checked for the fields that using a model needs."""
+    path = card_path(model_path)
+    if not path.exists():
+        raise FileNotFoundError(f"model card {path} is missing; training writes it next to the .keras file")
+    try:
+        card = json.loads(path.read_text())
+    except ValueError as exc:
+        raise CardError(f"model card {path} is not valid JSON ({exc}); retrain, or restore the file") from None
+    missing = [k for k in REQUIRED if k not in card]
+    if missing:
+        raise CardError(f"model card {path} lacks {missing}; it was not written by idc_utils training")
+    card.setdefault("tta", False)  # cards written before test-time augmentation existed
+    return card
+
+
+def load_model(path: str | Path):
+    """Load a saved classifier and its card: ``(model, card)``. Clear errors for missing files."""
+    import keras
+
+    path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a folder; give the .keras file (e.g. {path}/efficientnet.keras)")
+    if not path.exists():
+        raise FileNotFoundError(
+            f"model {path} not found: train one with `make book` (chapters 04/05) or pass --model "
+            "runs/<profile>/models/<name>.keras"
+        )
+    card = read_card(path)
+    from . import preprocess  # noqa: F401 - registers the package's layers for loading
+
+    model = keras.models.load_model(path, compile=False)
+    return model, card
+
+
+def save_card(card: dict, model_path: str | Path) -> Path:
+    path = card_path(model_path)
+    path.write_text(json.dumps(card, indent=2))
+    return path
+
+
+def summary(card: dict) -> pd.Series:
+    """The model card's main facts, as a table for the book."""
+    v = card["val_metrics"]
+    t = card["training"]
+    phases = ", ".join(f"{p['name']} {p['epochs']} ep @ {p['learning_rate']:g} (unfreeze {p['unfreeze_blocks']})"
+                       for p in t["phases"])
+    return pd.Series({
+        "model": card["name"],
+        "backbone": card["backbone_note"],
+        "input": f"50x50 RGB -> {card['image_size']} px ({card['preprocessing']['scaling']} scaling, "
+                 "inside the model)",
+        "phases": phases,
+        "epochs run": card["epochs_run"],
+        "training time": ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["seconds"].items()),
+        "device": card["device"],
+        "test-time augmentation": "8 flips and quarter turns" if card.get("tta") else "none",
+        "validation AUC": round(v["auc"], 4),
+        "threshold (chosen on validation)": round(card["threshold"], 4),
+        f"validation recall at threshold (target {card['target_recall']})": round(v["recall"], 4),
+        "validation precision at threshold": round(v["precision"], 4),
+        "data fingerprint": card["data"]["fingerprint"],
+        "seed": card["seed"],
+    }, name="value")
+
+
+def compare(cards: dict) -> pd.DataFrame:
+    """Validation facts of several model cards side by side (name -> card)."""
+    rows = {name: {"validation AUC": c["val_metrics"]["auc"], "threshold": c["threshold"],
+                   "recall at threshold": c["val_metrics"]["recall"],
+                   "precision at threshold": c["val_metrics"]["precision"],
+                   "specificity at threshold": c["val_metrics"]["specificity"],
+                   "image size": c["image_size"], "training minutes": sum(c["seconds"].values()) / 60}
+            for name, c in cards.items()}
+    return pd.DataFrame(rows).T

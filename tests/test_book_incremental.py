@@ -1,0 +1,172 @@
+"""The book runner re-executes a chapter only when something it depends on changed.
+
+A tiny book of two notebooks (no TensorFlow, seconds per kernel) in a temporary project: the
+second reads what the first wrote. Each test changes one thing and checks which chapters run and
+what the log says."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import ROOT
+from idc_utils import book
+
+
+def notebook(cells, needs=()):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["idc_book"] = {"needs": list(needs)}
+    for kind, src, *tags in cells:
+        cell = nbformat.v4.new_code_cell(src) if kind == "code" else nbformat.v4.new_markdown_cell(src)
+        if tags:
+            cell.metadata["tags"] = list(tags)
+        nb.cells.append(cell)
+    return nb
+
+
+PARAMS = 'profile = "smoke"\ndata_dir = None\nrun_dir = None\nseed = None\nsize = None\n'
+
+
+@pytest.fixture
+def project(tmp_path, tiny_dataset):
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copytree(ROOT / "idc_utils", root / "idc_utils", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "profiles.yml").write_text(yaml.safe_dump({"smoke": {"seed": 1, "size": 3}}))
+    (root / "_toc.yml").write_text(yaml.safe_dump({
+        "format": "jb-book", "root": "intro",
+        "chapters": [{"file": "notebooks/a_first"}, {"file": "notebooks/b_second"}]}))
+    a = notebook([
+        ("markdown", "# First\nIt writes a file."),
+        ("code", PARAMS, "parameters"),
+        ("code", "from idc_utils import runs\nP = runs.chapter_params('a_first', globals())\n"
+                 "(P.run.dir / 'a.txt').write_text(str(P.seed * P.size))"),
+    ])
+    b = notebook([
+        ("code", PARAMS, "parameters"),
+        ("code", "from idc_utils import runs\nP = runs.chapter_params('b_second', globals())\n"
+                 "print('read', (P.run.dir / 'a.txt').read_text())"),
+    ], needs=["a_first"])
+    nbformat.write(a, root / "notebooks" / "a_first.ipynb")
+    nbformat.write(b, root / "notebooks" / "b_second.ipynb")
+    return root, tiny_dataset
+
+
+def build(project, **kw):
+    root, data = project
+    logs = []
+    book.run_chapters("smoke", str(data), root=root, log=logs.append, **kw)
+    status = {}
+    for line in logs:
+        name, _, rest = line.removeprefix("[book] ").partition(": ")
+        if rest.startswith(("reused", "running")):
+            status[name] = rest
+    return status
+
+
+def test_second_build_reuses_everything_and_records_why(project):
+    first = build(project)
+    assert all(s.startswith("running, because no executed copy") for s in first.values()), first
+    second = build(project)
+    assert all(s.startswith("reused") for s in second.values()), second
+    rec = json.loads((project[0] / "runs" / "smoke" / "book.json").read_text())["chapters"]
+    assert rec["a_first"]["outputs"] == ["a.txt"] and rec["a_first"]["peak_rss_mb"] > 0
+    assert rec["a_first"]["depends_on"]["params"] == {"profile": "smoke", "seed": 1, "size": 3}
+    assert "runs.py" in rec["a_first"]["depends_on"]["modules"]
+
+
+def test_a_parameter_change_reruns_the_chapter_and_its_readers(project):
+    build(project)
+    status = build(project, overrides={"size": 4})
+    assert "parameters changed: size 3 -> 4" in status["a_first"]
+    assert "it reads a_first, which ran in this build" in status["b_second"]
+
+
+def test_prose_edits_need_no_run(project):
+    root, _ = project
+    build(project)
+    path = root / "notebooks" / "a_first.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = "# First, reworded\nIt writes a file."
+    nbformat.write(nb, path)
+    status = build(project)
+    assert status["a_first"].startswith("reused") and "prose updated" in status["a_first"]
+    assert status["b_second"].startswith("reused")
+    done = nbformat.read(root / "runs" / "smoke" / "notebooks" / "a_first.ipynb", as_version=4)
+    assert done.cells[0].source.startswith("# First, reworded")
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in done.cells)
+
+
+def test_code_changes_in_the_notebook_or_the_package_rerun_what_uses_them(project):
+    root, _ = project
+    build(project)
+    runs_py = root / "idc_utils" / "runs.py"
+    runs_py.write_text(runs_py.read_text() + "\n# a comment\n")
+    status = build(project)
+    assert "idc_utils changed: runs.py" in status["a_first"] and "idc_utils changed" in status["b_second"]
+    (root / "idc_utils" / "slides.py").write_text((root / "idc_utils" / "slides.py").read_text() + "\n#\n")
+    assert all(s.startswith("reused") for s in build(project).values()), "slides.py is not imported"
+    path = root / "notebooks" / "b_second.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source += "\nprint('more')"
+    nbformat.write(nb, path)
+    status = build(project)
+    assert status["a_first"].startswith("reused") and "its code cells changed" in status["b_second"]
+
+
+def test_missing_outputs_data_changes_and_force_rerun(project):
+    root, data = project
+    build(project)
+    (root / "runs" / "smoke" / "a.txt").unlink()
+    status = build(project)
+    assert "its outputs are missing: a.txt" in status["a_first"]
+    extra = next(data.glob("101/0/*.png"))
+    shutil.copy(extra, extra.with_name(extra.name.replace("_x", "_x9")))
+    assert all("the data changed" in s for s in build(project).values())
+    assert all(s.startswith("running, because --force") for s in build(project, force=True).values())
+
+
+def test_module_closure_follows_imports_inside_the_package():
+    code = "from idc_utils import predict\nimport numpy as np\n%matplotlib inline\n"
+    mods = book.module_closure(code, ROOT / "idc_utils")
+    assert {"__init__.py", "predict.py", "data.py", "infer.py"} <= set(mods)
+    assert "app.py" not in mods and "book.py" not in mods
+    assert book.module_closure("import numpy", ROOT / "idc_utils") == {}
+
+
+def test_every_chapter_declares_what_it_reads_and_it_comes_earlier():
+    names = [p.stem for p in book.chapter_notebooks()]
+    for k, path in enumerate(book.chapter_notebooks()):
+        needs = book.chapter_needs(nbformat.read(path, as_version=4))
+        assert set(needs) <= set(names[:k]), (path.name, needs)
+        if k:
+            assert "01_eda" in needs, f"{path.name} reads the split of 01_eda"
+
+
+def test_build_html_syncs_only_changed_files(tmp_path):
+    src = tmp_path / "a.txt"
+    dst = tmp_path / "out" / "a.txt"
+    src.write_text("x")
+    assert book._sync_file(src, dst) and not book._sync_file(src, dst)
+    src.write_text("y")
+    assert book._sync_file(src, dst) and dst.read_text() == "y"
+
+
+def test_chapter_params_lists_parameters_once(tmp_path, monkeypatch):
+    from idc_utils import runs
+
+    ns = {"profile": "smoke", "data_dir": None, "run_dir": str(tmp_path), "seed": None, "image_size": 77,
+          "np": object(), "P": None}
+    monkeypatch.setenv("IDC_DATA_DIR", "/somewhere/data")
+    P = runs.chapter_params("x", ns)
+    assert P.seed == runs.profile_params("smoke")["seed"] and P.image_size == 77
+    assert set(P.values) == {"data_dir", "run_dir", "seed", "image_size"}
+    t = P.table()
+    assert t.loc["data_dir", "value"] == "$IDC_DATA_DIR" and t.loc["image_size", "source"] == "papermill / caller"
+    assert Path(tmp_path).name in t.loc["run_dir", "value"]
