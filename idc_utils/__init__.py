@@ -7,10 +7,22 @@ Modules (one concern each):
     data        find, parse, validate and load patches; the decoded-patch cache
     split       patient-level train/val/test split and leakage checks
     runs        profiles, chapter parameters, the run folder
-    eda         dataset summaries and figures for the EDA chapter
-    plots       small plotting helpers shared by chapters
-    slides      mosaics and heatmaps rebuilt from patch coordinates
-    book        run the chapters with papermill and build the Jupyter Book
+    eda         dataset summaries for the exploratory chapter
+    preprocess  resizing and scaling layers, augmentation, the tf.data pipeline
+    models      the CNN, EfficientNet-Lite0 (ImageNet weights ported offline), Keras B0, the head
+    torch_weights  reads the legacy PyTorch checkpoint of the Lite0 weights with NumPy
+    balance     class weights, embeddings (cached), SMOTE and friends on embeddings
+    train       training phases, schedules, callbacks, devices, reuse, multi-worker
+    cards       model cards: a saved model with its threshold and facts
+    infer       forward passes with or without test-time augmentation
+    evaluate    metrics, thresholds, patient-bootstrap intervals, calibration
+    explain     Grad-CAM
+    slides      mosaics and maps rebuilt from patch coordinates, tiling
+    predict     score files into a CSV (the ``predict`` command)
+    app         the Gradio demo
+    figures     the figures and tables the chapters show
+    book        run the chapters with papermill (reusing what has not changed), build the book
+    __main__    the command line: book, train, predict, app, data
 """
 
 __version__ = "0.1.0"

@@ -89,7 +89,7 @@ def cmd_data_download(args) -> int:
 def cmd_predict(args) -> int:
     from . import predict
 
-    return predict.run(args.model, args.input, args.out, threshold=args.threshold,
+    return predict.predict_to_csv(args.model, args.input, args.out, threshold=args.threshold,
                        batch_size=args.batch_size, strict=args.strict, progress=not args.quiet)
 
 

@@ -30,13 +30,13 @@ import pandas as pd
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from . import DISCLAIMER  # noqa: E402
-from .data import PATCH_SIZE, PatchDecodeError, decode_image  # noqa: E402
+from .data import IMAGE_SUFFIXES, PATCH_SIZE, PatchDecodeError, decode_image  # noqa: E402
 
 #: the tissue tab refuses larger images (a slide region of 5000 x 5000 px is 10,000 tiles)
 MAX_TISSUE_PIXELS = 25_000_000
 MAX_PATCH_FILES = 256
 MAX_OVERLAY_SIDE = 2048
-PATCH_TYPES = [".png", ".jpg", ".jpeg", ".tif", ".tiff"]
+PATCH_TYPES = list(IMAGE_SUFFIXES)  # the same files as `predict` reads
 TISSUE_TYPES = PATCH_TYPES + [".zip"]
 
 NOTICE = f"""\
@@ -222,7 +222,7 @@ def analyze_tissue_file(pred: Predictor, path, progress=None, min_tissue: float 
 
 
 def tissue_map(pred: Predictor, image: np.ndarray, progress=None, min_tissue: float = 0.25, notes=()) -> TissueResult:
-    from .slides import tile_image
+    from .slides import SlideGrid, tile_image, value_map
 
     t0 = time.perf_counter()
     tiles, table = tile_image(image, PATCH_SIZE, min_tissue)
@@ -233,10 +233,9 @@ def tissue_map(pred: Predictor, image: np.ndarray, progress=None, min_tissue: fl
     t1 = time.perf_counter()
     probs = pred.probabilities(tiles[keep], progress)
     t2 = time.perf_counter()
-    rows_, cols_ = int(np.ceil(image.shape[0] / PATCH_SIZE)), int(np.ceil(image.shape[1] / PATCH_SIZE))
-    grid = np.full(rows_ * cols_, np.nan)
-    grid[np.flatnonzero(keep)] = probs
-    grid = grid.reshape(rows_, cols_)
+    per_tile = np.full(len(table), np.nan)  # background tiles stay NaN: not scored
+    per_tile[keep] = probs
+    grid = value_map(SlideGrid.from_coords(table["x"], table["y"]), per_tile)
     over = _downscale(_heat_overlay(image[..., :3], grid, PATCH_SIZE))
     n_t, n_pos = int(keep.sum()), int((probs >= pred.threshold).sum())
     stats = {"tiles": int(len(table)), "tissue_tiles": n_t, "idc_tiles": n_pos,
@@ -330,7 +329,7 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
         gr.Markdown(NOTICE, elem_id="notice")
         gr.Markdown(pred.describe() + f"  \nModel file: `{model_path}`")
         with gr.Tab("Patch"):
-            files = gr.File(file_count="multiple", file_types=PATCH_TYPES, label="Patches (50x50 px; PNG, JPEG, TIFF)")
+            files = gr.File(file_count="multiple", file_types=PATCH_TYPES, label="Patches (50x50 px; PNG, JPEG, TIFF, ...)")
             run_p = gr.Button("Classify", variant="primary")
             summary_p = gr.Markdown(elem_id="patch-summary")
             gallery = gr.Gallery(label="Patch | Grad-CAM", columns=4, height=320, object_fit="contain", format="png")

@@ -21,6 +21,15 @@ import pandas as pd
 METHODS = ("none", "class_weight", "random_oversample", "smote", "borderline_smote", "adasyn")
 
 
+def class_weights(labels) -> dict[int, float]:
+    """'Balanced' weights: each class contributes half of the loss."""
+    y = np.asarray(labels).astype(int)
+    n, pos = len(y), int(y.sum())
+    if pos == 0 or pos == n:
+        raise ValueError("the training split holds one class only; a classifier cannot be trained")
+    return {0: n / (2.0 * (n - pos)), 1: n / (2.0 * pos)}
+
+
 def embedder(backbone: str = "efficientnet_lite0", image_size: int = 96):
     """Frozen ImageNet backbone from raw 50x50 patches to its pooled feature vector."""
     import keras
@@ -96,9 +105,8 @@ def resample(X: np.ndarray, y: np.ndarray, method: str, seed: int = 0, k_neighbo
     if method == "none":
         return X, y, None, real
     if method == "class_weight":
-        n, pos = len(y), int(y.sum())
-        w = np.where(y == 1, n / (2.0 * pos), n / (2.0 * (n - pos)))
-        return X, y, w, real
+        cw = class_weights(y)
+        return X, y, np.where(y == 1, cw[1], cw[0]), real
     from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
 
     k = min(k_neighbors, int(min(np.bincount(y))) - 1)
@@ -174,19 +182,6 @@ class Comparison:
         return {"best": best, "gain": gain, "low": lo, "high": hi, "distinguishable": bool(lo > 0 or hi < 0),
                 "worse_than_none": worse, "sentence": sentence}
 
-    def plot(self):
-        import matplotlib.pyplot as plt
-
-        t = self.table
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(t) + 1.6))
-        ax.errorbar(t["auc"], range(len(t)), xerr=[t["auc"] - t["auc_low"], t["auc_high"] - t["auc"]],
-                    fmt="o", capsize=4)
-        ax.set_yticks(range(len(t)), t.index)
-        ax.set_xlabel("test AUC (95% CI by patient bootstrap)")
-        ax.set_title("Balancing methods: same embeddings, same head, same patients")
-        fig.tight_layout()
-        return fig
-
 
 def compare_methods(
     emb: dict[str, np.ndarray],
@@ -254,20 +249,3 @@ def project_2d(X: np.ndarray, method: str = "pca", seed: int = 0, fit_rows=None)
     raise ValueError("projection must be 'pca' or 'tsne'")
 
 
-def plot_embedding_view(xy: np.ndarray, y: np.ndarray, synthetic: np.ndarray, projection: str = "pca"):
-    """Real IDC-, real IDC+ and synthetic IDC+ points in a 2-D projection."""
-    import matplotlib.pyplot as plt
-
-    from .plots import CLASS_COLORS
-
-    fig, ax = plt.subplots(figsize=(7, 5.5))
-    for mask, label, kw in [((y == 0) & ~synthetic, "real IDC-", dict(c=CLASS_COLORS[0], s=6, alpha=0.35)),
-                            ((y == 1) & ~synthetic, "real IDC+", dict(c=CLASS_COLORS[1], s=8, alpha=0.6)),
-                            (synthetic, "synthetic IDC+ (SMOTE)", dict(c="gold", s=8, alpha=0.6, marker="x"))]:
-        ax.scatter(xy[mask, 0], xy[mask, 1], label=f"{label} ({mask.sum():,})", **kw)
-    ax.set_xlabel(f"{projection.upper()} 1")
-    ax.set_ylabel(f"{projection.upper()} 2")
-    ax.set_title("Training embeddings, real and synthetic")
-    ax.legend(markerscale=2)
-    fig.tight_layout()
-    return fig

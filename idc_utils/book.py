@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import threading
@@ -267,7 +266,7 @@ def _run_files(run_dir: Path) -> dict[str, int]:
     out = {}
     for p in run_dir.rglob("*"):
         rel = p.relative_to(run_dir).as_posix()
-        if p.is_file() and not rel.startswith("notebooks/") and rel not in SHARED_RUN_FILES \
+        if p.is_file() and not rel.startswith(("notebooks/", "logs/")) and rel not in SHARED_RUN_FILES \
                 and not rel.endswith((".tmp", ".work")) and ".work/" not in rel:
             out[rel] = p.stat().st_mtime_ns
     return out
@@ -328,6 +327,21 @@ def machine_description() -> str:
 # ----------------------------------------------------------------------------- running
 
 
+def _kernel_manager(env: dict, log_path: Path):
+    """A kernel manager that starts the chapter's kernel with ``env`` added to this process's
+    environment (which stays untouched) and its standard error in ``log_path``: TensorFlow's C++
+    start-up lines land there instead of in the terminal, and stay there to read."""
+    from jupyter_client.manager import KernelManager
+
+    class ChapterKernelManager(KernelManager):
+        def start_kernel(self, **kw):
+            kw.setdefault("env", {**os.environ, **env})
+            kw.setdefault("stderr", open(log_path, "ab"))  # noqa: SIM115 - lives as long as the kernel
+            return super().start_kernel(**kw)
+
+    return ChapterKernelManager
+
+
 def run_chapters(
     profile: str = "sample",
     data_dir: str | None = None,
@@ -355,58 +369,49 @@ def run_chapters(
     kernel_env = {**KERNEL_ENV, "IDC_DATA_DIR": str(data_path), "IDC_BOOK_ROOT": str(root)}
     if force:
         kernel_env["IDC_FORCE_TRAIN"] = "1"
-    saved_env = {k: os.environ.get(k) for k in kernel_env}
-    os.environ.update(kernel_env)  # the kernels inherit it; restored below
     keys: dict[str, str] = {}
     ran: set[str] = set()
     executed = []
-    try:
-        for nb_path in chapter_notebooks(root):
-            name = nb_path.stem
-            out = run.dir / "notebooks" / nb_path.name
-            source = nbformat.read(nb_path, as_version=4)
-            deps = Dependencies(
-                code=_digest(code_source(source)),
-                params=resolve_chapter_params(source, profile, overrides, root),
-                modules=module_closure(code_source(source), root / PACKAGE),
-                data=data_fp,
-                upstream={n: keys.get(n, chapters.get(n, {}).get("key", "")) for n in chapter_needs(source)},
-            )
-            keys[name] = deps.key()
-            if only and not any(name.startswith(o) for o in only):
-                if out.exists():
-                    executed.append(out)
-                continue
-            old = chapters.get(name, {})
-            why = ["--force"] if force else deps.changes_since(old.get("depends_on", {}))
-            why += [f"it reads {n}, which ran in this build" for n in chapter_needs(source) if n in ran]
-            if not old or not out.exists():
-                why = ["no executed copy from an earlier build"] + why
-            missing = [f for f in old.get("outputs", []) if not (run.dir / f).exists()]
-            if missing:
-                why.append("its outputs are missing: " + ", ".join(missing[:3]))
-            if not why:
-                if _prose_refreshed(source, out, nbformat):
-                    log(f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged); "
-                        "prose updated from the source")
-                else:
-                    log(f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged)")
+    for nb_path in chapter_notebooks(root):
+        name = nb_path.stem
+        out = run.dir / "notebooks" / nb_path.name
+        source = nbformat.read(nb_path, as_version=4)
+        deps = Dependencies(
+            code=_digest(code_source(source)),
+            params=resolve_chapter_params(source, profile, overrides, root),
+            modules=module_closure(code_source(source), root / PACKAGE),
+            data=data_fp,
+            upstream={n: keys.get(n, chapters.get(n, {}).get("key", "")) for n in chapter_needs(source)},
+        )
+        keys[name] = deps.key()
+        if only and not any(name.startswith(o) for o in only):
+            if out.exists():
                 executed.append(out)
-                continue
-            log(f"[book] {name}: running, because " + "; ".join(why))
-            entry = _execute(pm, nbformat, nb_path, out, source, run, profile, overrides, run_dir, root)
-            entry.update(key=keys[name], depends_on=deps.as_dict(), reason=why)
-            chapters[name] = entry
-            ran.add(name)
-            log(f"[book] {name}: ran in {entry['seconds']:.0f} s (peak memory {entry['peak_rss_mb']:,.0f} MB)")
-            executed.append(out)
-            _write_record(record_path, profile, chapters)
-    finally:
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
+            continue
+        old = chapters.get(name, {})
+        why = ["--force"] if force else deps.changes_since(old.get("depends_on", {}))
+        why += [f"it reads {n}, which ran in this build" for n in chapter_needs(source) if n in ran]
+        if not old or not out.exists():
+            why = ["no executed copy from an earlier build"] + why
+        missing = [f for f in old.get("outputs", []) if not (run.dir / f).exists()]
+        if missing:
+            why.append("its outputs are missing: " + ", ".join(missing[:3]))
+        if not why:
+            if _prose_refreshed(source, out, nbformat):
+                log(f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged); "
+                    "prose updated from the source")
             else:
-                os.environ[k] = v
+                log(f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged)")
+            executed.append(out)
+            continue
+        log(f"[book] {name}: running, because " + "; ".join(why))
+        entry = _execute(pm, nbformat, nb_path, out, source, run, profile, overrides, run_dir, root, kernel_env)
+        entry.update(key=keys[name], depends_on=deps.as_dict(), reason=why)
+        chapters[name] = entry
+        ran.add(name)
+        log(f"[book] {name}: ran in {entry['seconds']:.0f} s (peak memory {entry['peak_rss_mb']:,.0f} MB)")
+        executed.append(out)
+        _write_record(record_path, profile, chapters)
     _write_record(record_path, profile, chapters)
     return executed
 
@@ -425,26 +430,32 @@ def _prose_refreshed(source, out: Path, nbformat) -> bool:
     return True
 
 
-def _execute(pm, nbformat, nb_path: Path, out: Path, source, run: Run, profile, overrides, run_dir, root) -> dict:
+def _execute(pm, nbformat, nb_path: Path, out: Path, source, run: Run, profile, overrides, run_dir, root,
+             env: dict) -> dict:
     wanted = set(declared_parameters(source))
     params = {"profile": profile, **overrides}
     if run_dir is not None:
         params["run_dir"] = str(run.dir)
     chapter_params = {k: v for k, v in params.items() if k in wanted}
     before = _run_files(run.dir)
+    log_path = run.dir / "logs" / f"{nb_path.stem}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log_path.write_text("")
     t0 = time.perf_counter()
     try:
         with PeakMemory() as mem:
             pm.execute_notebook(
                 str(nb_path), str(out), parameters=chapter_params, kernel_name="python3",
                 cwd=str(root / "notebooks"), progress_bar=False, log_output=False,
-                # C-level logs (TensorFlow's start-up lines) stay out of the chapter's outputs
-                extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+                kernel_manager_class=_kernel_manager(env, log_path),
+                # C-level output (TensorFlow's start-up lines) goes to the log, not into the chapter;
+                # the kernel's own warnings (e.g. about its loopback transport) are not for readers
+                extra_arguments=["--IPKernelApp.capture_fd_output=False", "--IPKernelApp.log_level=ERROR"],
             )
     except pm.PapermillExecutionError as exc:
         raise ChapterError(
             f"chapter {nb_path.stem} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
-            f"the executed notebook with the full traceback is {out}"
+            f"the executed notebook with the full traceback is {out}; the kernel's log is {log_path}"
         ) from None
     seconds = time.perf_counter() - t0
     problems = error_outputs(nbformat.read(out, as_version=4))

@@ -92,6 +92,13 @@ def summary(card: dict) -> pd.Series:
     }, name="value")
 
 
+def find_models(models_dir) -> list[Path]:
+    """Every model of a run folder's ``models/``: CNN first, then EfficientNet, then others by name."""
+    found = sorted(Path(models_dir).glob("*.keras"))
+    order = {"cnn": 0, "efficientnet": 1}
+    return sorted(found, key=lambda p: (order.get(p.stem, 2), p.stem))
+
+
 def compare(cards: dict) -> pd.DataFrame:
     """Validation facts of several model cards side by side (name -> card)."""
     rows = {name: {"validation AUC": c["val_metrics"]["auc"], "threshold": c["threshold"],

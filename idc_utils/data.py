@@ -32,6 +32,10 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 PATCH_SIZE = 50
+#: image files that ``predict`` and the app read as patches (decoded by PIL)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+#: the two classes of the dataset, by label
+CLASS_NAMES = {0: "IDC-", 1: "IDC+"}
 #: value used to pad edge patches (white, like the glass around the tissue)
 PAD_VALUE = 255
 #: bump when decoding rules change, so old caches are not reused

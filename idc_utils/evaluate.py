@@ -1,4 +1,5 @@
-"""Metrics, operating thresholds, bootstrap confidence intervals, calibration, and their plots.
+"""Metrics, operating thresholds, bootstrap confidence intervals and calibration (their figures
+and tables are in :mod:`figures`).
 
 Recall-first: a model is summarised by its AUC (ranking quality over all thresholds) and by what
 happens at one **operating threshold chosen on validation patients** to reach a target recall.
@@ -288,140 +289,10 @@ def per_patient(df: pd.DataFrame, prob, threshold: float) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("patient").sort_values(["missed IDC+ (FN)", "false alarms (FP)"], ascending=False)
 
 
-#: published numbers on this dataset, as their papers report them (not re-measured here)
-LITERATURE = pd.DataFrame([
-    {"study": "Cruz-Roa et al. 2014 (3-layer CNN)", "split": "by patient: 113 train+val / 49 test slides",
-     "AUC": np.nan, "recall": np.nan, "precision": np.nan, "F1": 0.7180, "balanced accuracy": 0.8423},
-    {"study": "Janowczyk & Madabhushi 2016 (AlexNet variant)", "split": "by patient, as Cruz-Roa 2014",
-     "AUC": np.nan, "recall": np.nan, "precision": np.nan, "F1": 0.7648, "balanced accuracy": 0.8468},
-    {"study": "Source paper (EfficientNetB0, 200 px)", "split": "stated as patient-level; sizes not given",
-     "AUC": 0.9558, "recall": 0.9319, "precision": 0.71, "F1": np.nan, "balanced accuracy": np.nan},
-]).set_index("study")
-
-
-def literature_rows(cis: dict, cards: dict, test: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """Our models as rows of the literature table (``cis``: name -> bootstrap_metrics frame)."""
-    rows = []
-    for name, t in cis.items():
-        card = cards[name]
-        rows.append({"study": f"this book: {name} ({card['backbone']}, {card['image_size']} px, profile {profile})",
-                     "split": f"by patient: {test['patient_id'].nunique()} test patients, {len(test):,} patches",
-                     "AUC": t.loc["auc", "estimate"], "recall": t.loc["recall", "estimate"],
-                     "precision": t.loc["precision", "estimate"], "F1": t.loc["f1", "estimate"],
-                     "balanced accuracy": t.loc["balanced_accuracy", "estimate"]})
-    return pd.DataFrame(rows).set_index("study")
-
-
-def beside_literature(ours: pd.DataFrame) -> pd.DataFrame:
-    """The published rows and ours in one table; numbers a paper did not report say so."""
-    both = pd.concat([LITERATURE, ours])
-    cols = ["AUC", "recall", "precision", "F1", "balanced accuracy"]
-    out = both.copy().astype(object)
-    for c in cols:
-        out[c] = [f"{v:.4f}" if pd.notna(v) else "not reported" for v in both[c]]
-    return out
-
-
 # ----------------------------------------------------------------------------- figures
 
 
-def plot_roc_pr(results: dict, title_suffix: str = ""):
-    """ROC curves on one axis, precision-recall curves on another, for every model.
-    ``results``: name -> (y_true, prob, threshold)."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.4))
-    for name, (y, p, t) in results.items():
-        m = binary_metrics(y, p, t)
-        fpr, tpr, _ = roc_curve(y, p)
-        line, = a.plot(fpr, tpr, label=f"{name} (AUC {m['auc']:.3f})")
-        a.plot(1 - m["specificity"], m["recall"], "o", color=line.get_color())
-        prec, rec, _ = precision_recall_curve(y, p)
-        b.plot(rec, prec, color=line.get_color(), label=f"{name} (AP {m['average_precision']:.3f})")
-        b.plot(m["recall"], m["precision"], "o", color=line.get_color())
-    a.plot([0, 1], [0, 1], ":", color="grey")
-    a.set_xlabel("false positive rate (1 - specificity)"); a.set_ylabel("recall (sensitivity)")
-    a.set_title("ROC" + title_suffix); a.legend(loc="lower right", fontsize=8)
-    prevalence = np.mean(next(iter(results.values()))[0])
-    b.axhline(prevalence, ls=":", color="grey", label=f"chance ({prevalence:.2f})")
-    b.set_xlabel("recall"); b.set_ylabel("precision"); b.set_title("Precision-recall" + title_suffix)
-    b.legend(loc="lower left", fontsize=8)
-    fig.text(0.5, -0.02, "dots: each model's operating threshold (chosen on validation)", ha="center", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_confusions(results: dict):
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
-    for ax, (name, (y, p, t)) in zip(axes[0], results.items()):
-        c = confusion(y, np.asarray(p) >= t)
-        mat = np.array([[c["tn"], c["fp"]], [c["fn"], c["tp"]]])
-        sns.heatmap(mat, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
-                    xticklabels=["pred IDC-", "pred IDC+"], yticklabels=["true IDC-", "true IDC+"])
-        ax.set_title(f"{name}\nthreshold {t:.3f}", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def plot_metric_bars(table: pd.DataFrame, metrics=("auc", "recall", "precision", "f1", "balanced_accuracy")):
-    """Models side by side with 95% CI whiskers. ``table``: rows (model, metric) with
-    estimate/low/high."""
-    import matplotlib.pyplot as plt
-
-    models_ = list(dict.fromkeys(table.index.get_level_values(0)))
-    x = np.arange(len(metrics))
-    w = 0.8 / len(models_)
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    for k, name in enumerate(models_):
-        sub = table.loc[name].loc[list(metrics)]
-        err = np.vstack([sub["estimate"] - sub["low"], sub["high"] - sub["estimate"]])
-        ax.bar(x + k * w - 0.4 + w / 2, sub["estimate"], w, yerr=err, capsize=3, label=name)
-    ax.set_xticks(x, [m.replace("_", " ") for m in metrics])
-    ax.set_ylim(0, 1.05); ax.set_ylabel("test patients"); ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Models on the test patients (95% CI by patient bootstrap)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_reliability(curves: dict, bins: int = 10):
-    """Reliability diagram: ``curves`` name -> (y, prob)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.8, 4.4))
-    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
-    for name, (y, p) in curves.items():
-        r = reliability(y, p, bins)
-        ax.plot(r["mean_prob"], r["observed"], "o-",
-                label=f"{name} (ECE {expected_calibration_error(y, p, bins):.3f})")
-    ax.set_xlabel("predicted IDC+ probability"); ax.set_ylabel("observed IDC+ share")
-    ax.set_title("Reliability on the test patients"); ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
 # ----------------------------------------------------------------------------- chapter helpers
-
-
-def run_models(models_dir) -> list:
-    """Every trained model of a run folder, CNN first, then EfficientNet, then others by name."""
-    from pathlib import Path
-
-    found = sorted(Path(models_dir).glob("*.keras"))
-    order = {"cnn": 0, "efficientnet": 1}
-    return sorted(found, key=lambda p: (order.get(p.stem, 2), p.stem))
-
-
-def ci_table(per_model: dict, metrics=("auc", "recall", "precision", "specificity", "f1", "accuracy",
-                                        "balanced_accuracy", "brier")) -> pd.DataFrame:
-    """``per_model``: name -> bootstrap_metrics() frame. A readable table: 'estimate [low, high]'."""
-    out = {}
-    for name, t in per_model.items():
-        out[name] = {m: f"{t.loc[m, 'estimate']:.3f} [{t.loc[m, 'low']:.3f}, {t.loc[m, 'high']:.3f}]" for m in metrics}
-    return pd.DataFrame(out)
 
 
 def qualitative_examples(df: pd.DataFrame, prob, threshold: float, per_kind: int = 6) -> pd.DataFrame:
@@ -437,32 +308,6 @@ def qualitative_examples(df: pd.DataFrame, prob, threshold: float, per_kind: int
         part = part.sort_values("prob", ascending=(pred == 0))
         rows.append(part.head(per_kind).assign(kind=kind))
     return pd.concat(rows)
-
-
-def threshold_drift(models_: dict):
-    """How each model's validation-chosen threshold behaves on validation and on test.
-    ``models_``: name -> (card, {"val": (y, p), "test": (y, p)}). Returns ``(figure, table)``."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve
-
-    rows = []
-    fig, axes = plt.subplots(1, len(models_), figsize=(5.5 * len(models_), 3.6), squeeze=False)
-    for ax, (name, (card, splits)) in zip(axes[0], models_.items()):
-        t = card["threshold"]
-        for split_name, (y, p) in splits.items():
-            prec, rec, thr = precision_recall_curve(y, p)
-            ax.plot(thr, rec[:-1], label=f"recall, {split_name}")
-            ax.plot(thr, prec[:-1], ls="--", label=f"precision, {split_name}")
-            m = binary_metrics(y, p, t)
-            rows.append({"model": name, "split": split_name, "threshold": t, "recall": m["recall"],
-                         "precision": m["precision"], "specificity": m["specificity"]})
-        ax.axvline(t, color="black", lw=1)
-        ax.axhline(card["target_recall"], color="grey", ls=":", lw=1)
-        ax.set_xlabel("threshold")
-        ax.set_title(name)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig, pd.DataFrame(rows).set_index(["model", "split"])
 
 
 def calibration_study(name: str, y_val, p_val, y_test, p_test, bins: int = 10):

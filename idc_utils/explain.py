@@ -92,20 +92,3 @@ def overlay(patch: np.ndarray, cam: np.ndarray, alpha: float = 0.45, cmap: str =
     return np.clip((1 - alpha) * patch.astype(np.float32) + alpha * heat, 0, 255).astype(np.uint8)
 
 
-def plot_gradcam_grid(patches, cams, titles, ncols: int = 6, size: float = 1.6):
-    """Each patch above its overlay."""
-    import matplotlib.pyplot as plt
-
-    n = len(patches)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(ncols * size, 2 * nrows * size * 1.05), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for k in range(n):
-        r, c = 2 * (k // ncols), k % ncols
-        axes[r, c].imshow(patches[k])
-        axes[r, c].set_title(titles[k], fontsize=7)
-        axes[r + 1, c].imshow(overlay(patches[k], cams[k]))
-    fig.tight_layout()
-    return fig

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import PATCH_SIZE, PatchDecodeError, decode_patch, parse_patch_name
+from .data import IMAGE_SUFFIXES, PATCH_SIZE, PatchDecodeError, decode_patch, parse_patch_name
 from .infer import make_infer
 
 COLUMNS = ["path", "patient_id", "x", "y", "label", "prob", "pred", "error", "note"]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
 
 
 @dataclass
@@ -136,8 +135,9 @@ def score_files(model, files: list[Path], *, threshold: float, tta: bool = False
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def run(model_path, inputs, out, *, threshold=None, batch_size=128, strict=False, progress=True, err=None) -> int:
-    """The CLI's work; returns the exit status."""
+def predict_to_csv(model_path, inputs, out, *, threshold=None, batch_size=128, strict=False, progress=True, err=None) -> int:
+    """Score ``inputs`` with the model at ``model_path`` into the CSV ``out`` (what ``python -m
+    idc_utils predict`` does); returns the exit status."""
     from .cards import load_model
 
     err = err or sys.stderr

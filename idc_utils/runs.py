@@ -1,7 +1,7 @@
 """Profiles, chapter parameters and the run folder that chains the chapters.
 
 Every chapter has one ``parameters`` cell: ``profile`` plus the keys it uses, all ``None`` by
-default. :func:`chapter_params` fills each ``None`` from the profile in ``profiles.yml``, keeps
+default. :func:`chapter_params` fills each ``None`` from the profile in ``idc_utils/profiles.yml``, keeps
 what papermill passed, records the result in ``runs/<profile>/params.json`` and returns it. The
 chapters read and write their artifacts in that one run folder:
 
@@ -27,26 +27,30 @@ from typing import Any
 import numpy as np
 import yaml
 
-PROFILE_FILE = "profiles.yml"
+#: the profiles, shipped inside the package (so that an installed idc_utils has them too)
+PROFILE_FILE = "idc_utils/profiles.yml"
 #: keys that are not tuning parameters and always exist
 RESERVED = ("profile", "data_dir", "run_dir")
 
 
 def project_root() -> Path:
     """The idc-book checkout: ``$IDC_BOOK_ROOT``, else the nearest parent of the working
-    directory holding ``profiles.yml``, else the folder above this package."""
+    directory holding ``_toc.yml`` and ``idc_utils/``, else the folder above this package."""
     env = os.environ.get("IDC_BOOK_ROOT")
     if env:
         return Path(env).resolve()
     here = Path.cwd().resolve()
     for d in (here, *here.parents):
-        if (d / PROFILE_FILE).exists() and (d / "idc_utils").is_dir():
+        if (d / "_toc.yml").exists() and (d / "idc_utils").is_dir():
             return d
     return Path(__file__).resolve().parent.parent
 
 
 def load_profiles(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
-    path = Path(path) if path else project_root() / PROFILE_FILE
+    if path is None:
+        in_checkout = project_root() / PROFILE_FILE
+        path = in_checkout if in_checkout.exists() else Path(__file__).with_name("profiles.yml")
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run from the idc-book checkout or set IDC_BOOK_ROOT")
     raw = yaml.safe_load(path.read_text())
@@ -59,7 +63,7 @@ def load_profiles(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
 def profile_params(profile: str, path: str | Path | None = None) -> dict[str, Any]:
     profiles = load_profiles(path)
     if profile not in profiles:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(profiles)} (profiles.yml)")
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(profiles)} (idc_utils/profiles.yml)")
     return dict(profiles[profile])
 
 
@@ -217,7 +221,7 @@ def chapter_params(chapter: str, namespace: dict | None = None, *, profile: str 
     if unknown:
         raise ValueError(
             f"{chapter}: parameters {unknown} have no value and no default in profile {profile!r}; "
-            "add them to profiles.yml or pass them with papermill -p"
+            "add them to idc_utils/profiles.yml or pass them with papermill -p"
         )
     if values.get("data_dir") is None and os.environ.get("IDC_DATA_DIR"):
         values["data_dir"] = os.environ["IDC_DATA_DIR"]

@@ -76,44 +76,6 @@ def patient_rows(manifest: pd.DataFrame, patient_id: str) -> pd.DataFrame:
     return rows
 
 
-def draw_outline(ax, mask: np.ndarray, step: int, color="lime", lw=1.4, label=None):
-    """Outline the cells where ``mask`` is true, on an image drawn at ``step`` pixels per cell."""
-    mask = np.asarray(mask, dtype=bool)
-    segs = []
-    rows, cols = mask.shape
-    padded = np.pad(mask, 1, constant_values=False)
-    for r, c in zip(*np.nonzero(mask)):
-        pr, pc = r + 1, c + 1
-        y0, y1, x0, x1 = r * step, (r + 1) * step, c * step, (c + 1) * step
-        if not padded[pr - 1, pc]:
-            segs.append([(x0, y0), (x1, y0)])
-        if not padded[pr + 1, pc]:
-            segs.append([(x0, y1), (x1, y1)])
-        if not padded[pr, pc - 1]:
-            segs.append([(x0, y0), (x0, y1)])
-        if not padded[pr, pc + 1]:
-            segs.append([(x1, y0), (x1, y1)])
-    from matplotlib.collections import LineCollection
-
-    coll = LineCollection(segs, colors=color, linewidths=lw, label=label)
-    ax.add_collection(coll)
-    return coll
-
-
-def plot_mosaic(ax, images, rows: pd.DataFrame, *, outline_positive: bool = True, title=None):
-    """Draw a patient's rebuilt tissue region, with IDC+ patches outlined."""
-    canvas, grid = mosaic(images, rows["x"], rows["y"])
-    ax.imshow(canvas, interpolation="nearest")
-    if outline_positive:
-        pos = value_map(grid, rows["label"], fill=0) > 0.5
-        draw_outline(ax, pos, grid.step, label="IDC+ (ground truth)")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title)
-    return grid
-
-
 # ----------------------------------------------------------------------------- model maps
 
 
@@ -141,44 +103,6 @@ def slide_metrics(rows: pd.DataFrame, prob, threshold: float) -> dict:
         "true_idc_fraction": float(y.mean()),
         "threshold": float(threshold),
     }
-
-
-def plot_slide_heatmap(images, rows: pd.DataFrame, prob, threshold: float, title: str = ""):
-    """Three panels: the rebuilt tissue with the annotated IDC outline; the model's probability
-    over it; the thresholded map against the annotation (hits, misses, false alarms)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    canvas, grid = mosaic(images, rows["x"], rows["y"])
-    truth = value_map(grid, rows["label"], fill=0) > 0.5
-    pmap = value_map(grid, prob)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.6))
-    axes[0].imshow(canvas)
-    draw_outline(axes[0], truth, grid.step, label="annotated IDC")
-    axes[0].set_title("tissue, annotated IDC outlined")
-    axes[1].imshow(canvas)
-    im = axes[1].imshow(np.kron(np.nan_to_num(pmap, nan=0), np.ones((grid.step, grid.step))), cmap="magma",
-                        vmin=0, vmax=1, alpha=np.kron(np.where(np.isnan(pmap), 0, 0.6), np.ones((grid.step, grid.step))))
-    draw_outline(axes[1], truth, grid.step, color="cyan")
-    fig.colorbar(im, ax=axes[1], fraction=0.035, label="P(IDC+)")
-    axes[1].set_title("model probability per patch")
-    pred = value_map(grid, np.asarray(prob) >= threshold, fill=np.nan)
-    has = ~np.isnan(pred)
-    cat = np.full(pred.shape, np.nan)
-    cat[has & (pred > 0) & truth] = 3  # hit
-    cat[has & (pred > 0) & ~truth] = 2  # false alarm
-    cat[has & (pred == 0) & truth] = 1  # missed
-    cat[has & (pred == 0) & ~truth] = 0  # correct IDC-
-    cmap = ListedColormap(["#dddddd", "#1f77b4", "#ff7f0e", "#d62728"])
-    axes[2].imshow(cat, cmap=cmap, vmin=-0.5, vmax=3.5, interpolation="nearest")
-    axes[2].set_title(f"at threshold {threshold:.3f}: red hit, blue missed, orange false alarm")
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 # ----------------------------------------------------------------------------- tiling
@@ -216,20 +140,3 @@ def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.
     return tiles, table
 
 
-def plot_patient_overview(images, rows: pd.DataFrame, title: str = ""):
-    """The rebuilt tissue region (IDC+ outlined) beside the ground-truth map per patch."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    from .plots import CLASS_COLORS
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 6.5))
-    grid = plot_mosaic(a, images, rows, title=title)
-    b.imshow(value_map(grid, rows["label"]), cmap=ListedColormap([CLASS_COLORS[0], CLASS_COLORS[1]]),
-             interpolation="nearest")
-    b.set_title("ground truth per patch (blue IDC-, red IDC+, white: no patch)")
-    b.set_xticks([])
-    b.set_yticks([])
-    a.legend(loc="lower left")
-    fig.tight_layout()
-    return fig, grid

@@ -1,11 +1,14 @@
-"""Training: phases, callbacks, devices, resume, and the model card.
+"""Training: phases, schedules, callbacks, devices, reuse, resume, multi-worker.
 
-A training run is a list of **phases**. The CNN has one (everything trainable). Transfer learning
-has two, as in the source paper: (1) the ImageNet backbone frozen, only the new head learns, at
-Adam 1e-3; (2) the last ``unfreeze_blocks`` blocks unfrozen (BatchNorm kept frozen, so the small
-batches of a CPU or of the paper's batch size 8 do not wreck ImageNet statistics) at a lower
-learning rate. Binary cross-entropy, class weights, EarlyStopping on validation AUC with the best
-weights kept, a CSV history, seeds.
+A training run is a list of **phases**. The CNN has one (everything trainable, BatchNorm
+included). Transfer learning has two, as in the source paper: (1) the ImageNet backbone frozen,
+only the new head learns, at Adam 1e-3 (with ``head_on_features`` on the frozen backbone's
+features, computed once: the same result as full passes, in seconds); (2) the last
+``unfreeze_blocks`` blocks unfrozen at a lower learning rate, constant or decaying along a cosine.
+BatchNorm statistics stay frozen in phase 2 unless ``train_bn`` (re-estimating them doubles the
+CPU cost and needs batches of 16 or more). Binary cross-entropy, class weights, EarlyStopping on
+validation AUC with the best weights kept, a CSV history, seeds; the operating threshold is chosen
+on validation patients' scores (with test-time augmentation when ``tta``).
 
 A finished training is **reused**: when ``<name>.keras`` and its card exist and the card's
 training configuration, data fingerprint and split fingerprint equal the new ones (and
@@ -35,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, evaluate, infer, models
+from .balance import class_weights
 from .cards import load_model, save_card
 from .preprocess import Augment, AugmentConfig, patch_batches
 
@@ -200,15 +204,6 @@ def _epoch_logger(total_epochs: int, phase: str, log):
             log(f"[{phase}] epoch {epoch + 1}/{total_epochs}  {dt:5.0f} s  (at most {left / 60:.1f} min left)  {vals}")
 
     return EpochLog()
-
-
-def class_weights(labels) -> dict[int, float]:
-    """'Balanced' weights: each class contributes half of the loss."""
-    y = np.asarray(labels).astype(int)
-    n, pos = len(y), int(y.sum())
-    if pos == 0 or pos == n:
-        raise ValueError("the training split holds one class only; a classifier cannot be trained")
-    return {0: n / (2.0 * (n - pos)), 1: n / (2.0 * pos)}
 
 
 # ----------------------------------------------------------------------------- fit

@@ -38,7 +38,7 @@ def project(tmp_path, tiny_dataset):
     root = tmp_path / "proj"
     (root / "notebooks").mkdir(parents=True)
     shutil.copytree(ROOT / "idc_utils", root / "idc_utils", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "profiles.yml").write_text(yaml.safe_dump({"smoke": {"seed": 1, "size": 3}}))
+    (root / "idc_utils" / "profiles.yml").write_text(yaml.safe_dump({"smoke": {"seed": 1, "size": 3}}))
     (root / "_toc.yml").write_text(yaml.safe_dump({
         "format": "jb-book", "root": "intro",
         "chapters": [{"file": "notebooks/a_first"}, {"file": "notebooks/b_second"}]}))

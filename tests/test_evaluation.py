@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from idc_utils import evaluate
+from idc_utils import evaluate, figures
 
 
 def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
@@ -122,8 +122,8 @@ def test_qualitative_examples_pick_the_most_confident_of_each_kind():
 
 
 def test_literature_table_states_each_split():
-    assert evaluate.LITERATURE["split"].str.len().min() > 10
-    assert evaluate.LITERATURE.loc["Source paper (EfficientNetB0, 200 px)", "AUC"] == 0.9558
+    assert figures.LITERATURE["split"].str.len().min() > 10
+    assert figures.LITERATURE.loc["Source paper (EfficientNetB0, 200 px)", "AUC"] == 0.9558
 
 
 def test_platt_scaling_removes_the_class_weight_shift_that_temperature_cannot():
@@ -144,7 +144,7 @@ def test_platt_scaling_removes_the_class_weight_shift_that_temperature_cannot():
 def test_beside_literature_marks_unreported_numbers():
     ours = pd.DataFrame([{"study": "us", "split": "by patient", "AUC": 0.9, "recall": 0.95, "precision": 0.5,
                           "F1": 0.64, "balanced accuracy": 0.8}]).set_index("study")
-    t = evaluate.beside_literature(ours)
+    t = figures.beside_literature(ours)
     assert t.loc["us", "AUC"] == "0.9000"
     assert t.loc["Cruz-Roa et al. 2014 (3-layer CNN)", "AUC"] == "not reported"
 
@@ -152,7 +152,7 @@ def test_beside_literature_marks_unreported_numbers():
 def test_threshold_drift_reports_each_split_at_the_chosen_threshold():
     y, p, _ = patient_data()
     card = {"threshold": 0.4, "target_recall": 0.9}
-    fig, table = evaluate.threshold_drift({"m": (card, {"val": (y[:600], p[:600]), "test": (y[600:], p[600:])})})
+    fig, table = figures.threshold_drift({"m": (card, {"val": (y[:600], p[:600]), "test": (y[600:], p[600:])})})
     assert list(table.index) == [("m", "val"), ("m", "test")]
     assert table.loc[("m", "test"), "recall"] == pytest.approx(evaluate.binary_metrics(y[600:], p[600:], 0.4)["recall"])
 
@@ -173,5 +173,5 @@ def test_literature_rows_from_bootstrap_tables():
     y, p, pats = patient_data()
     ci = evaluate.bootstrap_metrics(y, p, pats, 0.5, n_boot=20)
     test = pd.DataFrame({"patient_id": pats})
-    rows = evaluate.literature_rows({"eff": ci}, {"eff": {"backbone": "efficientnet_lite0", "image_size": 96}}, test, "sample")
+    rows = figures.literature_rows({"eff": ci}, {"eff": {"backbone": "efficientnet_lite0", "image_size": 96}}, test, "sample")
     assert rows.iloc[0]["AUC"] == ci.loc["auc", "estimate"] and "30 test patients" in rows.iloc[0]["split"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from idc_utils import preprocess
+from idc_utils import figures, preprocess
 from idc_utils.preprocess import AugmentConfig
 
 
@@ -124,11 +124,11 @@ def test_pipeline_length_mismatch_is_an_error():
 def test_chapter_figures_and_tables():
     x, base = asymmetric_batch(2)
     patches = x.astype(np.uint8)
-    t = preprocess.scaling_table(patches)
+    t = figures.scaling_table(patches)
     assert t.loc["unit", "max"] == pytest.approx(1.0) and t.loc["lite", "min"] == pytest.approx(-127 / 128)
-    for fig in (preprocess.plot_resize(patches, ["a", "b"], 96), preprocess.plot_hed(patches, ["a", "b"]),
-                preprocess.plot_scaling(patches),
-                preprocess.plot_gallery(preprocess.augmentation_gallery(patches[0], AugmentConfig(), draws=3))):
+    for fig in (figures.plot_resize(patches, ["a", "b"], 96), figures.plot_hed(patches, ["a", "b"]),
+                figures.plot_scaling(patches),
+                figures.plot_gallery(figures.augmentation_gallery(patches[0], AugmentConfig(), draws=3))):
         assert fig.axes
     n, seconds = preprocess.pipeline_throughput(preprocess.patch_batches(patches, [0, 1], None, batch_size=1))
     assert n == 2 and seconds > 0

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from idc_utils import runs, slides
+from idc_utils import figures, runs, slides
 
 
 def test_profiles_exist_and_differ():
@@ -81,5 +81,5 @@ def test_write_zip_keeps_kaggle_paths(tmp_path):
 def test_patient_overview_figure():
     imgs = np.full((2, 50, 50, 3), 100, np.uint8)
     rows = pd.DataFrame({"x": [1, 51], "y": [1, 1], "label": [0, 1]})
-    fig, grid = slides.plot_patient_overview(imgs, rows, "p")
+    fig, grid = figures.plot_patient_overview(imgs, rows, "p")
     assert (grid.rows, grid.cols) == (1, 2) and len(fig.axes) == 2

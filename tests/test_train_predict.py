@@ -150,10 +150,12 @@ def test_interrupted_training_resumes_where_it_stopped(tmp_path):
 
 
 def test_class_weights_balance_the_loss():
-    w = train.class_weights([0, 0, 0, 1])
+    from idc_utils.balance import class_weights
+
+    w = class_weights([0, 0, 0, 1])
     assert w[0] * 3 == pytest.approx(w[1] * 1)
     with pytest.raises(ValueError, match="one class"):
-        train.class_weights([0, 0])
+        class_weights([0, 0])
 
 
 # ----------------------------------------------------------------------------- predict CLI
