@@ -153,9 +153,8 @@ def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFram
             p = float(probs[j])
             label = "IDC+" if p >= pred.threshold else "IDC-"
             rows[r]["class"], rows[r]["P(IDC+)"] = label, round(p, 4)
-            side = np.concatenate([batch[j], np.full((PATCH_SIZE, 2, 3), 255, np.uint8), overlay(batch[j], cams[j])], axis=1)
-            big = np.kron(side, np.ones((4, 4, 1), np.uint8))  # 4x, nearest: pixels stay visible
-            gallery.append((big, f"{label}  P(IDC+) = {p:.3f}  {rows[r]['file']}"))
+            tile = result_tile(batch[j], overlay(batch[j], cams[j]), label, p, rows[r]["file"])
+            gallery.append((tile, f"{label}  P(IDC+) = {p:.3f}  {rows[r]['file']}"))
     table = pd.DataFrame(rows, columns=["file", "class", "P(IDC+)", "note", "error"])
     n_ok = len(good)
     n_pos = int((table["class"] == "IDC+").sum())
@@ -163,6 +162,38 @@ def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFram
                + (f"; {len(paths) - n_ok} could not be used (see the table)" if n_ok < len(paths) else "")
                + f".  \n{pred.describe()}.  \nLeft: the patch; right: Grad-CAM, where the IDC+ evidence was strongest (red).")
     return summary, gallery, table
+
+
+#: the Patch tab's gallery grows with its rows instead of scrolling inside a fixed box
+APP_CSS = "#patch-gallery .grid-wrap { max-height: none !important; height: auto !important; }"
+#: side of the square picture the Patch tab shows per patch (square: galleries crop other shapes)
+TILE_SIDE = 432
+CLASS_COLOURS = {"IDC+": (196, 78, 82), "IDC-": (76, 114, 176)}
+
+
+def result_tile(patch: np.ndarray, cam_overlay: np.ndarray, label: str, prob: float, name: str) -> np.ndarray:
+    """One patch's answer as a square picture: the class and probability written on top, the
+    patch and its Grad-CAM side by side (each 4x, nearest neighbour, so pixels stay visible).
+    Square, so that no gallery layout crops it; the words are in the picture, so that they are
+    read even where a caption is not shown."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    side, scale, gap = TILE_SIDE, 4, 16
+    img = Image.new("RGB", (side, side), "white")
+    draw = ImageDraw.Draw(img)
+    big = ImageFont.load_default(size=28)
+    small = ImageFont.load_default(size=15)
+    w = PATCH_SIZE * scale
+    left, top = (side - 2 * w - gap) // 2, (side - w) // 2 + 8  # centred; the title above
+    draw.text((side // 2, top - 36), f"{label}   P(IDC+) = {prob:.3f}", fill=CLASS_COLOURS[label], font=big,
+              anchor="mm")
+    for k, part in enumerate((patch, cam_overlay)):
+        panel = Image.fromarray(np.kron(part, np.ones((scale, scale, 1), np.uint8)))
+        img.paste(panel, (left + k * (w + gap), top))
+    draw.text((left + w // 2, top + w + 16), "patch", fill=(60, 60, 60), font=small, anchor="mm")
+    draw.text((left + w + gap + w // 2, top + w + 16), "Grad-CAM (red: IDC+ evidence)", fill=(60, 60, 60),
+              font=small, anchor="mm")
+    return np.asarray(img)  # the file name is the gallery's caption
 
 
 # ----------------------------------------------------------------------------- tissue
@@ -187,6 +218,54 @@ def _heat_overlay(base: np.ndarray, grid_values: np.ndarray, step: int) -> np.nd
     scored = np.repeat(np.repeat(scored_cells, step, axis=0), step, axis=1)[:h, :w]
     blended = ((base.astype(np.uint16) + heat) >> 1).astype(np.uint8)
     return np.where(scored[..., None], blended, base)
+
+
+def _outline(img: np.ndarray, mask: np.ndarray, step: int, colour=(0, 255, 255), width: int = 3) -> np.ndarray:
+    """Draw the border of the cells where ``mask`` is true (e.g. the annotated IDC region)."""
+    h, w = img.shape[:2]
+    m = np.kron(mask.astype(np.uint8), np.ones((step, step), np.uint8))[:h, :w].astype(bool)
+    inner = m.copy()
+    for axis in (0, 1):
+        for shift in (width, -width):
+            inner &= np.roll(m, shift, axis=axis)
+    out = img.copy()
+    out[m & ~inner] = colour
+    return out
+
+
+def with_colour_bar(img: np.ndarray, threshold: float, note: str = "") -> np.ndarray:
+    """The map with its legend below: the colour scale of P(IDC+) from 0 to 1, the operating
+    threshold marked, and an optional note (e.g. what the outline means)."""
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    h, w = img.shape[:2]
+    width = max(w, 480)
+    u = max(1.0, width / 700)  # scale the legend with the picture, so it reads at the same size
+    bar_h, pad, fs = int(18 * u), int(12 * u), int(14 * u)
+    legend = Image.new("RGB", (width, int(86 * u)), "white")
+    x0, x1 = pad, width - pad
+    top = int(8 * u)
+    ramp = matplotlib.colormaps["magma"](np.linspace(0, 1, x1 - x0))[:, :3]
+    ramp = (np.repeat(ramp[None], bar_h, axis=0) * 255).astype(np.uint8)
+    legend.paste(Image.fromarray(ramp), (x0, top))
+    draw = ImageDraw.Draw(legend)
+    font = ImageFont.load_default(size=fs)
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = x0 + v * (x1 - x0 - 1)
+        draw.line([(x, top + bar_h), (x, top + bar_h + 4 * u)], fill="black", width=max(1, int(u)))
+        draw.text((x, top + bar_h + 6 * u), f"{v:g}", fill="black", font=font, anchor="ma")
+    xt = x0 + threshold * (x1 - x0 - 1)
+    draw.line([(xt, top - 4 * u), (xt, top + bar_h + 4 * u)], fill=(0, 160, 0), width=int(3 * u))
+    label_y = top + bar_h + 22 * u
+    draw.text((min(max(xt, x0 + 60 * u), x1 - 60 * u), label_y), f"threshold {threshold:.3f}", fill=(0, 120, 0),
+              font=font, anchor="ma")
+    caption = "colour: P(IDC+) of each 50x50 tile" + (f"; {note}" if note else "")
+    draw.text((x0, label_y + 20 * u), caption, fill="black", font=font, anchor="la")
+    canvas = Image.new("RGB", (width, h + legend.height), "white")
+    canvas.paste(Image.fromarray(img), (0, 0))
+    canvas.paste(legend, (0, h))
+    return np.asarray(canvas)
 
 
 def _downscale(img: np.ndarray, max_side: int = MAX_OVERLAY_SIDE) -> np.ndarray:
@@ -236,15 +315,16 @@ def tissue_map(pred: Predictor, image: np.ndarray, progress=None, min_tissue: fl
     per_tile = np.full(len(table), np.nan)  # background tiles stay NaN: not scored
     per_tile[keep] = probs
     grid = value_map(SlideGrid.from_coords(table["x"], table["y"]), per_tile)
-    over = _downscale(_heat_overlay(image[..., :3], grid, PATCH_SIZE))
+    heat = _downscale(_heat_overlay(image[..., :3], grid, PATCH_SIZE))
+    over = with_colour_bar(heat, pred.threshold)
     n_t, n_pos = int(keep.sum()), int((probs >= pred.threshold).sum())
     stats = {"tiles": int(len(table)), "tissue_tiles": n_t, "idc_tiles": n_pos,
              "idc_area_fraction": n_pos / n_t, "tiles_per_second": n_t / max(t2 - t1, 1e-9),
-             "seconds": time.perf_counter() - t0, "threshold": pred.threshold}
+             "seconds": time.perf_counter() - t0, "threshold": pred.threshold, "map_size": heat.shape[:2]}
     summary = (f"**IDC+ area: {100 * stats['idc_area_fraction']:.1f}% of the tissue** ({n_pos} of {n_t} tissue tiles "
                f"at P(IDC+) ≥ {pred.threshold:.3f}); {stats['tiles'] - n_t} background tiles skipped. "
                f"{n_t} tiles scored in {t2 - t1:.1f} s ({stats['tiles_per_second']:.0f} tiles/s).  \n"
-               f"Colour: probability of IDC+ per 50x50 tile (dark: low, yellow: high); uncoloured: background. "
+               f"Colour: probability of IDC+ per 50x50 tile (scale below the map); uncoloured: background. "
                f"The tiles must show tissue at the dataset's magnification (about 2.5x) for this to mean anything."
                + (f"  \nInput: {'; '.join(notes)}." if notes else "") + f"  \n{pred.describe()}.")
     return TissueResult(over, summary, stats)
@@ -268,11 +348,15 @@ def _analyze_patient_zip(pred: Predictor, path: Path, progress=None) -> TissueRe
     probs = pred.probabilities(ds.patches(rows), progress)
     t2 = time.perf_counter()
     canvas, grid = mosaic(ds.patches(rows), rows["x"], rows["y"])
-    over = _downscale(_heat_overlay(canvas, value_map(grid, probs), grid.step))
+    truth = value_map(grid, rows["label"], fill=0) > 0.5
+    heat = _outline(_heat_overlay(canvas, value_map(grid, probs), grid.step), truth, grid.step)
     sm = slide_metrics(rows, probs, pred.threshold)
+    heat = _downscale(heat)
+    over = with_colour_bar(heat, pred.threshold,
+                           f"cyan outline: IDC+ as annotated in the file names; Dice {sm['dice']:.3f}")
     stats = {"patient": pid, "tissue_tiles": len(rows), "idc_tiles": int((probs >= pred.threshold).sum()),
              "idc_area_fraction": sm["predicted_idc_fraction"], "tiles_per_second": len(rows) / max(t2 - t1, 1e-9),
-             **sm}
+             "map_size": heat.shape[:2], **sm}
     extra = f" (the zip holds {len(counts)} patients; showing the largest)" if len(counts) > 1 else ""
     skipped = f"; {len(ds.problems)} files in the zip were not usable" if len(ds.problems) else ""
     summary = (f"**Patient {pid}{extra}: predicted IDC+ area {100 * sm['predicted_idc_fraction']:.1f}%** of "
@@ -332,8 +416,9 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
             files = gr.File(file_count="multiple", file_types=PATCH_TYPES, label="Patches (50x50 px; PNG, JPEG, TIFF, ...)")
             run_p = gr.Button("Classify", variant="primary")
             summary_p = gr.Markdown(elem_id="patch-summary")
-            gallery = gr.Gallery(label="Patch | Grad-CAM", columns=4, height=320, object_fit="contain", format="png")
-            table = gr.Dataframe(label="Per file", interactive=False, wrap=True)
+            gallery = gr.Gallery(label="Patch | Grad-CAM", columns=3, height="auto", fit_columns=False,
+                                 object_fit="contain", format="png", elem_id="patch-gallery")
+            table = gr.Dataframe(label="Per file", interactive=False, wrap=True, elem_id="patch-table")
             run_p.click(classify_patches, files, [summary_p, gallery, table])
             examples = example_patches(data_dir)
             if examples:
@@ -365,6 +450,6 @@ def launch(model_path=None, host: str = "127.0.0.1", port: int | None = None, sh
     demo = build_app(model_path, data_dir)
     allowed = sorted({str(Path(f).parent) for f in demo.example_files})
     demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, inline=False,
-                quiet=quiet, max_file_size="64mb", show_error=False, footer_links=["api"],
+                quiet=quiet, max_file_size="64mb", show_error=False, footer_links=["api"], css=APP_CSS,
                 allowed_paths=allowed)
     return demo

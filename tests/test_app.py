@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import make_kaggle_dataset, toy_data
+from conftest import make_kaggle_dataset, skip_or_fail, toy_data
 from idc_utils import app, cards, predict
 
 ARTIFACTS = Path(os.environ.get("IDC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -40,11 +40,13 @@ def toy_tissue(rows=5, cols=7, seed=0):
     return img
 
 
-def assert_display_size(got, source):
-    """The overlay keeps the image's aspect ratio and is at most MAX_OVERLAY_SIDE pixels a side."""
+def assert_display_size(got, map_size, source):
+    """The map keeps the image's aspect ratio and is at most MAX_OVERLAY_SIDE pixels a side; the
+    picture is the map with its colour scale below."""
     h, w = source[:2]
-    assert max(got[:2]) == min(max(h, w), app.MAX_OVERLAY_SIDE)
-    assert abs(got[0] / got[1] - h / w) < 0.01
+    assert max(map_size) == min(max(h, w), app.MAX_OVERLAY_SIDE)
+    assert abs(map_size[0] / map_size[1] - h / w) < 0.01
+    assert got[0] > map_size[0] and got[1] >= map_size[1]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,13 @@ def test_classify_patch_files_mixed_input(predictor, toy_files, tmp_path):
     Image.fromarray(np.full((50, 50), 120, np.uint8)).save(gray)
     summary, gallery, table = app.classify_patch_files(predictor, [*files[:2], big, bad, gray])
     assert "3 of 5 patches classified" in summary and "threshold" in summary
-    assert len(gallery) == 3 and gallery[0][0].shape == (200, 408, 3)
+    assert len(gallery) == 3 and gallery[0][0].shape == (app.TILE_SIDE, app.TILE_SIDE, 3)
+    patch = np.asarray(Image.open(files[0]).convert("RGB"))
+    big = np.kron(patch, np.ones((4, 4, 1), np.uint8))
+    tile = gallery[0][0]
+    found = [(r, c) for r in range(0, app.TILE_SIDE - 199, 2) for c in range(0, app.TILE_SIDE - 199, 2)
+             if np.array_equal(tile[r:r + 200, c:c + 200], big)]
+    assert found, "the picture shows the uploaded patch, 4x, pixel for pixel"
     t = table.set_index("file")
     assert "Tissue tab" in t.loc["big.png", "error"] and "not an image" in t.loc["bad.png", "error"]
     assert "grayscale" in t.loc["gray.png", "note"]
@@ -105,7 +113,7 @@ def test_tissue_map_tiles_the_image_and_skips_background(predictor, tmp_path):
     expected = predictor.probabilities(tiles[table["is_tissue"].to_numpy()])
     assert s["idc_tiles"] == int((expected >= predictor.threshold).sum())
     assert s["idc_area_fraction"] == pytest.approx(s["idc_tiles"] / 28)
-    assert_display_size(res.overlay.shape, canvas.shape)
+    assert_display_size(res.overlay.shape, s["map_size"], canvas.shape)
     assert "IDC+ area" in res.summary and "tiles/s" in res.summary
 
 
@@ -145,6 +153,11 @@ def test_patient_zip_reports_agreement_with_annotation(predictor, tmp_path):
         zf.writestr(f"{pid}/0/readme.txt", "not a patch")
     res = app.analyze_tissue_file(predictor, z)
     assert res.stats["tissue_tiles"] == 21 and res.stats["idc_positive"] == 7
+    h = res.stats["map_size"][0]
+    cyan = (res.overlay[:h] == [0, 255, 255]).all(axis=-1)
+    assert cyan.sum() > 100, "the annotated IDC+ region is outlined on the map"
+    legend = res.overlay[h:]
+    assert legend.shape[0] > 30 and len(np.unique(legend.reshape(-1, 3), axis=0)) > 50, "a colour scale below"
     assert res.stats["patient"] == pid and "Dice" in res.summary and "1 files in the zip were not usable" in res.summary
 
 
@@ -203,7 +216,9 @@ def test_endpoints_answer_like_predict(running_app, untrained_model, sample_file
     png = tmp_path / "t.png"
     Image.fromarray(canvas).save(png)
     heat, tsummary = client.predict(handle_file(str(png)), api_name="/analyze_tissue")
-    assert_display_size(np.asarray(Image.open(heat)).shape, canvas.shape)
+    direct = app.analyze_tissue_file(demo.predictor, png)
+    assert np.asarray(Image.open(heat)).shape == direct.overlay.shape  # the page gets what the function draws
+    assert_display_size(direct.overlay.shape, direct.stats["map_size"], canvas.shape)
     assert "IDC+ area" in tsummary
 
 
@@ -220,36 +235,116 @@ def test_endpoint_errors_are_messages(running_app, tmp_path):
 
 # ----------------------------------------------------------------------------- a real browser
 
+#: JavaScript: the part of an image's *drawn picture* that is on screen. The picture is placed in
+#: the element's box as its object-fit says (contain: scaled to fit, centred; otherwise it fills
+#: the box), then cut by the element and by every ancestor that clips its overflow.
+VISIBLE_PICTURE = """(el) => {
+  const r = el.getBoundingClientRect();
+  const fit = getComputedStyle(el).objectFit;
+  let dw = r.width, dh = r.height;
+  if ((fit === 'contain' || fit === 'scale-down') && el.naturalWidth && el.naturalHeight) {
+    const s = Math.min(r.width / el.naturalWidth, r.height / el.naturalHeight);
+    dw = el.naturalWidth * s; dh = el.naturalHeight * s;
+  }
+  let left = r.left + (r.width - dw) / 2, top = r.top + (r.height - dh) / 2;
+  let right = left + dw, bottom = top + dh;
+  const drawn = dw * dh;
+  for (let a = el; a; a = a.parentElement) {
+    const cs = getComputedStyle(a);
+    if (a === el || cs.overflowX !== 'visible' || cs.overflowY !== 'visible') {
+      const q = a.getBoundingClientRect();
+      top = Math.max(top, q.top); bottom = Math.min(bottom, q.bottom);
+      left = Math.max(left, q.left); right = Math.min(right, q.right);
+    }
+  }
+  const w = Math.max(0, right - left), h = Math.max(0, bottom - top);
+  return {width: w, height: h, shown: drawn ? (w * h) / drawn : 0};
+}"""
+
+
+@pytest.fixture(scope="module")
+def app_process(untrained_model, shared_sample, tmp_path_factory):
+    """``python -m idc_utils app`` started as a user starts it, in its own process."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = app.free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "idc_utils", "app", "--model", str(untrained_model),
+                                 "--port", str(port), "--data-dir", str(shared_sample)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise AssertionError(f"the app exited: {log.read_text()[-2000:]}") from None
+                time.sleep(0.25)
+        else:
+            raise AssertionError(f"the app did not answer in 60 s: {log.read_text()[-2000:]}")
+        yield url, log
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def chromium_path():
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        skip_or_fail("Debian chromium is not installed (.ci/run installs it): apt-get install chromium")
+    return found
+
 
 @pytest.mark.browser
-def test_browser_upload_shows_the_label(running_app, sample_files):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Debian chromium is not installed (.ci/run installs it): apt-get install chromium")
+def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(app_process, sample_files,
+                                                                               untrained_model):
     from playwright.sync_api import sync_playwright
 
-    url, demo = running_app
-    patch = sample_files[0][0]
+    url, log = app_process
+    assert "127.0.0.1" in log.read_text() or url.startswith("http://127.0.0.1")
+    files = sample_files[0][:4]
+    model, card = cards.load_model(untrained_model)
+    expected = predict.score_files(model, files, threshold=card["threshold"], tta=card["tta"])
+    expected["file"] = [Path(p).name for p in expected["path"]]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=[
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=[
             "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(url, wait_until="networkidle")
             assert "not a medical device" in page.inner_text("#notice").lower()
-            page.locator("input[type=file]").first.set_input_files(str(patch))
-            page.get_by_role("button", name="Classify").click()
-            page.wait_for_function(
-                "() => document.querySelector('#patch-summary') && "
-                "/patches classified/.test(document.querySelector('#patch-summary').innerText)",
-                timeout=60_000)
-            text = page.inner_text("#patch-summary")
-            assert "1 of 1 patches classified" in text
-            assert ("1 IDC+" in text) or ("0 IDC+" in text)
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "app_patch_tab.png"), full_page=True)
+            for n in (1, len(files)):  # one patch, then several (on a fresh page)
+                page.goto(url, wait_until="networkidle")
+                page.locator("input[type=file]").first.set_input_files([str(f) for f in files[:n]])
+                page.get_by_role("button", name="Classify").click()
+                page.wait_for_function(
+                    "n => (document.querySelector('#patch-summary')?.innerText || '')"
+                    ".includes(n + ' of ' + n + ' patches classified')", arg=n, timeout=60_000)
+                page.wait_for_function(f"() => document.querySelectorAll('#patch-gallery img').length >= {n}",
+                                       timeout=30_000)
+                page.wait_for_timeout(300)
+                pictures = page.locator("#patch-gallery img")
+                assert pictures.count() == n
+                for k in range(n):  # each picture, as it is drawn on the page (no scrolling inside it)
+                    box = pictures.nth(k).evaluate(VISIBLE_PICTURE)
+                    assert box["height"] >= 250 and box["width"] >= 250, f"picture {k} is cut to {box}"
+                    assert box["shown"] > 0.95, f"picture {k}: only {box['shown']:.0%} of it is on screen"
+                # the table as a person reads it: each file name, then its class and P(IDC+)
+                lines = [ln.strip() for ln in page.inner_text("#patch-table").splitlines() if ln.strip()]
+                for r in expected.head(n).itertuples():
+                    assert r.file in lines, (r.file, lines)
+                    k = lines.index(r.file)
+                    assert lines[k + 1] == ("IDC+" if int(r.pred) == 1 else "IDC-"), (r.file, lines[k:k + 3])
+                    assert float(lines[k + 2]) == pytest.approx(float(r.prob), abs=1e-4), (r.file, lines[k:k + 3])
+                page.screenshot(path=str(ARTIFACTS / f"app_patch_tab_{n}.png"), full_page=True)
         finally:
             browser.close()
-    assert (ARTIFACTS / "app_patch_tab.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "app_patch_tab_1.png").stat().st_size > 10_000
