@@ -6,7 +6,7 @@ PYTHON   ?= python3
 VENV     ?= .venv
 # TF=cpu: the tensorflow-cpu wheel; TF=gpu: tensorflow[and-cuda]
 TF       ?= cpu
-EXTRAS   ?= $(strip $(TF)),weights,ml,app,book,data,test
+EXTRAS   ?= $(strip $(TF)),weights,ml,app,book,data,test,dev
 DATA_DIR ?=
 # FORCE=1: re-run every chapter and retrain, even when nothing changed
 FORCE    ?=
@@ -20,11 +20,12 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install book test test-fast data clean clean-runs
+.PHONY: help install book test test-fast lint format data clean clean-runs
 
 help:
 	@echo "make book   [PROFILE=smoke|sample|full] [DATA_DIR=...] [FORCE=1]  run what changed, build _build/html"
 	@echo "make test   [PYTEST_ARGS=...]                           run the test suite"
+	@echo "make lint                                                ruff check + format --check (code and notebooks)"
 	@echo "make data                                                download the Kaggle set (kagglehub)"
 	@echo "data comes from DATA_DIR or \$$IDC_DATA_DIR (e.g. ../shared/idc-sample)"
 
@@ -43,6 +44,14 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)

@@ -1,5 +1,5 @@
-"""How fast does the demo answer? The demo runs in its own process (``python -m idc_utils app``), reached over HTTP
-with gradio_client, as a browser would reach it:
+"""How fast does the demo answer? The demo runs in its own process (``python -m idc_utils app``),
+reached over HTTP with gradio_client, as a browser would reach it:
 
   * patch round trip: one 50x50 patch uploaded to /classify_patches (with its Grad-CAM), median
     and 90th percentile over repeated requests;
@@ -24,15 +24,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from idc_utils import app, data, slides  # noqa: E402
+from idc_utils import app, data, slides
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="a .keras model (default: the best of the latest run)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--model", default=None, help="a .keras model (default: the best of the latest run)"
+    )
     ap.add_argument("--data", default=None, help="dataset folder (default: $IDC_DATA_DIR)")
     ap.add_argument("--requests", type=int, default=20)
     ap.add_argument("--side", type=int, default=1000, help="tissue image side in pixels")
@@ -42,11 +46,15 @@ def main() -> int:
 
     model = args.model or app.find_default_model()
     ds = data.load_dataset(args.data)
-    rng = np.random.default_rng(0)
     cells = args.side // data.PATCH_SIZE
     full = ds.manifest[(ds.manifest.height == 50) & (ds.manifest.width == 50)]
     pick = full.sample(cells * cells, random_state=0, replace=len(full) < cells * cells)
-    img = (ds.patches(pick).reshape(cells, cells, 50, 50, 3).swapaxes(1, 2).reshape(cells * 50, cells * 50, 3))
+    img = (
+        ds.patches(pick)
+        .reshape(cells, cells, 50, 50, 3)
+        .swapaxes(1, 2)
+        .reshape(cells * 50, cells * 50, 3)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tissue = Path(tmp) / "tissue.png"
         Image.fromarray(img).save(tissue)
@@ -69,16 +77,19 @@ def main() -> int:
         del pred  # free the model before the server process starts
         # the demo as a user runs it: its own process, reached over HTTP
         port = app.free_port()
-        server = subprocess.Popen([sys.executable, "-m", "idc_utils", "app", "--model", str(model), "--port", str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env={**os.environ, "IDC_BOOK_ROOT": str(Path(__file__).resolve().parent.parent)})
+        server = subprocess.Popen(
+            [sys.executable, "-m", "idc_utils", "app", "--model", str(model), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "IDC_BOOK_ROOT": str(Path(__file__).resolve().parent.parent)},
+        )
         try:
             client = None
             for _ in range(240):
                 try:
                     client = Client(f"http://127.0.0.1:{port}/", verbose=False)
                     break
-                except Exception:  # noqa: BLE001 - not up yet
+                except Exception:
                     time.sleep(0.5)
             if client is None:
                 raise RuntimeError("the demo did not start")
@@ -99,17 +110,34 @@ def main() -> int:
             server.terminate()
             server.wait(30)
     end_to_end = len(keep) / round_trip
-    print(f"model {Path(model).name} ({card['backbone']}, {card['image_size']} px), {os.cpu_count()} CPUs")
-    print(f"patch round trip (upload, score, Grad-CAM, answer): median {1000 * np.median(times):.0f} ms, "
-          f"p90 {1000 * np.quantile(times, 0.9):.0f} ms over {args.requests} requests")
-    print(f"tissue image {img.shape[1]}x{img.shape[0]}: {len(keep)} tissue tiles, whole request {round_trip:.2f} s")
+    print(
+        f"model {Path(model).name} ({card['backbone']}, {card['image_size']} px), "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"patch round trip (upload, score, Grad-CAM, answer): median "
+        f"{1000 * np.median(times):.0f} ms, "
+        f"p90 {1000 * np.quantile(times, 0.9):.0f} ms over {args.requests} requests"
+    )
+    print(
+        f"tissue image {img.shape[1]}x{img.shape[0]}: {len(keep)} tissue tiles, whole request "
+        f"{round_trip:.2f} s"
+    )
     print(f"  tiles/s end to end (HTTP, upload, tiling, mask, scoring, heatmap): {end_to_end:8.0f}")
-    print(f"  tiles/s the app's pipeline in process (decode, tile, mask, score, heatmap): {in_process:8.0f}")
+    print(
+        f"  tiles/s the app's pipeline in process (decode, tile, mask, score, heatmap): "
+        f"{in_process:8.0f}"
+    )
     print(f"  tiles/s model forward alone:                                        {raw:8.0f}")
     print(f"  ratio in-process pipeline / forward: {in_process / raw:.2f}")
-    print(f"  ratio end-to-end over HTTP / forward: {end_to_end / raw:.2f} (target >= 0.80); the difference is "
-          "Gradio's request cost and moving the image files")
-    print("  server's own scoring speed: " + summary.split("tiles scored in ")[-1].split(")")[0] + ")")
+    print(
+        f"  ratio end-to-end over HTTP / forward: {end_to_end / raw:.2f} (target >= 0.80); the "
+        "difference is "
+        "Gradio's request cost and moving the image files"
+    )
+    print(
+        "  server's own scoring speed: " + summary.split("tiles scored in ")[-1].split(")")[0] + ")"
+    )
     return 0
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from idc_utils import data  # noqa: E402
+from idc_utils import data
 
 FULL_SET = 277_524
 
@@ -43,14 +43,22 @@ def synthetic(root: Path, n: int, seed: int = 0) -> Path:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", default=None, help="dataset folder (default: $IDC_DATA_DIR)")
-    ap.add_argument("--synthetic", type=int, default=0, help="write and use N synthetic patches instead")
+    ap.add_argument(
+        "--synthetic", type=int, default=0, help="write and use N synthetic patches instead"
+    )
     ap.add_argument("--workers", type=int, default=None, help="decode processes (default: auto)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        src = synthetic(tmp / "idc", args.synthetic) if args.synthetic else data.resolve_data_dir(args.data)
+        src = (
+            synthetic(tmp / "idc", args.synthetic)
+            if args.synthetic
+            else data.resolve_data_dir(args.data)
+        )
         cache = tmp / "cache"
         t0 = time.perf_counter()
         first = data.load_dataset(src, cache_dir=cache, workers=args.workers)
@@ -59,14 +67,25 @@ def main() -> int:
         second = data.load_dataset(src, cache_dir=cache)
         _ = np.asarray(second.images).sum(dtype=np.uint64)  # touch every byte, so the read is real
         t_second = time.perf_counter() - t0
-        assert second.from_cache and np.array_equal(np.asarray(first.images), np.asarray(second.images))
+        assert second.from_cache and np.array_equal(
+            np.asarray(first.images), np.asarray(second.images)
+        )
         n = len(first)
         print(f"dataset: {src} ({n:,} patches, {os.cpu_count()} CPUs)")
-        print(f"first load  (scan + decode + write cache): {t_first:7.2f} s  {n / t_first:9,.0f} patches/s")
-        print(f"second load (scan + read cache, all bytes): {t_second:7.2f} s  {n / t_second:9,.0f} patches/s")
+        print(
+            f"first load  (scan + decode + write cache): {t_first:7.2f} s  {n / t_first:9,.0f} "
+            "patches/s"
+        )
+        print(
+            f"second load (scan + read cache, all bytes): {t_second:7.2f} s  {n / t_second:9,.0f} "
+            "patches/s"
+        )
         print(f"ratio first/second: {t_first / t_second:.1f}x")
-        print(f"extrapolated to the full set ({FULL_SET:,} patches): first {FULL_SET / (n / t_first) / 60:.1f} min, "
-              f"second {FULL_SET / (n / t_second):.0f} s; cache size {FULL_SET * 7500 / 1e9:.1f} GB")
+        print(
+            f"extrapolated to the full set ({FULL_SET:,} patches): first "
+            f"{FULL_SET / (n / t_first) / 60:.1f} min, "
+            f"second {FULL_SET / (n / t_second):.0f} s; cache size {FULL_SET * 7500 / 1e9:.1f} GB"
+        )
     return 0
 
 

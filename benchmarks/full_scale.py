@@ -40,8 +40,14 @@ KAGGLE_PATCHES = 277_524
 KAGGLE_PATIENTS = 279
 KEEP_WHOLE = "14082"
 #: the compute caps; everything else is the ``full`` profile
-CAPS = {"max_train_steps": 20, "cnn_epochs": 1, "phase1_epochs": 1, "phase2_epochs": 1, "image_size": 64,
-        "tta": False}
+CAPS = {
+    "max_train_steps": 20,
+    "cnn_epochs": 1,
+    "phase1_epochs": 1,
+    "phase2_epochs": 1,
+    "image_size": 64,
+    "tta": False,
+}
 
 
 def patient_sizes(n_patients: int, total: int, rng) -> np.ndarray:
@@ -53,11 +59,23 @@ def patient_sizes(n_patients: int, total: int, rng) -> np.ndarray:
     return sizes
 
 
-def build_dataset(source: Path, dest: Path, n_patients: int = KAGGLE_PATIENTS, n_patches: int = KAGGLE_PATCHES,
-                  seed: int = 0, log=print) -> Path:
-    """A Kaggle-layout folder of ``n_patches`` patches in ``n_patients`` folders, from the sample."""
+def build_dataset(
+    source: Path,
+    dest: Path,
+    n_patients: int = KAGGLE_PATIENTS,
+    n_patches: int = KAGGLE_PATCHES,
+    seed: int = 0,
+    log=print,
+) -> Path:
+    """A Kaggle-layout folder of ``n_patches`` patches in ``n_patients`` folders, made from the
+    sample."""
     stamp = dest / ".built.json"
-    spec = {"source": str(source.resolve()), "patients": n_patients, "patches": n_patches, "seed": seed}
+    spec = {
+        "source": str(source.resolve()),
+        "patients": n_patients,
+        "patches": n_patches,
+        "seed": seed,
+    }
     if stamp.exists() and json.loads(stamp.read_text()) == spec:
         log(f"reusing {dest} ({n_patches:,} patches)")
         return dest
@@ -81,7 +99,9 @@ def build_dataset(source: Path, dest: Path, n_patients: int = KAGGLE_PATIENTS, n
     for k, n in enumerate(sizes):
         pid = str(20000 + k)
         n_pos = int(round(rng.choice(shares) * n))
-        picks = np.r_[rng.integers(0, len(pos), n_pos), len(pos) + rng.integers(0, len(neg), n - n_pos)]
+        picks = np.r_[
+            rng.integers(0, len(pos), n_pos), len(pos) + rng.integers(0, len(neg), n - n_pos)
+        ]
         rows = table[picks]
         cols = int(np.ceil(np.sqrt(n)))
         for j, row in enumerate(rows):
@@ -91,8 +111,11 @@ def build_dataset(source: Path, dest: Path, n_patients: int = KAGGLE_PATIENTS, n
         if k % 40 == 0:
             log(f"  patient {k + 1}/{len(sizes)}")
     stamp.write_text(json.dumps(spec))
-    log(f"built {dest}: {n_patches:,} patches in {n_patients} patient folders in {time.perf_counter() - t0:.0f} s "
-        f"({link.kind})")
+    log(
+        f"built {dest}: {n_patches:,} patches in {n_patients} patient folders in "
+        f"{time.perf_counter() - t0:.0f} s "
+        f"({link.kind})"
+    )
     return dest
 
 
@@ -128,9 +151,17 @@ def cpu_reference() -> float | None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", default=os.environ.get("IDC_DATA_DIR"), help="the sample (default $IDC_DATA_DIR)")
-    ap.add_argument("--dest", default="/tmp/idc-full", help="where the rehearsal dataset and run go")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--source",
+        default=os.environ.get("IDC_DATA_DIR"),
+        help="the sample (default $IDC_DATA_DIR)",
+    )
+    ap.add_argument(
+        "--dest", default="/tmp/idc-full", help="where the rehearsal dataset and run go"
+    )
     ap.add_argument("--patients", type=int, default=KAGGLE_PATIENTS)
     ap.add_argument("--patches", type=int, default=KAGGLE_PATCHES)
     ap.add_argument("--only", nargs="+", help="run only these chapters (prefixes)")
@@ -140,28 +171,49 @@ def main(argv=None) -> int:
         ap.error("give --source or set IDC_DATA_DIR to the shared sample")
 
     dest = Path(args.dest)
-    dataset = build_dataset(Path(args.source), dest / "IDC_regular_ps50_idx5", args.patients, args.patches)
+    dataset = build_dataset(
+        Path(args.source), dest / "IDC_regular_ps50_idx5", args.patients, args.patches
+    )
     os.environ["IDC_CACHE_DIR"] = str(dest / "cache")
     run_dir = dest / "run"
     t0 = time.perf_counter()
-    book.run_chapters("full", str(dataset), overrides=CAPS, run_dir=run_dir, only=args.only, force=True)
+    book.run_chapters(
+        "full", str(dataset), overrides=CAPS, run_dir=run_dir, only=args.only, force=True
+    )
     total = time.perf_counter() - t0
     chapters = json.loads((run_dir / "book.json").read_text())["chapters"]
     gflops = cpu_reference()
-    print(f"\nfull-scale rehearsal: {args.patches:,} patches, {args.patients} patients; caps {CAPS}")
+    print(
+        f"\nfull-scale rehearsal: {args.patches:,} patches, {args.patients} patients; caps {CAPS}"
+    )
     print(f"machine: {book.machine_description()}; cpu_ref {gflops} GFLOP/s (budgets are for 80)")
     print(f"{'chapter':<22}{'minutes':>9}{'peak GB':>9}")
     rows = []
     for name, rec in chapters.items():
-        rows.append({"chapter": name, "seconds": rec["seconds"], "peak_gb": rec["peak_rss_mb"] / 1024})
+        rows.append(
+            {"chapter": name, "seconds": rec["seconds"], "peak_gb": rec["peak_rss_mb"] / 1024}
+        )
         print(f"{name:<22}{rec['seconds'] / 60:9.1f}{rec['peak_rss_mb'] / 1024:9.2f}")
     worst = max(r["peak_gb"] for r in rows)
-    print(f"{'all':<22}{total / 60:9.1f}{worst:9.2f}   limit 12 GB: {'OK' if worst <= 12 else 'OVER'}")
+    print(
+        f"{'all':<22}{total / 60:9.1f}{worst:9.2f}   limit 12 GB: {'OK' if worst <= 12 else 'OVER'}"
+    )
     if args.report:
-        Path(args.report).write_text(json.dumps({
-            "patches": args.patches, "patients": args.patients, "caps": CAPS, "machine": book.machine_description(),
-            "cpu_ref_gflops": gflops, "total_seconds": total, "chapters": rows,
-            "date": time.strftime("%Y-%m-%d")}, indent=1))
+        Path(args.report).write_text(
+            json.dumps(
+                {
+                    "patches": args.patches,
+                    "patients": args.patients,
+                    "caps": CAPS,
+                    "machine": book.machine_description(),
+                    "cpu_ref_gflops": gflops,
+                    "total_seconds": total,
+                    "chapters": rows,
+                    "date": time.strftime("%Y-%m-%d"),
+                },
+                indent=1,
+            )
+        )
     return 0 if worst <= 12 else 1
 
 

@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", default=None, help="dataset folder (default: $IDC_DATA_DIR)")
     ap.add_argument("--profile", default="full")
     ap.add_argument("--steps", type=int, default=300, help="timed training steps (after --warmup)")
@@ -55,9 +57,14 @@ def main(argv=None) -> int:
     ds = data.load_dataset(args.data, progress=True)
     df = split.assign_split(ds.manifest, params["val_frac"], params["test_frac"], params["seed"])
     tr = df[df.split == "train"]
-    print(f"{device.description}; mixed precision {device.mixed_precision}, XLA {device.jit_compile}")
-    print(f"{cfg.backbone} at {cfg.image_size} px, batch {cfg.batch_size}, unfreeze {cfg.phases[-1].unfreeze_blocks}, "
-          f"{len(tr):,} training patches")
+    print(
+        f"{device.description}; mixed precision {device.mixed_precision}, XLA {device.jit_compile}"
+    )
+    print(
+        f"{cfg.backbone} at {cfg.image_size} px, batch {cfg.batch_size}, unfreeze "
+        f"{cfg.phases[-1].unfreeze_blocks}, "
+        f"{len(tr):,} training patches"
+    )
 
     pipe = train.training_batches(cfg, ds.images, tr, repeat=True)
     it = iter(pipe)
@@ -71,7 +78,9 @@ def main(argv=None) -> int:
 
     with device.strategy.scope():
         model = train.build_model(cfg)
-        train.models.set_trainable(model, cfg.backbone, cfg.phases[-1].unfreeze_blocks, train_bn=cfg.train_bn)
+        train.models.set_trainable(
+            model, cfg.backbone, cfg.phases[-1].unfreeze_blocks, train_bn=cfg.train_bn
+        )
         train.compile_model(model, cfg.phases[-1].learning_rate, device)
     fwd = infer.make_infer(model)
     batch = np.asarray(ds.images[tr["i"].to_numpy()[:256]])
@@ -98,9 +107,15 @@ def main(argv=None) -> int:
     d = wait / (wait + step)
     print(f"(a) input pipeline (augmented batches):  {a:10,.0f} images/s")
     print(f"(b) forward pass alone:                  {b:10,.0f} images/s")
-    print(f"(c) training, {args.steps} steps:              {c:10,.0f} images/s  (c)/(b) = {c / b:.2f}")
+    print(
+        f"(c) training, {args.steps} steps:              {c:10,.0f} images/s  (c)/(b) = {c / b:.2f}"
+    )
     print(f"(d) time waiting for input:              {100 * d:9.1f} %     (a)/(c) = {a / c:.1f}")
-    verdict = "input-bound: add tf.data parallelism or cache" if d > 0.1 else "the model, not the input, sets the pace"
+    verdict = (
+        "input-bound: add tf.data parallelism or cache"
+        if d > 0.1
+        else "the model, not the input, sets the pace"
+    )
     print(f"verdict: {verdict}")
     return 0
 

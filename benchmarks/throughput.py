@@ -5,9 +5,9 @@
   (b) the model's forward pass alone, on batches already in memory;
   (c) `predict` end to end (files -> CSV rows), decoding overlapped with the model;
 
-for EfficientNet-Lite0 at 50, 96 (the sample profile) and 200 px (the paper), and the CNN at 50 px, printed with the ratios
-(c)/(b) (target >= 0.9: prediction runs at the model's speed) and (a)/(b) (> 1: the pipeline is
-faster than the model, so it cannot starve it).
+for EfficientNet-Lite0 at 50, 96 (the sample profile) and 200 px (the paper), and the CNN at 50 px,
+printed with the ratios (c)/(b) (target >= 0.9: prediction runs at the model's speed) and (a)/(b)
+(> 1: the pipeline is faster than the model, so it cannot starve it).
 
     python benchmarks/throughput.py [--data DIR] [--n 2048] [--batch 128] [--sizes 50 200]
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from idc_utils import data, models, predict, preprocess  # noqa: E402
+from idc_utils import data, models, predict, preprocess
 
 
 def rate(fn, n, repeat=2):
@@ -40,7 +40,9 @@ def rate(fn, n, repeat=2):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", default=None, help="dataset folder (default: $IDC_DATA_DIR)")
     ap.add_argument("--n", type=int, default=2048, help="patch files to score")
     ap.add_argument("--batch", type=int, default=128)
@@ -70,21 +72,33 @@ def main() -> int:
     rows = []
     setups = [("cnn", 50)] + [("efficientnet_lite0", s) for s in args.sizes]
     for backbone, size in setups:
-        model = models.build_classifier(backbone, size, weights="imagenet" if backbone != "cnn" else None)
+        model = models.build_classifier(
+            backbone, size, weights="imagenet" if backbone != "cnn" else None
+        )
         infer = predict.make_infer(model)
         infer(in_memory[: args.batch])  # trace and warm up
         chunks = [in_memory[k : k + args.batch] for k in range(0, len(in_memory), args.batch)]
-        b = rate(lambda: [infer(c) for c in chunks], len(in_memory))
+        b = rate(lambda infer=infer, chunks=chunks: [infer(c) for c in chunks], len(in_memory))
         # end to end: as many files as the model does in ~10 s, at least 512
         m = int(min(n, max(512, 10 * b)))
         with tempfile.TemporaryDirectory():
-            c = rate(lambda: predict.score_files(model, files[:m], threshold=0.5, batch_size=args.batch,
-                                                  infer=infer), m, repeat=1)
+            c = rate(
+                lambda model=model, m=m, infer=infer: predict.score_files(
+                    model, files[:m], threshold=0.5, batch_size=args.batch, infer=infer
+                ),
+                m,
+                repeat=1,
+            )
         rows.append((backbone, size, b, c))
-        print(f"{backbone:>18} @ {size:3d} px: (b) forward {b:8,.0f}/s  (c) predict {c:8,.0f}/s  "
-              f"(c)/(b) = {c / b:.2f}  (a)/(b) = {a_files / b:.1f}")
+        print(
+            f"{backbone:>18} @ {size:3d} px: (b) forward {b:8,.0f}/s  (c) predict {c:8,.0f}/s  "
+            f"(c)/(b) = {c / b:.2f}  (a)/(b) = {a_files / b:.1f}"
+        )
     worst = min(c / b for *_, b, c in rows)
-    print(f"lowest (c)/(b): {worst:.2f} (target >= 0.90) -> {'OK' if worst >= 0.9 else 'BELOW TARGET'}")
+    print(
+        f"lowest (c)/(b): {worst:.2f} (target >= 0.90) -> "
+        f"{'OK' if worst >= 0.9 else 'BELOW TARGET'}"
+    )
     return 0
 
 

@@ -1,10 +1,10 @@
 """The idc command line: ``python -m idc_utils <command>`` (thin: parses, then calls modules).
 
-    book      run every chapter under a profile and render the Jupyter Book
-    train     train one of the book's models outside the notebooks (one machine or several)
-    predict   score patches with a saved model, write a CSV
-    app       launch the Gradio demo
-    data      check a dataset folder, or download the Kaggle set
+book      run every chapter under a profile and render the Jupyter Book
+train     train one of the book's models outside the notebooks (one machine or several)
+predict   score patches with a saved model, write a CSV
+app       launch the Gradio demo
+data      check a dataset folder, or download the Kaggle set
 """
 
 from __future__ import annotations
@@ -30,8 +30,14 @@ def cmd_book(args) -> int:
 
     overrides = {k: _parse_value(v) for k, v in (args.param or [])}
     if not args.build_only:
-        book.run_chapters(args.profile, args.data_dir, overrides, only=args.only, run_dir=args.run_dir,
-                          force=args.force)
+        book.run_chapters(
+            args.profile,
+            args.data_dir,
+            overrides,
+            only=args.only,
+            run_dir=args.run_dir,
+            force=args.force,
+        )
     if not args.no_build:
         book.build_html(args.profile, run_dir=args.run_dir, full=args.force)
     return 0
@@ -49,10 +55,23 @@ def cmd_train(args) -> int:
     run = runs.Run.for_profile(args.profile, args.run_dir)
     runs.seed_everything(int(params["seed"]))
     ds, df = split.dataset_with_split(args.data_dir, run.split_csv)
-    cfg = train.TrainConfig.for_cnn(params) if args.model == "cnn" else train.TrainConfig.for_transfer(params)
+    cfg = (
+        train.TrainConfig.for_cnn(params)
+        if args.model == "cnn"
+        else train.TrainConfig.for_transfer(params)
+    )
     print(f"training {args.model} on {device.description}", flush=True)
-    res = train.fit(cfg, ds.images, df, run.models, args.name or args.model, data_fingerprint=ds.fingerprint,
-                    device=device, force=args.force, log=lambda m: print(m, flush=True))
+    res = train.fit(
+        cfg,
+        ds.images,
+        df,
+        run.models,
+        args.name or args.model,
+        data_fingerprint=ds.fingerprint,
+        device=device,
+        force=args.force,
+        log=lambda m: print(m, flush=True),
+    )
     print(f"saved {res.model_path}")
     return 0
 
@@ -78,8 +97,10 @@ def cmd_data_download(args) -> int:
         return 2
     if args.dest:
         os.environ["KAGGLEHUB_CACHE"] = os.path.abspath(args.dest)
-    print(f"downloading {data.KAGGLE_DATASET} (about 3.1 GB) with kagglehub; this needs a Kaggle "
-          "account (~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY) and network")
+    print(
+        f"downloading {data.KAGGLE_DATASET} (about 3.1 GB) with kagglehub; this needs a Kaggle "
+        "account (~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY) and network"
+    )
     path = kagglehub.dataset_download(data.KAGGLE_DATASET)
     root = data.find_dataset_root(path)
     print("done. Use it with:\n  export IDC_DATA_DIR=" + str(root))
@@ -89,67 +110,132 @@ def cmd_data_download(args) -> int:
 def cmd_predict(args) -> int:
     from . import predict
 
-    return predict.predict_to_csv(args.model, args.input, args.out, threshold=args.threshold,
-                       batch_size=args.batch_size, strict=args.strict, progress=not args.quiet)
+    return predict.predict_to_csv(
+        args.model,
+        args.input,
+        args.out,
+        threshold=args.threshold,
+        batch_size=args.batch_size,
+        strict=args.strict,
+        progress=not args.quiet,
+    )
 
 
 def cmd_app(args) -> int:
     from . import app
 
     model = args.model or str(app.find_default_model())
-    print(f"starting the demo with {model} on http://{args.host}:{args.port or 7860} "
-          "(research and teaching only; Ctrl+C stops it)")
+    print(
+        f"starting the demo with {model} on http://{args.host}:{args.port or 7860} "
+        "(research and teaching only; Ctrl+C stops it)"
+    )
     app.launch(model, host=args.host, port=args.port, share=args.share, data_dir=args.data_dir)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m idc_utils", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m idc_utils",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("book", help="run the chapters with papermill and build the book")
     b.add_argument("--profile", default=os.environ.get("PROFILE", "sample"))
-    b.add_argument("--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)")
+    b.add_argument(
+        "--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)"
+    )
     b.add_argument("--run-dir", default=None, help="run folder (default: runs/<profile>)")
-    b.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                   help="override a profile parameter for every chapter that declares it")
+    b.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        help="override a profile parameter for every chapter that declares it",
+    )
     b.add_argument("--only", nargs="+", help="run only chapters whose names start with these")
-    b.add_argument("--force", action="store_true",
-                   help="run every chapter and retrain every model, even when nothing changed")
+    b.add_argument(
+        "--force",
+        action="store_true",
+        help="run every chapter and retrain every model, even when nothing changed",
+    )
     b.add_argument("--no-build", action="store_true", help="run the chapters, skip the HTML")
     b.add_argument("--build-only", action="store_true", help="render already-executed chapters")
     b.set_defaults(func=cmd_book)
 
-    t = sub.add_parser("train", help="train the CNN or the EfficientNet on a run's split (chapters 4/5)")
+    t = sub.add_parser(
+        "train", help="train the CNN or the EfficientNet on a run's split (chapters 4/5)"
+    )
     t.add_argument("--model", choices=["cnn", "efficientnet"], default="efficientnet")
     t.add_argument("--profile", default=os.environ.get("PROFILE", "sample"))
-    t.add_argument("--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)")
-    t.add_argument("--run-dir", default=None, help="run folder with split.csv (default: runs/<profile>)")
-    t.add_argument("--name", default=None, help="file name of the model (default: the --model value)")
-    t.add_argument("--strategy", choices=["auto", "mirrored", "multiworker"], default="auto",
-                   help="multiworker: tf.distribute.MultiWorkerMirroredStrategy over $TF_CONFIG's workers")
-    t.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                   help="override a profile parameter")
-    t.add_argument("--force", action="store_true", help="retrain even if an identical model is saved")
+    t.add_argument(
+        "--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)"
+    )
+    t.add_argument(
+        "--run-dir", default=None, help="run folder with split.csv (default: runs/<profile>)"
+    )
+    t.add_argument(
+        "--name", default=None, help="file name of the model (default: the --model value)"
+    )
+    t.add_argument(
+        "--strategy",
+        choices=["auto", "mirrored", "multiworker"],
+        default="auto",
+        help="multiworker: tf.distribute.MultiWorkerMirroredStrategy over $TF_CONFIG's workers",
+    )
+    t.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        help="override a profile parameter",
+    )
+    t.add_argument(
+        "--force", action="store_true", help="retrain even if an identical model is saved"
+    )
     t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="score patches with a saved model -> CSV")
-    pr.add_argument("--model", required=True, help="runs/<profile>/models/<name>.keras (its .json card beside it)")
-    pr.add_argument("--input", required=True, nargs="+", help="Kaggle-layout folder, folder of images, or files")
-    pr.add_argument("--out", required=True, help="CSV: path,patient_id,x,y,label,prob,pred,error,note")
-    pr.add_argument("--threshold", type=float, default=None, help="override the model card's threshold")
+    pr.add_argument(
+        "--model",
+        required=True,
+        help="runs/<profile>/models/<name>.keras (its .json card beside it)",
+    )
+    pr.add_argument(
+        "--input", required=True, nargs="+", help="Kaggle-layout folder, folder of images, or files"
+    )
+    pr.add_argument(
+        "--out", required=True, help="CSV: path,patient_id,x,y,label,prob,pred,error,note"
+    )
+    pr.add_argument(
+        "--threshold", type=float, default=None, help="override the model card's threshold"
+    )
     pr.add_argument("--batch-size", type=int, default=128)
     pr.add_argument("--strict", action="store_true", help="exit 1 if any file could not be scored")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_predict)
 
     ap = sub.add_parser("app", help="launch the Gradio demo (127.0.0.1 by default)")
-    ap.add_argument("--model", default=None, help="a .keras model (default: the best model of the latest run)")
-    ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    ap.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
-    ap.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
-    ap.add_argument("--data-dir", default=None, help="dataset folder for example patches (default: $IDC_DATA_DIR)")
+    ap.add_argument(
+        "--model", default=None, help="a .keras model (default: the best model of the latest run)"
+    )
+    ap.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: loopback only)"
+    )
+    ap.add_argument(
+        "--port", type=int, default=None, help="port (default: 7860 or the next free one)"
+    )
+    ap.add_argument(
+        "--share", action="store_true", help="also open a public gradio.live link (off by default)"
+    )
+    ap.add_argument(
+        "--data-dir",
+        default=None,
+        help="dataset folder for example patches (default: $IDC_DATA_DIR)",
+    )
     ap.set_defaults(func=cmd_app)
 
     d = sub.add_parser("data", help="check or download the dataset")
@@ -173,7 +259,7 @@ def main(argv=None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the CLI names the failure, not a deep traceback
+    except Exception as exc:
         if os.environ.get("IDC_DEBUG"):
             raise
         from .book import ChapterError

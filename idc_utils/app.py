@@ -1,6 +1,7 @@
 """The demo: a Gradio app that classifies patches and maps tissue images, with its limits stated.
 
-    python -m idc_utils app [--model runs/<profile>/models/<name>.keras] [--host 127.0.0.1] [--port 7860]
+    python -m idc_utils app [--model runs/<profile>/models/<name>.keras] \
+        [--host 127.0.0.1] [--port 7860]
 
 Two tabs, two API endpoints (named after their functions, as Gradio 6 does):
 
@@ -29,8 +30,8 @@ import pandas as pd
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from . import DISCLAIMER  # noqa: E402
-from .data import IMAGE_SUFFIXES, PATCH_SIZE, PatchDecodeError, decode_image  # noqa: E402
+from . import DISCLAIMER
+from .data import IMAGE_SUFFIXES, PATCH_SIZE, PatchDecodeError, decode_image
 
 #: the tissue tab refuses larger images (a slide region of 5000 x 5000 px is 10,000 tiles)
 MAX_TISSUE_PIXELS = 25_000_000
@@ -63,7 +64,14 @@ def find_default_model(root: str | Path | None = None) -> Path:
             card = json.loads(card_path.read_text())
         except (OSError, ValueError):
             continue
-        cards.append((card.get("created", ""), card_path.parent.parent, card.get("val_metrics", {}).get("auc", 0), card_path))
+        cards.append(
+            (
+                card.get("created", ""),
+                card_path.parent.parent,
+                card.get("val_metrics", {}).get("auc", 0),
+                card_path,
+            )
+        )
     if not cards:
         raise FileNotFoundError(
             f"no trained model found under {runs_dir}: run `make book` first (it trains "
@@ -83,9 +91,9 @@ class Predictor:
     batch_size: int = 128
 
     @classmethod
-    def load(cls, model_path: str | Path) -> "Predictor":
-        from .infer import make_infer
+    def load(cls, model_path: str | Path) -> Predictor:
         from .cards import load_model
+        from .infer import make_infer
 
         model, card = load_model(model_path)
         p = cls(model, card)
@@ -108,10 +116,14 @@ class Predictor:
     def describe(self) -> str:
         c = self.card
         v = c.get("val_metrics", {})
-        return (f"model **{c['name']}** ({c['backbone']}, {c['image_size']} px), threshold **{self.threshold:.3f}** "
-                f"chosen on validation patients for recall ≥ {c['target_recall']} (validation recall "
-                f"{v.get('recall', float('nan')):.3f}, precision {v.get('precision', float('nan')):.3f}, "
-                f"AUC {v.get('auc', float('nan')):.3f})")
+        return (
+            f"model **{c['name']}** ({c['backbone']}, {c['image_size']} px), threshold "
+            f"**{self.threshold:.3f}** "
+            f"chosen on validation patients for recall ≥ {c['target_recall']} (validation recall "
+            f"{v.get('recall', float('nan')):.3f}, precision "
+            f"{v.get('precision', float('nan')):.3f}, "
+            f"AUC {v.get('auc', float('nan')):.3f})"
+        )
 
 
 # ----------------------------------------------------------------------------- patches
@@ -126,14 +138,24 @@ def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFram
     if not paths:
         raise InputError("Upload one or more patches first (PNG, JPEG or TIFF, 50x50 pixels).")
     if len(paths) > MAX_PATCH_FILES:
-        raise InputError(f"{len(paths)} files: the demo takes at most {MAX_PATCH_FILES} patches at a time; "
-                         "use `python -m idc_utils predict` for more.")
+        raise InputError(
+            f"{len(paths)} files: the demo takes at most {MAX_PATCH_FILES} patches at a time; "
+            "use `python -m idc_utils predict` for more."
+        )
     rows, good, patches = [], [], []
-    for k, path in enumerate(paths):
+    for path in paths:
         name = path.name
         if path.suffix.lower() not in PATCH_TYPES:
-            rows.append({"file": name, "class": "", "P(IDC+)": None, "note": "",
-                         "error": f"{path.suffix or 'no extension'} is not an image type the demo reads ({', '.join(PATCH_TYPES)})"})
+            rows.append(
+                {
+                    "file": name,
+                    "class": "",
+                    "P(IDC+)": None,
+                    "note": "",
+                    "error": f"{path.suffix or 'no extension'} is not an image type the demo "
+                    "reads ({', '.join(PATCH_TYPES)})",
+                }
+            )
             continue
         patch, err, note = load_patch_file(path)
         if patch is None:
@@ -158,9 +180,12 @@ def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFram
     table = pd.DataFrame(rows, columns=["file", "class", "P(IDC+)", "note", "error"])
     n_ok = len(good)
     n_pos = int((table["class"] == "IDC+").sum())
-    summary = (f"**{n_ok} of {len(paths)} patches classified**: {n_pos} IDC+, {n_ok - n_pos} IDC-"
-               + (f"; {len(paths) - n_ok} could not be used (see the table)" if n_ok < len(paths) else "")
-               + f".  \n{pred.describe()}.  \nLeft: the patch; right: Grad-CAM, where the IDC+ evidence was strongest (red).")
+    summary = (
+        f"**{n_ok} of {len(paths)} patches classified**: {n_pos} IDC+, {n_ok - n_pos} IDC-"
+        + (f"; {len(paths) - n_ok} could not be used (see the table)" if n_ok < len(paths) else "")
+        + f".  \n{pred.describe()}.  \n"
+        "Left: the patch; right: Grad-CAM, where the IDC+ evidence was strongest (red)."
+    )
     return summary, gallery, table
 
 
@@ -171,7 +196,9 @@ TILE_SIDE = 432
 CLASS_COLOURS = {"IDC+": (196, 78, 82), "IDC-": (76, 114, 176)}
 
 
-def result_tile(patch: np.ndarray, cam_overlay: np.ndarray, label: str, prob: float, name: str) -> np.ndarray:
+def result_tile(
+    patch: np.ndarray, cam_overlay: np.ndarray, label: str, prob: float, name: str
+) -> np.ndarray:
     """One patch's answer as a square picture: the class and probability written on top, the
     patch and its Grad-CAM side by side (each 4x, nearest neighbour, so pixels stay visible).
     Square, so that no gallery layout crops it; the words are in the picture, so that they are
@@ -185,14 +212,24 @@ def result_tile(patch: np.ndarray, cam_overlay: np.ndarray, label: str, prob: fl
     small = ImageFont.load_default(size=15)
     w = PATCH_SIZE * scale
     left, top = (side - 2 * w - gap) // 2, (side - w) // 2 + 8  # centred; the title above
-    draw.text((side // 2, top - 36), f"{label}   P(IDC+) = {prob:.3f}", fill=CLASS_COLOURS[label], font=big,
-              anchor="mm")
+    draw.text(
+        (side // 2, top - 36),
+        f"{label}   P(IDC+) = {prob:.3f}",
+        fill=CLASS_COLOURS[label],
+        font=big,
+        anchor="mm",
+    )
     for k, part in enumerate((patch, cam_overlay)):
         panel = Image.fromarray(np.kron(part, np.ones((scale, scale, 1), np.uint8)))
         img.paste(panel, (left + k * (w + gap), top))
     draw.text((left + w // 2, top + w + 16), "patch", fill=(60, 60, 60), font=small, anchor="mm")
-    draw.text((left + w + gap + w // 2, top + w + 16), "Grad-CAM (red: IDC+ evidence)", fill=(60, 60, 60),
-              font=small, anchor="mm")
+    draw.text(
+        (left + w + gap + w // 2, top + w + 16),
+        "Grad-CAM (red: IDC+ evidence)",
+        fill=(60, 60, 60),
+        font=small,
+        anchor="mm",
+    )
     return np.asarray(img)  # the file name is the gallery's caption
 
 
@@ -213,14 +250,18 @@ def _heat_overlay(base: np.ndarray, grid_values: np.ndarray, step: int) -> np.nd
 
     h, w = base.shape[:2]
     scored_cells = ~np.isnan(grid_values)
-    colours = (matplotlib.colormaps["magma"](np.clip(np.nan_to_num(grid_values), 0, 1))[..., :3] * 255).astype(np.uint16)
+    colours = (
+        matplotlib.colormaps["magma"](np.clip(np.nan_to_num(grid_values), 0, 1))[..., :3] * 255
+    ).astype(np.uint16)
     heat = np.repeat(np.repeat(colours, step, axis=0), step, axis=1)[:h, :w]
     scored = np.repeat(np.repeat(scored_cells, step, axis=0), step, axis=1)[:h, :w]
     blended = ((base.astype(np.uint16) + heat) >> 1).astype(np.uint8)
     return np.where(scored[..., None], blended, base)
 
 
-def _outline(img: np.ndarray, mask: np.ndarray, step: int, colour=(0, 255, 255), width: int = 3) -> np.ndarray:
+def _outline(
+    img: np.ndarray, mask: np.ndarray, step: int, colour=(0, 255, 255), width: int = 3
+) -> np.ndarray:
     """Draw the border of the cells where ``mask`` is true (e.g. the annotated IDC region)."""
     h, w = img.shape[:2]
     m = np.kron(mask.astype(np.uint8), np.ones((step, step), np.uint8))[:h, :w].astype(bool)
@@ -258,8 +299,13 @@ def with_colour_bar(img: np.ndarray, threshold: float, note: str = "") -> np.nda
     xt = x0 + threshold * (x1 - x0 - 1)
     draw.line([(xt, top - 4 * u), (xt, top + bar_h + 4 * u)], fill=(0, 160, 0), width=int(3 * u))
     label_y = top + bar_h + 22 * u
-    draw.text((min(max(xt, x0 + 60 * u), x1 - 60 * u), label_y), f"threshold {threshold:.3f}", fill=(0, 120, 0),
-              font=font, anchor="ma")
+    draw.text(
+        (min(max(xt, x0 + 60 * u), x1 - 60 * u), label_y),
+        f"threshold {threshold:.3f}",
+        fill=(0, 120, 0),
+        font=font,
+        anchor="ma",
+    )
     caption = "colour: P(IDC+) of each 50x50 tile" + (f"; {note}" if note else "")
     draw.text((x0, label_y + 20 * u), caption, fill="black", font=font, anchor="la")
     canvas = Image.new("RGB", (width, h + legend.height), "white")
@@ -278,37 +324,52 @@ def _downscale(img: np.ndarray, max_side: int = MAX_OVERLAY_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((int(w * f), int(h * f)), Image.BILINEAR))
 
 
-def analyze_tissue_file(pred: Predictor, path, progress=None, min_tissue: float = 0.25) -> TissueResult:
+def analyze_tissue_file(
+    pred: Predictor, path, progress=None, min_tissue: float = 0.25
+) -> TissueResult:
     """The Tissue tab's work on an image file or a Kaggle-layout zip."""
     if path is None:
-        raise InputError("Upload an H&E image (PNG, JPEG, TIFF) or a zip of a patient folder first.")
+        raise InputError(
+            "Upload an H&E image (PNG, JPEG, TIFF) or a zip of a patient folder first."
+        )
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TISSUE_TYPES:
-        raise InputError(f"{path.name}: {suffix or 'no extension'} is not supported; upload a PNG, JPEG or TIFF "
-                         "image, or a .zip of a Kaggle patient folder.")
+        raise InputError(
+            f"{path.name}: {suffix or 'no extension'} is not supported; upload a PNG, JPEG or TIFF "
+            "image, or a .zip of a Kaggle patient folder."
+        )
     if suffix == ".zip":
         return _analyze_patient_zip(pred, path, progress)
     try:
         image, notes = decode_image(path.read_bytes(), max_pixels=MAX_TISSUE_PIXELS)
     except PatchDecodeError as exc:
-        raise InputError(f"{path.name}: {exc}. The Tissue tab accepts images up to "
-                         f"{MAX_TISSUE_PIXELS / 1e6:.0f} million pixels; crop the region of interest.") from None
+        raise InputError(
+            f"{path.name}: {exc}. The Tissue tab accepts images up to "
+            f"{MAX_TISSUE_PIXELS / 1e6:.0f} million pixels; crop the region of interest."
+        ) from None
     h, w = image.shape[:2]
     if h < PATCH_SIZE or w < PATCH_SIZE:
-        raise InputError(f"{path.name} is {w}x{h}, smaller than one {PATCH_SIZE}x{PATCH_SIZE} tile; use the Patch tab.")
+        raise InputError(
+            f"{path.name} is {w}x{h}, smaller than one {PATCH_SIZE}x{PATCH_SIZE} tile; use the "
+            "Patch tab."
+        )
     return tissue_map(pred, image, progress, min_tissue, notes)
 
 
-def tissue_map(pred: Predictor, image: np.ndarray, progress=None, min_tissue: float = 0.25, notes=()) -> TissueResult:
+def tissue_map(
+    pred: Predictor, image: np.ndarray, progress=None, min_tissue: float = 0.25, notes=()
+) -> TissueResult:
     from .slides import SlideGrid, tile_image, value_map
 
     t0 = time.perf_counter()
     tiles, table = tile_image(image, PATCH_SIZE, min_tissue)
     keep = table["is_tissue"].to_numpy()
     if not keep.any():
-        raise InputError("No tissue found: every 50x50 tile looks like background (white or unstained). "
-                         "Is this an H&E image at the dataset's magnification?")
+        raise InputError(
+            "No tissue found: every 50x50 tile looks like background (white or unstained). "
+            "Is this an H&E image at the dataset's magnification?"
+        )
     t1 = time.perf_counter()
     probs = pred.probabilities(tiles[keep], progress)
     t2 = time.perf_counter()
@@ -318,15 +379,28 @@ def tissue_map(pred: Predictor, image: np.ndarray, progress=None, min_tissue: fl
     heat = _downscale(_heat_overlay(image[..., :3], grid, PATCH_SIZE))
     over = with_colour_bar(heat, pred.threshold)
     n_t, n_pos = int(keep.sum()), int((probs >= pred.threshold).sum())
-    stats = {"tiles": int(len(table)), "tissue_tiles": n_t, "idc_tiles": n_pos,
-             "idc_area_fraction": n_pos / n_t, "tiles_per_second": n_t / max(t2 - t1, 1e-9),
-             "seconds": time.perf_counter() - t0, "threshold": pred.threshold, "map_size": heat.shape[:2]}
-    summary = (f"**IDC+ area: {100 * stats['idc_area_fraction']:.1f}% of the tissue** ({n_pos} of {n_t} tissue tiles "
-               f"at P(IDC+) ≥ {pred.threshold:.3f}); {stats['tiles'] - n_t} background tiles skipped. "
-               f"{n_t} tiles scored in {t2 - t1:.1f} s ({stats['tiles_per_second']:.0f} tiles/s).  \n"
-               f"Colour: probability of IDC+ per 50x50 tile (scale below the map); uncoloured: background. "
-               f"The tiles must show tissue at the dataset's magnification (about 2.5x) for this to mean anything."
-               + (f"  \nInput: {'; '.join(notes)}." if notes else "") + f"  \n{pred.describe()}.")
+    stats = {
+        "tiles": int(len(table)),
+        "tissue_tiles": n_t,
+        "idc_tiles": n_pos,
+        "idc_area_fraction": n_pos / n_t,
+        "tiles_per_second": n_t / max(t2 - t1, 1e-9),
+        "seconds": time.perf_counter() - t0,
+        "threshold": pred.threshold,
+        "map_size": heat.shape[:2],
+    }
+    summary = (
+        f"**IDC+ area: {100 * stats['idc_area_fraction']:.1f}% of the tissue** ({n_pos} of {n_t} "
+        "tissue tiles "
+        f"at P(IDC+) ≥ {pred.threshold:.3f}); {stats['tiles'] - n_t} background tiles skipped. "
+        f"{n_t} tiles scored in {t2 - t1:.1f} s ({stats['tiles_per_second']:.0f} tiles/s).  \n"
+        f"Colour: probability of IDC+ per 50x50 tile (scale below the map); uncoloured: "
+        "background. "
+        f"The tiles must show tissue at the dataset's magnification (about 2.5x) for this to mean "
+        "anything."
+        + (f"  \nInput: {'; '.join(notes)}." if notes else "")
+        + f"  \n{pred.describe()}."
+    )
     return TissueResult(over, summary, stats)
 
 
@@ -352,17 +426,32 @@ def _analyze_patient_zip(pred: Predictor, path: Path, progress=None) -> TissueRe
     heat = _outline(_heat_overlay(canvas, value_map(grid, probs), grid.step), truth, grid.step)
     sm = slide_metrics(rows, probs, pred.threshold)
     heat = _downscale(heat)
-    over = with_colour_bar(heat, pred.threshold,
-                           f"cyan outline: IDC+ as annotated in the file names; Dice {sm['dice']:.3f}")
-    stats = {"patient": pid, "tissue_tiles": len(rows), "idc_tiles": int((probs >= pred.threshold).sum()),
-             "idc_area_fraction": sm["predicted_idc_fraction"], "tiles_per_second": len(rows) / max(t2 - t1, 1e-9),
-             "map_size": heat.shape[:2], **sm}
-    extra = f" (the zip holds {len(counts)} patients; showing the largest)" if len(counts) > 1 else ""
+    over = with_colour_bar(
+        heat,
+        pred.threshold,
+        f"cyan outline: IDC+ as annotated in the file names; Dice {sm['dice']:.3f}",
+    )
+    stats = {
+        "patient": pid,
+        "tissue_tiles": len(rows),
+        "idc_tiles": int((probs >= pred.threshold).sum()),
+        "idc_area_fraction": sm["predicted_idc_fraction"],
+        "tiles_per_second": len(rows) / max(t2 - t1, 1e-9),
+        "map_size": heat.shape[:2],
+        **sm,
+    }
+    extra = (
+        f" (the zip holds {len(counts)} patients; showing the largest)" if len(counts) > 1 else ""
+    )
     skipped = f"; {len(ds.problems)} files in the zip were not usable" if len(ds.problems) else ""
-    summary = (f"**Patient {pid}{extra}: predicted IDC+ area {100 * sm['predicted_idc_fraction']:.1f}%** of "
-               f"{len(rows)} patches (annotated: {100 * sm['true_idc_fraction']:.1f}%){skipped}. "
-               f"Against the annotation in the file names: patch AUC {sm['patch_auc']:.3f}, Dice {sm['dice']:.3f}.  \n"
-               f"{pred.describe()}.")
+    summary = (
+        f"**Patient {pid}{extra}: predicted IDC+ area {100 * sm['predicted_idc_fraction']:.1f}%** "
+        "of "
+        f"{len(rows)} patches (annotated: {100 * sm['true_idc_fraction']:.1f}%){skipped}. "
+        f"Against the annotation in the file names: patch AUC {sm['patch_auc']:.3f}, Dice "
+        f"{sm['dice']:.3f}.  \n"
+        f"{pred.describe()}."
+    )
     return TissueResult(over, summary, stats)
 
 
@@ -375,7 +464,7 @@ def example_patches(data_dir=None, n: int = 4) -> list[str]:
 
     try:
         root = resolve_data_dir(data_dir)
-    except Exception:  # noqa: BLE001 - no data, no examples
+    except Exception:
         return []
     if root.is_file():
         return []
@@ -401,7 +490,7 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
             raise gr.Error(str(exc), title="Cannot use this input", print_exception=False) from None
         return summary, gallery, table
 
-    def analyze_tissue(file, progress=gr.Progress()):
+    def analyze_tissue(file, progress=gr.Progress()):  # noqa: B008 - how Gradio asks for a progress bar
         try:
             res = analyze_tissue_file(pred, file, lambda f: progress(f, desc="scoring tiles"))
         except InputError as exc:
@@ -413,22 +502,43 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
         gr.Markdown(NOTICE, elem_id="notice")
         gr.Markdown(pred.describe() + f"  \nModel file: `{model_path}`")
         with gr.Tab("Patch"):
-            files = gr.File(file_count="multiple", file_types=PATCH_TYPES, label="Patches (50x50 px; PNG, JPEG, TIFF, ...)")
+            files = gr.File(
+                file_count="multiple",
+                file_types=PATCH_TYPES,
+                label="Patches (50x50 px; PNG, JPEG, TIFF, ...)",
+            )
             run_p = gr.Button("Classify", variant="primary")
             summary_p = gr.Markdown(elem_id="patch-summary")
-            gallery = gr.Gallery(label="Patch | Grad-CAM", columns=3, height="auto", fit_columns=False,
-                                 object_fit="contain", format="png", elem_id="patch-gallery")
-            table = gr.Dataframe(label="Per file", interactive=False, wrap=True, elem_id="patch-table")
+            gallery = gr.Gallery(
+                label="Patch | Grad-CAM",
+                columns=3,
+                height="auto",
+                fit_columns=False,
+                object_fit="contain",
+                format="png",
+                elem_id="patch-gallery",
+            )
+            table = gr.Dataframe(
+                label="Per file", interactive=False, wrap=True, elem_id="patch-table"
+            )
             run_p.click(classify_patches, files, [summary_p, gallery, table])
             examples = example_patches(data_dir)
             if examples:
-                gr.Examples([[[e]] for e in examples], inputs=[files], label="Real patches from the dataset")
+                gr.Examples(
+                    [[[e]] for e in examples], inputs=[files], label="Real patches from the dataset"
+                )
         with gr.Tab("Tissue"):
-            tissue_in = gr.File(file_count="single", file_types=TISSUE_TYPES,
-                                label="H&E image at the dataset's magnification, or a .zip of a Kaggle patient folder")
+            tissue_in = gr.File(
+                file_count="single",
+                file_types=TISSUE_TYPES,
+                label="H&E image at the dataset's magnification, "
+                "or a .zip of a Kaggle patient folder",
+            )
             run_t = gr.Button("Map IDC", variant="primary")
             summary_t = gr.Markdown(elem_id="tissue-summary")
-            heat = gr.Image(label="P(IDC+) per 50x50 tile", type="numpy", interactive=False, format="jpeg")
+            heat = gr.Image(
+                label="P(IDC+) per 50x50 tile", type="numpy", interactive=False, format="jpeg"
+            )
             run_t.click(analyze_tissue, tissue_in, [heat, summary_t])
     demo.queue(default_concurrency_limit=1, max_size=32)
     demo.predictor = pred
@@ -445,11 +555,28 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def launch(model_path=None, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
-           block: bool = True, data_dir=None, quiet: bool = False):
+def launch(
+    model_path=None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    share: bool = False,
+    block: bool = True,
+    data_dir=None,
+    quiet: bool = False,
+):
     demo = build_app(model_path, data_dir)
     allowed = sorted({str(Path(f).parent) for f in demo.example_files})
-    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, inline=False,
-                quiet=quiet, max_file_size="64mb", show_error=False, footer_links=["api"], css=APP_CSS,
-                allowed_paths=allowed)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        prevent_thread_lock=not block,
+        inline=False,
+        quiet=quiet,
+        max_file_size="64mb",
+        show_error=False,
+        footer_links=["api"],
+        css=APP_CSS,
+        allowed_paths=allowed,
+    )
     return demo

@@ -40,7 +40,9 @@ def embedder(backbone: str = "efficientnet_lite0", image_size: int = 96):
     return keras.Model(clf.input, clf.get_layer("head_pool").output, name=f"{backbone}_embedder")
 
 
-def embed(model, images: np.ndarray, index, batch_size: int = 256, out: np.ndarray | None = None) -> np.ndarray:
+def embed(
+    model, images: np.ndarray, index, batch_size: int = 256, out: np.ndarray | None = None
+) -> np.ndarray:
     """Embeddings of ``images[index]``, float32 ``(n, d)``, computed batch by batch (the images
     are never all in memory as floats); written into ``out`` when given (e.g. a memory map)."""
     import tensorflow as tf
@@ -60,8 +62,14 @@ def embed(model, images: np.ndarray, index, batch_size: int = 256, out: np.ndarr
     return out if out is not None else np.empty((0, 0), np.float32)
 
 
-def dataset_embeddings(images: np.ndarray, fingerprint: str, backbone: str = "efficientnet_lite0",
-                       image_size: int = 96, cache_dir=None, log=None) -> np.ndarray:
+def dataset_embeddings(
+    images: np.ndarray,
+    fingerprint: str,
+    backbone: str = "efficientnet_lite0",
+    image_size: int = 96,
+    cache_dir=None,
+    log=None,
+) -> np.ndarray:
     """Frozen-backbone embeddings of **every** patch of a dataset, computed once and cached next
     to the decoded patches (a memory-mapped ``.npy``): chapter 3 compares balancing methods on
     them and chapter 5 trains its phase-1 head on them, so the pass is paid once. The cache key
@@ -75,7 +83,9 @@ def dataset_embeddings(images: np.ndarray, fingerprint: str, backbone: str = "ef
     for module in ("models.py", "preprocess.py", "torch_weights.py"):
         code.update((Path(__file__).parent / module).read_bytes())
     root = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = root / "embeddings" / f"{fingerprint}-{backbone}-{image_size}-{code.hexdigest()[:10]}.npy"
+    path = (
+        root / "embeddings" / f"{fingerprint}-{backbone}-{image_size}-{code.hexdigest()[:10]}.npy"
+    )
     if path.exists():
         arr = np.load(path, mmap_mode="r")
         if arr.shape[0] == len(images):
@@ -91,12 +101,17 @@ def dataset_embeddings(images: np.ndarray, fingerprint: str, backbone: str = "ef
     del out
     tmp.replace(path)
     if log:
-        log(f"embedded {len(images):,} patches with the frozen {backbone} at {image_size} px; cached as {path.name}")
+        log(
+            f"embedded {len(images):,} patches with the frozen {backbone} at {image_size} px; "
+            f"cached as {path.name}"
+        )
     return np.load(path, mmap_mode="r")
 
 
 def resample(X: np.ndarray, y: np.ndarray, method: str, seed: int = 0, k_neighbors: int = 5):
-    """Balance ``(X, y)`` with ``method``. Returns ``(X', y', sample_weight or None, is_synthetic)``;
+    """Balance ``(X, y)`` with ``method``.
+
+    Returns ``(X', y', sample_weight or None, is_synthetic)``;
     the real rows come first and unchanged."""
     y = np.asarray(y).astype(int)
     if method not in METHODS:
@@ -122,7 +137,9 @@ def resample(X: np.ndarray, y: np.ndarray, method: str, seed: int = 0, k_neighbo
     # imbalanced-learn keeps the original rows first and appends the new ones
     synthetic = np.r_[real, np.ones(len(yr) - len(y), bool)]
     if not np.array_equal(Xr[: len(y)], X):
-        raise RuntimeError(f"{method}: the resampler reordered the real rows; cannot mark synthetic ones")
+        raise RuntimeError(
+            f"{method}: the resampler reordered the real rows; cannot mark synthetic ones"
+        )
     return Xr, yr, None, synthetic
 
 
@@ -132,7 +149,9 @@ def fit_head(X, y, sample_weight=None, seed: int = 0, C: float = 0.5):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    head = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
+    head = make_pipeline(
+        StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    )
     head.fit(X, y, logisticregression__sample_weight=sample_weight)
     return head
 
@@ -148,7 +167,10 @@ class Comparison:
         t = self.table
         out = t[["train_rows", "synthetic", "threshold"]].copy()
         for m in ("auc", "recall", "precision", "balanced_accuracy"):
-            out[m] = [f"{e:.3f} [{lo:.3f}, {hi:.3f}]" for e, lo, hi in zip(t[m], t[f"{m}_low"], t[f"{m}_high"])]
+            out[m] = [
+                f"{e:.3f} [{lo:.3f}, {hi:.3f}]"
+                for e, lo, hi in zip(t[m], t[f"{m}_low"], t[f"{m}_high"])
+            ]
         if "auc_vs_none" in t:
             out["AUC vs none (paired)"] = [
                 "" if np.isnan(e) else f"{e:+.3f} [{lo:+.3f}, {hi:+.3f}]"
@@ -162,25 +184,51 @@ class Comparison:
         t = self.table
         others = t.drop(index="none", errors="ignore")
         if others.empty or "auc_vs_none" not in t:
-            return {"best": "none", "gain": 0.0, "low": 0.0, "high": 0.0, "distinguishable": False,
-                    "sentence": "Only one method was run, so there is nothing to compare."}
+            return {
+                "best": "none",
+                "gain": 0.0,
+                "low": 0.0,
+                "high": 0.0,
+                "distinguishable": False,
+                "sentence": "Only one method was run, so there is nothing to compare.",
+            }
         best = others["auc"].idxmax()
         gain = float(t.loc[best, "auc_vs_none"])
         lo, hi = float(t.loc[best, "auc_vs_none_low"]), float(t.loc[best, "auc_vs_none_high"])
         ci = f"paired 95% CI {lo:+.3f} to {hi:+.3f}"
         if lo > 0:
-            sentence = f"The best balancing method, **{best}**, beats no balancing by {gain:+.3f} AUC ({ci}): a real gain on these patients."
+            sentence = (
+                f"The best balancing method, **{best}**, beats no balancing by {gain:+.3f} AUC "
+                f"({ci}): a real gain on these patients."
+            )
         elif hi < 0:
-            sentence = (f"Every balancing method did worse than no balancing; the closest, **{best}**, by {gain:+.3f} AUC "
-                        f"({ci}), an interval below zero.")
+            sentence = (
+                f"Every balancing method did worse than no balancing; the closest, **{best}**, by "
+                f"{gain:+.3f} AUC "
+                f"({ci}), an interval below zero."
+            )
         else:
-            sentence = (f"No balancing method can be told apart from no balancing: the one with the highest AUC, "
-                        f"**{best}**, differs by {gain:+.3f} ({ci}), an interval that contains zero.")
+            sentence = (
+                f"No balancing method can be told apart from no balancing: the one with the "
+                "highest AUC, "
+                f"**{best}**, differs by {gain:+.3f} ({ci}), an interval that contains zero."
+            )
         worse = [m for m in others.index if t.loc[m, "auc_vs_none_high"] < 0]
         if worse and best not in worse:
-            sentence += " Significantly worse than no balancing: " + ", ".join(f"**{m}**" for m in worse) + "."
-        return {"best": best, "gain": gain, "low": lo, "high": hi, "distinguishable": bool(lo > 0 or hi < 0),
-                "worse_than_none": worse, "sentence": sentence}
+            sentence += (
+                " Significantly worse than no balancing: "
+                + ", ".join(f"**{m}**" for m in worse)
+                + "."
+            )
+        return {
+            "best": best,
+            "gain": gain,
+            "low": lo,
+            "high": hi,
+            "distinguishable": bool(lo > 0 or hi < 0),
+            "worse_than_none": worse,
+            "sentence": sentence,
+        }
 
 
 def compare_methods(
@@ -209,23 +257,39 @@ def compare_methods(
     base = probs["none"]["test"] if "none" in probs else None
     for method in methods:
         pr = probs[method]
-        ci = evaluate.bootstrap_metrics(labels["test"], pr["test"], patients["test"], pr["threshold"],
-                                        n_boot=n_boot, seed=seed)
-        row = {"method": method, "train_rows": sizes[method][0], "synthetic": sizes[method][1],
-               "threshold": pr["threshold"]}
+        ci = evaluate.bootstrap_metrics(
+            labels["test"], pr["test"], patients["test"], pr["threshold"], n_boot=n_boot, seed=seed
+        )
+        row = {
+            "method": method,
+            "train_rows": sizes[method][0],
+            "synthetic": sizes[method][1],
+            "threshold": pr["threshold"],
+        }
         for metric in ("auc", "recall", "precision", "balanced_accuracy"):
             row[metric] = ci.loc[metric, "estimate"]
             row[f"{metric}_low"] = ci.loc[metric, "low"]
             row[f"{metric}_high"] = ci.loc[metric, "high"]
         if base is not None and method != "none":
-            d = evaluate.paired_bootstrap_difference(labels["test"], pr["test"], base, patients["test"],
-                                                     metric="auc", n_boot=n_boot, seed=seed)
-            row.update(auc_vs_none=d["difference"], auc_vs_none_low=d["low"], auc_vs_none_high=d["high"])
+            d = evaluate.paired_bootstrap_difference(
+                labels["test"],
+                pr["test"],
+                base,
+                patients["test"],
+                metric="auc",
+                n_boot=n_boot,
+                seed=seed,
+            )
+            row.update(
+                auc_vs_none=d["difference"], auc_vs_none_low=d["low"], auc_vs_none_high=d["high"]
+            )
         rows.append(row)
     return Comparison(pd.DataFrame(rows).set_index("method"), probs, sizes)
 
 
-def pixel_interpolation(a: np.ndarray, b: np.ndarray, steps=(0.0, 0.25, 0.5, 0.75, 1.0)) -> np.ndarray:
+def pixel_interpolation(
+    a: np.ndarray, b: np.ndarray, steps=(0.0, 0.25, 0.5, 0.75, 1.0)
+) -> np.ndarray:
     """What SMOTE would do on pixels: straight-line mixes of two patches."""
     a = a.astype(np.float32)
     b = b.astype(np.float32)
@@ -247,5 +311,3 @@ def project_2d(X: np.ndarray, method: str = "pca", seed: int = 0, fit_rows=None)
         Z50 = PCA(min(50, Z.shape[1]), random_state=seed).fit_transform(Z)
         return TSNE(2, random_state=seed, init="pca", perplexity=30).fit_transform(Z50)
     raise ValueError("projection must be 'pca' or 'tsne'")
-
-

@@ -25,6 +25,7 @@ The source notebooks in git carry no outputs; the book shows the executed copies
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -109,8 +110,13 @@ def declared_parameters(nb) -> list[str]:
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
             tree = ast.parse(cell.source)
-            return [t.id for node in tree.body if isinstance(node, ast.Assign)
-                    for t in node.targets if isinstance(t, ast.Name)]
+            return [
+                t.id
+                for node in tree.body
+                if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Name)
+            ]
     raise ValueError("the notebook has no cell tagged 'parameters'")
 
 
@@ -119,7 +125,7 @@ def chapter_needs(nb) -> list[str]:
     return list(nb.metadata.get("idc_book", {}).get("needs", []))
 
 
-# ----------------------------------------------------------------------------- what a chapter depends on
+# ------------------------------------------------------------------- what a chapter depends on
 
 
 def _digest(*parts) -> str:
@@ -191,8 +197,13 @@ class Dependencies:
         return _digest(self.code, self.params, self.modules, self.data, self.upstream)
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "params": self.params, "modules": self.modules, "data": self.data,
-                "upstream": self.upstream}
+        return {
+            "code": self.code,
+            "params": self.params,
+            "modules": self.modules,
+            "data": self.data,
+            "upstream": self.upstream,
+        }
 
     def changes_since(self, old: dict) -> list[str]:
         """Why the chapter must run again, in words (empty: nothing changed)."""
@@ -200,12 +211,18 @@ class Dependencies:
         if old.get("code") != self.code:
             why.append("its code cells changed")
         before = old.get("params", {})
-        changed = [k for k in sorted(set(before) | set(self.params)) if before.get(k) != self.params.get(k)]
+        changed = [
+            k for k in sorted(set(before) | set(self.params)) if before.get(k) != self.params.get(k)
+        ]
         if changed:
-            shown = ", ".join(f"{k} {before.get(k)!r} -> {self.params.get(k)!r}" for k in changed[:4])
+            shown = ", ".join(
+                f"{k} {before.get(k)!r} -> {self.params.get(k)!r}" for k in changed[:4]
+            )
             why.append("parameters changed: " + shown + (" ..." if len(changed) > 4 else ""))
         mods = old.get("modules", {})
-        touched = sorted(k for k in set(mods) | set(self.modules) if mods.get(k) != self.modules.get(k))
+        touched = sorted(
+            k for k in set(mods) | set(self.modules) if mods.get(k) != self.modules.get(k)
+        )
         if touched:
             why.append(f"{PACKAGE} changed: " + ", ".join(touched))
         if old.get("data") != self.data:
@@ -241,8 +258,11 @@ def refresh_prose(source_nb, executed_nb):
     Returns ``None`` when the code cells do not line up (then the chapter must run)."""
     import copy
 
-    executed = [c for c in executed_nb.cells if c.cell_type == "code"
-                and "injected-parameters" not in c.metadata.get("tags", [])]
+    executed = [
+        c
+        for c in executed_nb.cells
+        if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+    ]
     injected = [c for c in executed_nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     src_code = [c for c in source_nb.cells if c.cell_type == "code"]
     if [c.source for c in src_code] != [c.source for c in executed]:
@@ -266,8 +286,13 @@ def _run_files(run_dir: Path) -> dict[str, int]:
     out = {}
     for p in run_dir.rglob("*"):
         rel = p.relative_to(run_dir).as_posix()
-        if p.is_file() and not rel.startswith(("notebooks/", "logs/")) and rel not in SHARED_RUN_FILES \
-                and not rel.endswith((".tmp", ".work")) and ".work/" not in rel:
+        if (
+            p.is_file()
+            and not rel.startswith(("notebooks/", "logs/"))
+            and rel not in SHARED_RUN_FILES
+            and not rel.endswith((".tmp", ".work"))
+            and ".work/" not in rel
+        ):
             out[rel] = p.stat().st_mtime_ns
     return out
 
@@ -293,10 +318,8 @@ class PeakMemory:
         while not self._stop.is_set():
             total = 0
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):  # a child may end while we look
                     total += child.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 
@@ -381,7 +404,9 @@ def run_chapters(
             params=resolve_chapter_params(source, profile, overrides, root),
             modules=module_closure(code_source(source), root / PACKAGE),
             data=data_fp,
-            upstream={n: keys.get(n, chapters.get(n, {}).get("key", "")) for n in chapter_needs(source)},
+            upstream={
+                n: keys.get(n, chapters.get(n, {}).get("key", "")) for n in chapter_needs(source)
+            },
         )
         keys[name] = deps.key()
         if only and not any(name.startswith(o) for o in only):
@@ -398,18 +423,25 @@ def run_chapters(
             why.append("its outputs are missing: " + ", ".join(missing[:3]))
         if not why:
             if _prose_refreshed(source, out, nbformat):
-                log(f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged); "
-                    "prose updated from the source")
+                log(
+                    f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged); "
+                    "prose updated from the source"
+                )
             else:
                 log(f"[book] {name}: reused (code, parameters, {PACKAGE} and data unchanged)")
             executed.append(out)
             continue
         log(f"[book] {name}: running, because " + "; ".join(why))
-        entry = _execute(pm, nbformat, nb_path, out, source, run, profile, overrides, run_dir, root, kernel_env)
+        entry = _execute(
+            pm, nbformat, nb_path, out, source, run, profile, overrides, run_dir, root, kernel_env
+        )
         entry.update(key=keys[name], depends_on=deps.as_dict(), reason=why)
         chapters[name] = entry
         ran.add(name)
-        log(f"[book] {name}: ran in {entry['seconds']:.0f} s (peak memory {entry['peak_rss_mb']:,.0f} MB)")
+        log(
+            f"[book] {name}: ran in {entry['seconds']:.0f} s (peak memory "
+            f"{entry['peak_rss_mb']:,.0f} MB)"
+        )
         executed.append(out)
         _write_record(record_path, profile, chapters)
     _write_record(record_path, profile, chapters)
@@ -430,8 +462,19 @@ def _prose_refreshed(source, out: Path, nbformat) -> bool:
     return True
 
 
-def _execute(pm, nbformat, nb_path: Path, out: Path, source, run: Run, profile, overrides, run_dir, root,
-             env: dict) -> dict:
+def _execute(
+    pm,
+    nbformat,
+    nb_path: Path,
+    out: Path,
+    source,
+    run: Run,
+    profile,
+    overrides,
+    run_dir,
+    root,
+    env: dict,
+) -> dict:
     wanted = set(declared_parameters(source))
     params = {"profile": profile, **overrides}
     if run_dir is not None:
@@ -445,27 +488,44 @@ def _execute(pm, nbformat, nb_path: Path, out: Path, source, run: Run, profile, 
     try:
         with PeakMemory() as mem:
             pm.execute_notebook(
-                str(nb_path), str(out), parameters=chapter_params, kernel_name="python3",
-                cwd=str(root / "notebooks"), progress_bar=False, log_output=False,
+                str(nb_path),
+                str(out),
+                parameters=chapter_params,
+                kernel_name="python3",
+                cwd=str(root / "notebooks"),
+                progress_bar=False,
+                log_output=False,
                 kernel_manager_class=_kernel_manager(env, log_path),
-                # C-level output (TensorFlow's start-up lines) goes to the log, not into the chapter;
+                # C-level output (TensorFlow's start-up lines) goes to the log, not into the
+                # chapter;
                 # the kernel's own warnings (e.g. about its loopback transport) are not for readers
-                extra_arguments=["--IPKernelApp.capture_fd_output=False", "--IPKernelApp.log_level=ERROR"],
+                extra_arguments=[
+                    "--IPKernelApp.capture_fd_output=False",
+                    "--IPKernelApp.log_level=ERROR",
+                ],
             )
     except pm.PapermillExecutionError as exc:
         raise ChapterError(
             f"chapter {nb_path.stem} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
-            f"the executed notebook with the full traceback is {out}; the kernel's log is {log_path}"
+            f"the executed notebook with the full traceback is {out}; the kernel's log is "
+            f"{log_path}"
         ) from None
     seconds = time.perf_counter() - t0
     problems = error_outputs(nbformat.read(out, as_version=4))
     if problems:
-        raise ChapterError(f"chapter {nb_path.stem} has error output: " + "; ".join(problems) + f" ({out})")
+        raise ChapterError(
+            f"chapter {nb_path.stem} has error output: " + "; ".join(problems) + f" ({out})"
+        )
     after = _run_files(run.dir)
     outputs = sorted(f for f, t in after.items() if before.get(f) != t)
-    return {"seconds": round(seconds, 1), "peak_rss_mb": mem.peak_mb,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine_description(),
-            "python": platform.python_version(), "outputs": outputs}
+    return {
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": mem.peak_mb,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": machine_description(),
+        "python": platform.python_version(),
+        "outputs": outputs,
+    }
 
 
 def _write_record(path: Path, profile: str, chapters: dict) -> None:
@@ -487,7 +547,9 @@ def _sync_file(src: Path, dst: Path) -> bool:
     return True
 
 
-def stage_book(profile: str, root: Path | None = None, run_dir=None, out: Path | None = None) -> Path:
+def stage_book(
+    profile: str, root: Path | None = None, run_dir=None, out: Path | None = None
+) -> Path:
     """Mirror the book sources and the executed chapters into ``<out>/_build/src``."""
     root = root or project_root()
     run = Run.for_profile(profile, run_dir or root / "runs" / profile)
@@ -516,8 +578,14 @@ def stage_book(profile: str, root: Path | None = None, run_dir=None, out: Path |
     return src
 
 
-def build_html(profile: str, root: Path | None = None, run_dir=None, out: Path | None = None,
-               log=print, full: bool = False) -> Path:
+def build_html(
+    profile: str,
+    root: Path | None = None,
+    run_dir=None,
+    out: Path | None = None,
+    log=print,
+    full: bool = False,
+) -> Path:
     """Render the staged book with warnings as errors into ``<out>/_build/html`` (``out``
     defaults to the project root); only changed pages are re-rendered unless ``full``.
     Returns its ``index.html``."""
@@ -527,8 +595,14 @@ def build_html(profile: str, root: Path | None = None, run_dir=None, out: Path |
     html = out / "_build" / "html"
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [
-        str(exe) if exe.exists() else "jupyter-book", "build", str(src),
-        "--path-output", str(out), "--warningiserror", "--keep-going", "-q",
+        str(exe) if exe.exists() else "jupyter-book",
+        "build",
+        str(src),
+        "--path-output",
+        str(out),
+        "--warningiserror",
+        "--keep-going",
+        "-q",
     ]
     if full:
         cmd.append("--all")

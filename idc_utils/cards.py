@@ -30,14 +30,20 @@ def read_card(model_path: str | Path) -> dict:
     """The card beside a ``.keras`` file, checked for the fields that using a model needs."""
     path = card_path(model_path)
     if not path.exists():
-        raise FileNotFoundError(f"model card {path} is missing; training writes it next to the .keras file")
+        raise FileNotFoundError(
+            f"model card {path} is missing; training writes it next to the .keras file"
+        )
     try:
         card = json.loads(path.read_text())
     except ValueError as exc:
-        raise CardError(f"model card {path} is not valid JSON ({exc}); retrain, or restore the file") from None
+        raise CardError(
+            f"model card {path} is not valid JSON ({exc}); retrain, or restore the file"
+        ) from None
     missing = [k for k in REQUIRED if k not in card]
     if missing:
-        raise CardError(f"model card {path} lacks {missing}; it was not written by idc_utils training")
+        raise CardError(
+            f"model card {path} lacks {missing}; it was not written by idc_utils training"
+        )
     card.setdefault("tta", False)  # cards written before test-time augmentation existed
     return card
 
@@ -48,7 +54,9 @@ def load_model(path: str | Path):
 
     path = Path(path)
     if path.is_dir():
-        raise FileNotFoundError(f"{path} is a folder; give the .keras file (e.g. {path}/efficientnet.keras)")
+        raise FileNotFoundError(
+            f"{path} is a folder; give the .keras file (e.g. {path}/efficientnet.keras)"
+        )
     if not path.exists():
         raise FileNotFoundError(
             f"model {path} not found: train one with `make book` (chapters 04/05) or pass --model "
@@ -71,29 +79,38 @@ def summary(card: dict) -> pd.Series:
     """The model card's main facts, as a table for the book."""
     v = card["val_metrics"]
     t = card["training"]
-    phases = ", ".join(f"{p['name']} {p['epochs']} ep @ {p['learning_rate']:g} (unfreeze {p['unfreeze_blocks']})"
-                       for p in t["phases"])
-    return pd.Series({
-        "model": card["name"],
-        "backbone": card["backbone_note"],
-        "input": f"50x50 RGB -> {card['image_size']} px ({card['preprocessing']['scaling']} scaling, "
-                 "inside the model)",
-        "phases": phases,
-        "epochs run": card["epochs_run"],
-        "training time": ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["seconds"].items()),
-        "device": card["device"],
-        "test-time augmentation": "8 flips and quarter turns" if card.get("tta") else "none",
-        "validation AUC": round(v["auc"], 4),
-        "threshold (chosen on validation)": round(card["threshold"], 4),
-        f"validation recall at threshold (target {card['target_recall']})": round(v["recall"], 4),
-        "validation precision at threshold": round(v["precision"], 4),
-        "data fingerprint": card["data"]["fingerprint"],
-        "seed": card["seed"],
-    }, name="value")
+    phases = ", ".join(
+        f"{p['name']} {p['epochs']} ep @ {p['learning_rate']:g} (unfreeze {p['unfreeze_blocks']})"
+        for p in t["phases"]
+    )
+    return pd.Series(
+        {
+            "model": card["name"],
+            "backbone": card["backbone_note"],
+            "input": f"50x50 RGB -> {card['image_size']} px ({card['preprocessing']['scaling']} "
+            "scaling, "
+            "inside the model)",
+            "phases": phases,
+            "epochs run": card["epochs_run"],
+            "training time": ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["seconds"].items()),
+            "device": card["device"],
+            "test-time augmentation": "8 flips and quarter turns" if card.get("tta") else "none",
+            "validation AUC": round(v["auc"], 4),
+            "threshold (chosen on validation)": round(card["threshold"], 4),
+            f"validation recall at threshold (target {card['target_recall']})": round(
+                v["recall"], 4
+            ),
+            "validation precision at threshold": round(v["precision"], 4),
+            "data fingerprint": card["data"]["fingerprint"],
+            "seed": card["seed"],
+        },
+        name="value",
+    )
 
 
 def find_models(models_dir) -> list[Path]:
-    """Every model of a run folder's ``models/``: CNN first, then EfficientNet, then others by name."""
+    """Every model of a run folder's ``models/``: CNN first, then EfficientNet, then the others
+    by name."""
     found = sorted(Path(models_dir).glob("*.keras"))
     order = {"cnn": 0, "efficientnet": 1}
     return sorted(found, key=lambda p: (order.get(p.stem, 2), p.stem))
@@ -101,10 +118,16 @@ def find_models(models_dir) -> list[Path]:
 
 def compare(cards: dict) -> pd.DataFrame:
     """Validation facts of several model cards side by side (name -> card)."""
-    rows = {name: {"validation AUC": c["val_metrics"]["auc"], "threshold": c["threshold"],
-                   "recall at threshold": c["val_metrics"]["recall"],
-                   "precision at threshold": c["val_metrics"]["precision"],
-                   "specificity at threshold": c["val_metrics"]["specificity"],
-                   "image size": c["image_size"], "training minutes": sum(c["seconds"].values()) / 60}
-            for name, c in cards.items()}
+    rows = {
+        name: {
+            "validation AUC": c["val_metrics"]["auc"],
+            "threshold": c["threshold"],
+            "recall at threshold": c["val_metrics"]["recall"],
+            "precision at threshold": c["val_metrics"]["precision"],
+            "specificity at threshold": c["val_metrics"]["specificity"],
+            "image size": c["image_size"],
+            "training minutes": sum(c["seconds"].values()) / 60,
+        }
+        for name, c in cards.items()
+    }
     return pd.DataFrame(rows).T

@@ -217,7 +217,9 @@ FIX_LABEL = (
     "is right and move or rename the file"
 )
 FIX_PATIENT = "move the file into the folder of the patient its name gives"
-FIX_DUPLICATE = "nothing to do if the copies are the same patch (the Kaggle zip holds two copies); first copy"
+FIX_DUPLICATE = (
+    "nothing to do if the copies are the same patch (the Kaggle zip holds two copies); first copy"
+)
 FIX_NOT_PNG = "only .png patches are read; remove the file or ignore this line"
 
 
@@ -260,7 +262,11 @@ def scan(source: str | os.PathLike | PatchSource | None = None) -> ScanResult:
             continue
         if len(parts) >= 2 and parts[-2] in ("0", "1") and int(parts[-2]) != parsed.label:
             problems.append(
-                (rel, f"label folder {parts[-2]} disagrees with name class{parsed.label}", FIX_LABEL)
+                (
+                    rel,
+                    f"label folder {parts[-2]} disagrees with name class{parsed.label}",
+                    FIX_LABEL,
+                )
             )
             continue
         if (
@@ -278,7 +284,9 @@ def scan(source: str | os.PathLike | PatchSource | None = None) -> ScanResult:
             )
             continue
         if name in seen:
-            problems.append((rel, "duplicate patch name, first copy used", f"{FIX_DUPLICATE}: {seen[name]}"))
+            problems.append(
+                (rel, "duplicate patch name, first copy used", f"{FIX_DUPLICATE}: {seen[name]}")
+            )
             continue
         seen[name] = rel
         rows.append((rel, parsed.patient_id, parsed.x, parsed.y, parsed.label, size))
@@ -518,13 +526,17 @@ def load_dataset(
     meta: list[tuple] = []
     chunk = 2000
     chunks = [paths[k : k + chunk] for k in range(0, n, chunk)]
-    n_workers = workers if workers is not None else (min(os.cpu_count() or 1, 8) if n > 20000 else 1)
+    n_workers = (
+        workers if workers is not None else (min(os.cpu_count() or 1, 8) if n > 20000 else 1)
+    )
     bar = _progress(total=n, desc="decoding patches", enabled=progress)
     if n_workers > 1:
         import multiprocessing as mp
 
         with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
-            for k, (arr, m) in enumerate(pool.map(_decode_chunk, [src.spec()] * len(chunks), chunks)):
+            for k, (arr, m) in enumerate(
+                pool.map(_decode_chunk, [src.spec()] * len(chunks), chunks)
+            ):
                 images[k * chunk : k * chunk + len(m)] = arr
                 meta.extend(m)
                 bar.update(len(m))
@@ -605,14 +617,23 @@ def _read_cache(target: Path, scanned: ScanResult, seconds: float) -> Dataset:
     meta = json.loads((target / "meta.json").read_text())
     if meta.get("version") != CACHE_VERSION:
         raise ValueError("old cache version")
-    manifest = pd.read_csv(target / "manifest.csv", dtype={"patient_id": str}, keep_default_na=False)
+    manifest = pd.read_csv(
+        target / "manifest.csv", dtype={"patient_id": str}, keep_default_na=False
+    )
     manifest["note"] = manifest["note"].astype(str)
     problems = pd.read_csv(target / "problems.csv", dtype=str, keep_default_na=False)
     images = np.load(target / "images.npy", mmap_mode="r")
     if images.shape[0] != len(manifest):
         raise ValueError("cache manifest and images disagree")
     return Dataset(
-        scanned.root, manifest, images, problems, scanned.files_seen, target, seconds, True,
+        scanned.root,
+        manifest,
+        images,
+        problems,
+        scanned.files_seen,
+        target,
+        seconds,
+        True,
         {"decode_seconds_first_run": meta.get("decode_seconds")},
     )
 
@@ -654,12 +675,15 @@ def subsample_patients(
     keep = [p for p in keep if p in set(patients)]
     rest = [p for p in patients if p not in set(keep)]
     rng = np.random.default_rng(seed)
-    chosen = list(keep) + list(rng.choice(rest, size=max(0, max_patients - len(keep)), replace=False))
+    chosen = list(keep) + list(
+        rng.choice(rest, size=max(0, max_patients - len(keep)), replace=False)
+    )
     return select_patients(manifest, chosen).reset_index(drop=True)
 
 
 def write_zip(root: str | os.PathLike, relpaths: Iterable[str], path: str | os.PathLike) -> Path:
-    """Pack dataset files (keeping their Kaggle-layout paths) into a zip, e.g. one patient's folder."""
+    """Pack dataset files (keeping their Kaggle-layout paths) into a zip, e.g. one patient's
+    folder."""
     path = Path(path)
     with zipfile.ZipFile(path, "w") as zf:
         for rel in relpaths:

@@ -76,7 +76,9 @@ def binary_metrics(y_true, prob, threshold: float = 0.5) -> dict:
         "recall": recall,
         "precision": precision,
         "specificity": spec,
-        "f1": _div(2 * precision * recall, precision + recall) if not np.isnan(precision) else float("nan"),
+        "f1": _div(2 * precision * recall, precision + recall)
+        if not np.isnan(precision)
+        else float("nan"),
         "accuracy": _div(c["tp"] + c["tn"], len(y)),
         "balanced_accuracy": (recall + spec) / 2,
         **c,
@@ -90,7 +92,11 @@ class OperatingPoint:
     val: dict
 
     def as_dict(self) -> dict:
-        return {"threshold": self.threshold, "target_recall": self.target_recall, "val_metrics": self.val}
+        return {
+            "threshold": self.threshold,
+            "target_recall": self.target_recall,
+            "val_metrics": self.val,
+        }
 
 
 def choose_operating_point(y_val, prob_val, target_recall: float) -> OperatingPoint:
@@ -100,8 +106,17 @@ def choose_operating_point(y_val, prob_val, target_recall: float) -> OperatingPo
 
 # ----------------------------------------------------------------------------- uncertainty
 
-CI_METRICS = ("auc", "average_precision", "recall", "precision", "specificity", "f1", "accuracy",
-              "balanced_accuracy", "brier")
+CI_METRICS = (
+    "auc",
+    "average_precision",
+    "recall",
+    "precision",
+    "specificity",
+    "f1",
+    "accuracy",
+    "balanced_accuracy",
+    "brier",
+)
 
 
 def patient_bootstrap_counts(patients, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,21 +171,40 @@ def weighted_metrics(y, p, weights: np.ndarray, threshold: float) -> dict[str, n
     one_class = (P == 0) | (N == 0)
     auc[one_class] = np.nan
     ap[one_class] = np.nan
-    return {"auc": auc, "average_precision": ap, "recall": recall, "precision": precision,
-            "specificity": spec, "f1": f1, "accuracy": (TP + TN) / total,
-            "balanced_accuracy": (recall + spec) / 2, "brier": brier}
+    return {
+        "auc": auc,
+        "average_precision": ap,
+        "recall": recall,
+        "precision": precision,
+        "specificity": spec,
+        "f1": f1,
+        "accuracy": (TP + TN) / total,
+        "balanced_accuracy": (recall + spec) / 2,
+        "brier": brier,
+    }
 
 
 def _bootstrap_samples(y, p, patients, threshold, n_boot, seed, chunk: int = 0):
     """Metrics over the patient resamples, in chunks that keep ``(chunk, n)`` matrices small."""
     inv, counts = patient_bootstrap_counts(patients, n_boot, seed)
     chunk = chunk or max(1, min(n_boot, 4_000_000 // max(1, len(inv))))
-    parts = [weighted_metrics(y, p, counts[s : s + chunk][:, inv], threshold) for s in range(0, n_boot, chunk)]
+    parts = [
+        weighted_metrics(y, p, counts[s : s + chunk][:, inv], threshold)
+        for s in range(0, n_boot, chunk)
+    ]
     return {k: np.concatenate([d[k] for d in parts]) for k in parts[0]}
 
 
-def bootstrap_metrics(y_true, prob, patients, threshold: float, n_boot: int = 1000, seed: int = 0,
-                      metrics=CI_METRICS, level: float = 0.95) -> pd.DataFrame:
+def bootstrap_metrics(
+    y_true,
+    prob,
+    patients,
+    threshold: float,
+    n_boot: int = 1000,
+    seed: int = 0,
+    metrics=CI_METRICS,
+    level: float = 0.95,
+) -> pd.DataFrame:
     """Point estimates and percentile CIs from resampling **patients** (patches of one patient are
     not independent, so resampling patches would give intervals that are too narrow). Resamples
     holding one class only have no AUC and are left out (``resamples`` counts those kept)."""
@@ -182,13 +216,27 @@ def bootstrap_metrics(y_true, prob, patients, threshold: float, n_boot: int = 10
     rows = {}
     for k in metrics:
         v = boot[k][valid]
-        rows[k] = {"estimate": point[k], "low": float(np.nanquantile(v, a)),
-                   "high": float(np.nanquantile(v, 1 - a)), "resamples": int(valid.sum())}
+        rows[k] = {
+            "estimate": point[k],
+            "low": float(np.nanquantile(v, a)),
+            "high": float(np.nanquantile(v, 1 - a)),
+            "resamples": int(valid.sum()),
+        }
     return pd.DataFrame(rows).T
 
 
-def paired_bootstrap_difference(y_true, prob_a, prob_b, patients, metric: str = "auc", threshold_a=0.5,
-                                threshold_b=0.5, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+def paired_bootstrap_difference(
+    y_true,
+    prob_a,
+    prob_b,
+    patients,
+    metric: str = "auc",
+    threshold_a=0.5,
+    threshold_b=0.5,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
     """``metric(a) - metric(b)`` on the same patients, with a CI from the *same* patient resamples
     for both models (a paired comparison is much tighter than two separate intervals)."""
     y, pa = _check(y_true, prob_a)
@@ -200,8 +248,13 @@ def paired_bootstrap_difference(y_true, prob_a, prob_b, patients, metric: str = 
     ds = (da[metric] - db[metric])[valid]
     ds = ds[~np.isnan(ds)]
     a = (1 - level) / 2
-    return {"metric": metric, "difference": float(diff), "low": float(np.quantile(ds, a)),
-            "high": float(np.quantile(ds, 1 - a)), "share_above_zero": float((ds > 0).mean())}
+    return {
+        "metric": metric,
+        "difference": float(diff),
+        "low": float(np.quantile(ds, a)),
+        "high": float(np.quantile(ds, 1 - a)),
+        "share_above_zero": float((ds > 0).mean()),
+    }
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -216,8 +269,16 @@ def reliability(y_true, prob, bins: int = 10) -> pd.DataFrame:
     for b in range(bins):
         m = which == b
         if m.any():
-            rows.append({"bin": b, "low": edges[b], "high": edges[b + 1], "n": int(m.sum()),
-                         "mean_prob": float(p[m].mean()), "observed": float(y[m].mean())})
+            rows.append(
+                {
+                    "bin": b,
+                    "low": edges[b],
+                    "high": edges[b + 1],
+                    "n": int(m.sum()),
+                    "mean_prob": float(p[m].mean()),
+                    "observed": float(y[m].mean()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -279,14 +340,26 @@ def per_patient(df: pd.DataFrame, prob, threshold: float) -> pd.DataFrame:
     rows = []
     for pid, g in d.groupby("patient_id"):
         y, q = g["label"].to_numpy(), g["pred"].to_numpy()
-        rows.append({
-            "patient": pid, "patches": len(g), "IDC+": int(y.sum()), "predicted IDC+": int(q.sum()),
-            "missed IDC+ (FN)": int(((q == 0) & (y == 1)).sum()), "false alarms (FP)": int(((q == 1) & (y == 0)).sum()),
-            "recall": _div(((q == 1) & (y == 1)).sum(), y.sum()),
-            "patch AUC": float(roc_auc_score(y, g["prob"])) if 0 < y.sum() < len(y) else float("nan"),
-            "mean prob": float(g["prob"].mean()),
-        })
-    return pd.DataFrame(rows).set_index("patient").sort_values(["missed IDC+ (FN)", "false alarms (FP)"], ascending=False)
+        rows.append(
+            {
+                "patient": pid,
+                "patches": len(g),
+                "IDC+": int(y.sum()),
+                "predicted IDC+": int(q.sum()),
+                "missed IDC+ (FN)": int(((q == 0) & (y == 1)).sum()),
+                "false alarms (FP)": int(((q == 1) & (y == 0)).sum()),
+                "recall": _div(((q == 1) & (y == 1)).sum(), y.sum()),
+                "patch AUC": float(roc_auc_score(y, g["prob"]))
+                if 0 < y.sum() < len(y)
+                else float("nan"),
+                "mean prob": float(g["prob"].mean()),
+            }
+        )
+    return (
+        pd.DataFrame(rows)
+        .set_index("patient")
+        .sort_values(["missed IDC+ (FN)", "false alarms (FP)"], ascending=False)
+    )
 
 
 # ----------------------------------------------------------------------------- figures
@@ -295,13 +368,20 @@ def per_patient(df: pd.DataFrame, prob, threshold: float) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- chapter helpers
 
 
-def qualitative_examples(df: pd.DataFrame, prob, threshold: float, per_kind: int = 6) -> pd.DataFrame:
+def qualitative_examples(
+    df: pd.DataFrame, prob, threshold: float, per_kind: int = 6
+) -> pd.DataFrame:
     """The most confident patches of each kind: true/false positives/negatives (errors sorted by
     how sure the model was; correct ones likewise)."""
     d = df.copy()
     d["prob"] = np.asarray(prob)
     d["pred"] = (d["prob"] >= threshold).astype(int)
-    kinds = {"true positive": (1, 1), "false negative": (1, 0), "false positive": (0, 1), "true negative": (0, 0)}
+    kinds = {
+        "true positive": (1, 1),
+        "false negative": (1, 0),
+        "false positive": (0, 1),
+        "true negative": (0, 0),
+    }
     rows = []
     for kind, (lab, pred) in kinds.items():
         part = d[(d["label"] == lab) & (d["pred"] == pred)]
@@ -325,9 +405,19 @@ def calibration_study(name: str, y_val, p_val, y_test, p_test, bins: int = 10):
     y_test = np.asarray(y_test)
     for label, (kind, p) in versions.items():
         m = binary_metrics(y_test, p)
-        rows.append({"model": label, "model_name": name, "kind": kind, "mean P(IDC+)": float(np.mean(p)),
-                     "observed IDC+ share": float(y_test.mean()), "ECE": expected_calibration_error(y_test, p, bins),
-                     "Brier": m["brier"], "log loss": m["loss"], "AUC": m["auc"]})
+        rows.append(
+            {
+                "model": label,
+                "model_name": name,
+                "kind": kind,
+                "mean P(IDC+)": float(np.mean(p)),
+                "observed IDC+ share": float(y_test.mean()),
+                "ECE": expected_calibration_error(y_test, p, bins),
+                "Brier": m["brier"],
+                "log loss": m["loss"],
+                "AUC": m["auc"],
+            }
+        )
         if kind != "temperature":
             curves[label] = (y_test, p)
     return pd.DataFrame(rows).set_index("model"), curves

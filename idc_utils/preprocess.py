@@ -57,11 +57,11 @@ class AugmentConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "AugmentConfig | None":
+    def from_dict(cls, d: dict | None) -> AugmentConfig | None:
         return None if d is None else cls(**d)
 
     @classmethod
-    def none(cls) -> "AugmentConfig":
+    def none(cls) -> AugmentConfig:
         return cls(False, False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
@@ -111,16 +111,26 @@ def _augment_layer_class():
             f32 = {"dtype": "float32"}  # augment in float32 even under a mixed-precision policy
             self.steps = []
             if c.flips:
-                self.steps.append(L.RandomFlip("horizontal_and_vertical", seed=self.seed + 1, **f32))
+                self.steps.append(
+                    L.RandomFlip("horizontal_and_vertical", seed=self.seed + 1, **f32)
+                )
             self.rot90 = c.rot90
             self.rotation = float(c.rotation_deg)
             self.translate = float(c.translate)
             self.zoom = float(c.zoom)
             self.photometric = []
             if c.brightness:
-                self.photometric.append(L.RandomBrightness(c.brightness, value_range=(0.0, 255.0), seed=self.seed + 5, **f32))
+                self.photometric.append(
+                    L.RandomBrightness(
+                        c.brightness, value_range=(0.0, 255.0), seed=self.seed + 5, **f32
+                    )
+                )
             if c.contrast:
-                self.photometric.append(L.RandomContrast(c.contrast, value_range=(0.0, 255.0), seed=self.seed + 6, **f32))
+                self.photometric.append(
+                    L.RandomContrast(
+                        c.contrast, value_range=(0.0, 255.0), seed=self.seed + 6, **f32
+                    )
+                )
             self.hed = float(c.hed)
 
         def build(self, input_shape):
@@ -129,7 +139,8 @@ def _augment_layer_class():
             self.built = True
 
         def _quarter_turns(self, x):
-            """Rotate each patch by its own random multiple of 90 degrees (exact, no interpolation)."""
+            """Rotate each patch by its own random multiple of 90 degrees (exact, no
+            interpolation)."""
             n = ops.shape(x)[0]
             k = random.randint((n,), 0, 4, seed=self.seed_gen)
             odd = ops.reshape(ops.equal(k % 2, 1), (-1, 1, 1, 1))
@@ -144,7 +155,9 @@ def _augment_layer_class():
 
             n = ops.shape(x)[0]
             h, w = x.shape[1], x.shape[2]
-            theta = random.uniform((n,), -self.rotation, self.rotation, seed=self.seed_gen) * (math.pi / 180)
+            theta = random.uniform((n,), -self.rotation, self.rotation, seed=self.seed_gen) * (
+                math.pi / 180
+            )
             scale = random.uniform((n,), 1 - self.zoom, 1 + self.zoom, seed=self.seed_gen)
             tx = random.uniform((n,), -self.translate, self.translate, seed=self.seed_gen) * w
             ty = random.uniform((n,), -self.translate, self.translate, seed=self.seed_gen) * h
@@ -199,7 +212,9 @@ def input_layers(x, image_size: int, scaling: str, name: str = "pre"):
     """Resize (bilinear) and scale a raw ``[0, 255]`` tensor inside a functional model."""
     keras = _keras()
     scale, offset = SCALING[scaling]
-    x = keras.layers.Resizing(image_size, image_size, interpolation="bilinear", name=f"{name}_resize")(x)
+    x = keras.layers.Resizing(
+        image_size, image_size, interpolation="bilinear", name=f"{name}_resize"
+    )(x)
     if (scale, offset) != (1.0, 0.0):
         x = keras.layers.Rescaling(scale, offset, name=f"{name}_scale")(x)
     return x
@@ -233,7 +248,9 @@ def patch_batches(
     import tensorflow as tf
 
     index = np.asarray(index, dtype=np.int64)
-    labels_arr = np.zeros(len(index), np.float32) if labels is None else np.asarray(labels, np.float32)
+    labels_arr = (
+        np.zeros(len(index), np.float32) if labels is None else np.asarray(labels, np.float32)
+    )
     if len(labels_arr) != len(index):
         raise ValueError(f"{len(index)} indices but {len(labels_arr)} labels")
     h, w, c = images.shape[1:]
@@ -274,12 +291,16 @@ def hed_channels(patch: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
-    "AugmentConfig", "Augment", "SCALING", "PATCH_SIZE", "input_layers", "resize_and_scale",
-    "patch_batches", "patch_array", "hed_jitter",
+    "AugmentConfig",
+    "Augment",
+    "SCALING",
+    "PATCH_SIZE",
+    "input_layers",
+    "resize_and_scale",
+    "patch_batches",
+    "patch_array",
+    "hed_jitter",
 ]
-
-
-# ----------------------------------------------------------------------------- figures for chapter 02
 
 
 def pipeline_throughput(pipe) -> tuple[int, float]:
@@ -290,5 +311,3 @@ def pipeline_throughput(pipe) -> tuple[int, float]:
     for _, y in pipe:
         n += len(y)
     return n, time.perf_counter() - t0
-
-

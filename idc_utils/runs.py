@@ -1,9 +1,10 @@
 """Profiles, chapter parameters and the run folder that chains the chapters.
 
 Every chapter has one ``parameters`` cell: ``profile`` plus the keys it uses, all ``None`` by
-default. :func:`chapter_params` fills each ``None`` from the profile in ``idc_utils/profiles.yml``, keeps
-what papermill passed, records the result in ``runs/<profile>/params.json`` and returns it. The
-chapters read and write their artifacts in that one run folder:
+default. :func:`chapter_params` fills each ``None`` from the profile in
+``idc_utils/profiles.yml``, keeps what papermill passed, records the result in
+``runs/<profile>/params.json`` and returns it. The chapters read and write their artifacts in
+that one run folder:
 
     runs/<profile>/params.json        what each chapter ran with
     runs/<profile>/split.csv          the patient-level split (chapter 01)
@@ -52,7 +53,9 @@ def load_profiles(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
         path = in_checkout if in_checkout.exists() else Path(__file__).with_name("profiles.yml")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run from the idc-book checkout or set IDC_BOOK_ROOT")
+        raise FileNotFoundError(
+            f"{path} not found: run from the idc-book checkout or set IDC_BOOK_ROOT"
+        )
     raw = yaml.safe_load(path.read_text())
     profiles = {k: v for k, v in raw.items() if not k.startswith("_") and isinstance(v, dict)}
     if not profiles:
@@ -63,7 +66,10 @@ def load_profiles(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
 def profile_params(profile: str, path: str | Path | None = None) -> dict[str, Any]:
     profiles = load_profiles(path)
     if profile not in profiles:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(profiles)} (idc_utils/profiles.yml)")
+        raise ValueError(
+            f"unknown profile {profile!r}; choose one of {sorted(profiles)} "
+            "(idc_utils/profiles.yml)"
+        )
     return dict(profiles[profile])
 
 
@@ -93,7 +99,7 @@ class Run:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def for_profile(cls, profile: str, run_dir: str | Path | None = None) -> "Run":
+    def for_profile(cls, profile: str, run_dir: str | Path | None = None) -> Run:
         d = Path(run_dir) if run_dir else project_root() / "runs" / profile
         return cls(d, profile)
 
@@ -175,8 +181,15 @@ class ChapterParams:
                 shown = display_path(v)
             else:
                 shown = repr(v)
-            rows.append({"parameter": k, "value": shown,
-                         "source": "papermill / caller" if k in self.given else f"profile '{self.profile}'"})
+            rows.append(
+                {
+                    "parameter": k,
+                    "value": shown,
+                    "source": "papermill / caller"
+                    if k in self.given
+                    else f"profile '{self.profile}'",
+                }
+            )
         return pd.DataFrame(rows).set_index("parameter")
 
 
@@ -190,8 +203,9 @@ def display_path(path) -> str:
         return str(path)
 
 
-def chapter_params(chapter: str, namespace: dict | None = None, *, profile: str | None = None,
-                   **given: Any) -> ChapterParams:
+def chapter_params(
+    chapter: str, namespace: dict | None = None, *, profile: str | None = None, **given: Any
+) -> ChapterParams:
     """Resolve a chapter's parameters: what the caller (papermill) set wins, the profile fills
     every ``None``. Records them in ``run_dir/params.json`` under the chapter's name.
 
@@ -203,8 +217,14 @@ def chapter_params(chapter: str, namespace: dict | None = None, *, profile: str 
     profile = profile or "sample"
     prof = profile_params(profile)
     if namespace is not None:
-        given = {**{k: v for k, v in namespace.items() if (k in prof or k in RESERVED) and k != "profile"},
-                 **given}
+        given = {
+            **{
+                k: v
+                for k, v in namespace.items()
+                if (k in prof or k in RESERVED) and k != "profile"
+            },
+            **given,
+        }
     values: dict[str, Any] = {}
     explicit = set()
     unknown = []

@@ -34,7 +34,7 @@ class SlideGrid:
         return self.rows * self.step, self.cols * self.step
 
     @classmethod
-    def from_coords(cls, x, y, step: int = PATCH_SIZE) -> "SlideGrid":
+    def from_coords(cls, x, y, step: int = PATCH_SIZE) -> SlideGrid:
         x = np.asarray(x, dtype=np.int64)
         y = np.asarray(y, dtype=np.int64)
         if len(x) == 0:
@@ -59,7 +59,8 @@ def mosaic(images: np.ndarray, x, y, *, step: int = PATCH_SIZE, background: int 
 
 
 def value_map(grid: SlideGrid, values, fill: float = np.nan) -> np.ndarray:
-    """One value per patch on the slide grid ``(rows, cols)``; cells without a patch get ``fill``."""
+    """One value per patch on the slide grid ``(rows, cols)``; cells without a patch get
+    ``fill``."""
     out = np.full((grid.rows, grid.cols), fill, dtype=np.float64)
     out[grid.row, grid.col] = np.asarray(values, dtype=np.float64)
     return out
@@ -136,7 +137,7 @@ def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.
     tiles = rgb.reshape(rows_, tile, cols_, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
     frac = tissue_fractions(tiles)
     ys, xs = np.divmod(np.arange(rows_ * cols_), cols_)
-    table = pd.DataFrame({"x": xs * tile, "y": ys * tile, "tissue": frac, "is_tissue": frac >= min_tissue})
+    table = pd.DataFrame(
+        {"x": xs * tile, "y": ys * tile, "tissue": frac, "is_tissue": frac >= min_tissue}
+    )
     return tiles, table
-
-

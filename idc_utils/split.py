@@ -42,11 +42,13 @@ def split_patients(
 
     Patients are grouped into strata by IDC+ share (quantiles); within a stratum they are
     shuffled with ``seed`` and dealt out one by one to the split that is furthest below its
-    target share of the patches dealt so far. So each split gets about its share of patches, of patients, and
-    of IDC+ patches. Same manifest + same seed -> same split, on any machine.
+    target share of the patches dealt so far. So each split gets about its share of patches, of
+    patients, and of IDC+ patches. Same manifest + same seed -> same split, on any machine.
     """
     if not 0 <= val_frac < 1 or not 0 <= test_frac < 1 or val_frac + test_frac >= 1:
-        raise ValueError(f"val_frac={val_frac} and test_frac={test_frac} must be in [0, 1) with sum < 1")
+        raise ValueError(
+            f"val_frac={val_frac} and test_frac={test_frac} must be in [0, 1) with sum < 1"
+        )
     table = patient_table(manifest)
     n_pat = len(table)
     wanted = [s for s, f in zip(SPLITS, (1 - val_frac - test_frac, val_frac, test_frac)) if f > 0]
@@ -60,7 +62,9 @@ def split_patients(
     # strata by IDC+ share; rank first so that ties (many 0% patients) still spread evenly
     ranks = table["pos_share"].rank(method="first")
     n_strata = max(1, min(n_strata, n_pat // max(1, len(wanted))))
-    strata = pd.qcut(ranks, n_strata, labels=False) if n_strata > 1 else pd.Series(0, index=table.index)
+    strata = (
+        pd.qcut(ranks, n_strata, labels=False) if n_strata > 1 else pd.Series(0, index=table.index)
+    )
     filled = {s: 0.0 for s in SPLITS}
     assigned = 0.0
     assignment: dict[str, str] = {}
@@ -204,7 +208,9 @@ def patch_split_leak(manifest: pd.DataFrame, test_frac: float = 0.15, seed: int 
     patients also have patches in training, and how many test patches belong to them."""
     from sklearn.model_selection import train_test_split
 
-    tr, te = train_test_split(manifest, test_size=test_frac, random_state=seed, stratify=manifest["label"])
+    tr, te = train_test_split(
+        manifest, test_size=test_frac, random_state=seed, stratify=manifest["label"]
+    )
     shared = set(tr["patient_id"]) & set(te["patient_id"])
     return {
         "patients in the test part": int(te["patient_id"].nunique()),

@@ -57,7 +57,12 @@ class _Storage:
 
 class _LazyTensor:
     def __init__(self, storage: _Storage, offset: int, size, stride):
-        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+        self.storage, self.offset, self.size, self.stride = (
+            storage,
+            offset,
+            tuple(size),
+            tuple(stride),
+        )
 
     def materialize(self) -> np.ndarray:
         base = self.storage.array
@@ -72,7 +77,9 @@ class _LazyTensor:
         return np.array(view)  # own, contiguous copy
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
+def _rebuild_tensor_v2(
+    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
+):
     return _LazyTensor(storage, storage_offset, size, stride)
 
 
@@ -107,17 +114,19 @@ class _Unpickler(pickle.Unpickler):
         return self._storages[key]
 
 
-def load_legacy_state_dict(path: str | Path) -> "collections.OrderedDict[str, np.ndarray]":
+def load_legacy_state_dict(path: str | Path) -> collections.OrderedDict[str, np.ndarray]:
     """Read a legacy PyTorch ``state_dict`` file into ``{name: float32/int64 ndarray}``."""
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(2)
         f.seek(0)
         if head[:2] == b"PK":
-            raise TorchCheckpointError(f"{path} is a zip-format checkpoint; this reader handles the legacy format")
+            raise TorchCheckpointError(
+                f"{path} is a zip-format checkpoint; this reader handles the legacy format"
+            )
         try:
             magic = pickle.load(f)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise TorchCheckpointError(f"{path} is not a PyTorch checkpoint: {exc}") from None
         if magic != LEGACY_MAGIC:
             raise TorchCheckpointError(f"{path}: wrong magic number {magic!r}")

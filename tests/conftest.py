@@ -37,7 +37,9 @@ def write_png(path: Path, arr: np.ndarray, mode: str | None = None):
     return path
 
 
-def make_kaggle_dataset(root: Path, patients: dict[str, tuple[int, int]], seed: int = 0, size=(50, 50)):
+def make_kaggle_dataset(
+    root: Path, patients: dict[str, tuple[int, int]], seed: int = 0, size=(50, 50)
+):
     """Write a Kaggle-layout folder: ``patients = {pid: (n_neg, n_pos)}``. Pixel values encode
     the label (IDC+ patches are darker) so that tests can check images follow their rows."""
     rng = np.random.default_rng(seed)
@@ -56,7 +58,14 @@ def make_kaggle_dataset(root: Path, patients: dict[str, tuple[int, int]], seed: 
 @pytest.fixture
 def tiny_dataset(tmp_path):
     """Six patients, 60 patches, ~30% IDC+."""
-    spec = {"101": (8, 4), "102": (10, 0), "103": (6, 6), "104": (9, 2), "105": (7, 3), "106": (5, 0)}
+    spec = {
+        "101": (8, 4),
+        "102": (10, 0),
+        "103": (6, 6),
+        "104": (9, 2),
+        "105": (7, 3),
+        "106": (5, 0),
+    }
     return make_kaggle_dataset(tmp_path / "idc", spec)
 
 
@@ -81,7 +90,9 @@ def skip_or_fail(reason: str):
 def shared_sample() -> Path:
     p = sample_dir()
     if p is None:
-        skip_or_fail("the shared 8,035-patch sample is not here; set IDC_DATA_DIR to run integration tests")
+        skip_or_fail(
+            "the shared 8,035-patch sample is not here; set IDC_DATA_DIR to run integration tests"
+        )
     return p
 
 
@@ -94,10 +105,24 @@ def toy_data(n=160, seed=0):
     base = np.where(labels == 1, 90, 190)[:, None, None, None]
     images = np.clip(base + rng.normal(0, 25, (n, 50, 50, 3)), 0, 255).astype(np.uint8)
     patients = np.repeat(np.arange(8), n // 8).astype(str)
-    split_of = {"0": "train", "1": "train", "2": "train", "3": "train", "4": "train", "5": "val", "6": "val",
-                "7": "test"}
-    df = pd.DataFrame({"i": np.arange(n), "label": labels, "patient_id": patients,
-                       "split": [split_of[p] for p in patients]})
+    split_of = {
+        "0": "train",
+        "1": "train",
+        "2": "train",
+        "3": "train",
+        "4": "train",
+        "5": "val",
+        "6": "val",
+        "7": "test",
+    }
+    df = pd.DataFrame(
+        {
+            "i": np.arange(n),
+            "label": labels,
+            "patient_id": patients,
+            "split": [split_of[p] for p in patients],
+        }
+    )
     return images, df
 
 
@@ -117,8 +142,18 @@ def untrained_model(tmp_path_factory) -> Path:
     model.save(path)
     images, _ = toy_data(64)
     threshold = float(np.median(infer.make_infer(model)(images)))
-    cards.save_card({"name": "toy", "backbone": "cnn", "image_size": 50, "threshold": threshold,
-                     "target_recall": 0.93, "tta": False, "last_conv_layer": "cnn_top_relu",
-                     "val_metrics": {"auc": 0.5, "recall": 0.93, "precision": 0.3},
-                     "disclaimer": "untrained test model"}, path)
+    cards.save_card(
+        {
+            "name": "toy",
+            "backbone": "cnn",
+            "image_size": 50,
+            "threshold": threshold,
+            "target_recall": 0.93,
+            "tta": False,
+            "last_conv_layer": "cnn_top_relu",
+            "val_metrics": {"auc": 0.5, "recall": 0.93, "precision": 0.3},
+            "disclaimer": "untrained test model",
+        },
+        path,
+    )
     return path

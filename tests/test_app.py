@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_kaggle_dataset, skip_or_fail, toy_data
 from PIL import Image
 
-from conftest import make_kaggle_dataset, skip_or_fail, toy_data
 from idc_utils import app, cards, predict
 
-ARTIFACTS = Path(os.environ.get("IDC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("IDC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts")
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +83,12 @@ def test_classify_patch_files_mixed_input(predictor, toy_files, tmp_path):
     patch = np.asarray(Image.open(files[0]).convert("RGB"))
     big = np.kron(patch, np.ones((4, 4, 1), np.uint8))
     tile = gallery[0][0]
-    found = [(r, c) for r in range(0, app.TILE_SIDE - 199, 2) for c in range(0, app.TILE_SIDE - 199, 2)
-             if np.array_equal(tile[r:r + 200, c:c + 200], big)]
+    found = [
+        (r, c)
+        for r in range(0, app.TILE_SIDE - 199, 2)
+        for c in range(0, app.TILE_SIDE - 199, 2)
+        if np.array_equal(tile[r : r + 200, c : c + 200], big)
+    ]
     assert found, "the picture shows the uploaded patch, 4x, pixel for pixel"
     t = table.set_index("file")
     assert "Tissue tab" in t.loc["big.png", "error"] and "not an image" in t.loc["bad.png", "error"]
@@ -106,7 +112,9 @@ def test_tissue_map_tiles_the_image_and_skips_background(predictor, tmp_path):
     Image.fromarray(canvas).save(png)
     res = app.analyze_tissue_file(predictor, png)
     s = res.stats
-    assert s["tiles"] == 35 and s["tissue_tiles"] == 28, "the white first row of tiles is background"
+    assert s["tiles"] == 35 and s["tissue_tiles"] == 28, (
+        "the white first row of tiles is background"
+    )
     from idc_utils import slides
 
     tiles, table = slides.tile_image(canvas)
@@ -157,23 +165,32 @@ def test_patient_zip_reports_agreement_with_annotation(predictor, tmp_path):
     cyan = (res.overlay[:h] == [0, 255, 255]).all(axis=-1)
     assert cyan.sum() > 100, "the annotated IDC+ region is outlined on the map"
     legend = res.overlay[h:]
-    assert legend.shape[0] > 30 and len(np.unique(legend.reshape(-1, 3), axis=0)) > 50, "a colour scale below"
-    assert res.stats["patient"] == pid and "Dice" in res.summary and "1 files in the zip were not usable" in res.summary
+    assert legend.shape[0] > 30 and len(np.unique(legend.reshape(-1, 3), axis=0)) > 50, (
+        "a colour scale below"
+    )
+    assert (
+        res.stats["patient"] == pid
+        and "Dice" in res.summary
+        and "1 files in the zip were not usable" in res.summary
+    )
 
 
 def test_default_model_is_the_best_of_the_latest_run(tmp_path):
     import json
-    import time
 
     with pytest.raises(FileNotFoundError, match="make book"):
         app.find_default_model(tmp_path)
-    for run, name, auc, created in (("old", "efficientnet", 0.99, "2026-01-01T00:00:00"),
-                                    ("new", "cnn", 0.80, "2026-06-01T00:00:00"),
-                                    ("new", "efficientnet", 0.90, "2026-06-01T00:00:01")):
+    for run, name, auc, created in (
+        ("old", "efficientnet", 0.99, "2026-01-01T00:00:00"),
+        ("new", "cnn", 0.80, "2026-06-01T00:00:00"),
+        ("new", "efficientnet", 0.90, "2026-06-01T00:00:01"),
+    ):
         d = tmp_path / run / "models"
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{name}.keras").write_bytes(b"x")
-        (d / f"{name}.json").write_text(json.dumps({"created": created, "val_metrics": {"auc": auc}}))
+        (d / f"{name}.json").write_text(
+            json.dumps({"created": created, "val_metrics": {"auc": auc}})
+        )
     assert app.find_default_model(tmp_path) == tmp_path / "new" / "models" / "efficientnet.keras"
 
 
@@ -197,15 +214,21 @@ def test_endpoints_answer_like_predict(running_app, untrained_model, sample_file
     client = Client(url, verbose=False)
     names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/classify_patches", "/analyze_tissue"} <= set(names)
-    summary, gallery, table = client.predict([handle_file(str(f)) for f in files], api_name="/classify_patches")
+    summary, gallery, table = client.predict(
+        [handle_file(str(f)) for f in files], api_name="/classify_patches"
+    )
     got = pd.DataFrame(table["data"], columns=table["headers"]).set_index("file")
     model, card = cards.load_model(model_path)
     ref = predict.score_files(model, files, threshold=card["threshold"])
     ref["file"] = [Path(p).name for p in ref["path"]]
     ref = ref.set_index("file")
     assert set(got.index) == set(ref.index)
-    np.testing.assert_allclose(got.loc[ref.index, "P(IDC+)"].astype(float), ref["prob"].astype(float), atol=1e-4)
-    assert (got.loc[ref.index, "class"] == np.where(ref["pred"].astype(int) == 1, "IDC+", "IDC-")).all()
+    np.testing.assert_allclose(
+        got.loc[ref.index, "P(IDC+)"].astype(float), ref["prob"].astype(float), atol=1e-4
+    )
+    assert (
+        got.loc[ref.index, "class"] == np.where(ref["pred"].astype(int) == 1, "IDC+", "IDC-")
+    ).all()
     assert len(gallery) == len(files) and Path(gallery[0]["image"]).exists()
 
     from idc_utils import slides
@@ -217,7 +240,9 @@ def test_endpoints_answer_like_predict(running_app, untrained_model, sample_file
     Image.fromarray(canvas).save(png)
     heat, tsummary = client.predict(handle_file(str(png)), api_name="/analyze_tissue")
     direct = app.analyze_tissue_file(demo.predictor, png)
-    assert np.asarray(Image.open(heat)).shape == direct.overlay.shape  # the page gets what the function draws
+    assert (
+        np.asarray(Image.open(heat)).shape == direct.overlay.shape
+    )  # the page gets what the function draws
     assert_display_size(direct.overlay.shape, direct.stats["map_size"], canvas.shape)
     assert "IDC+ area" in tsummary
 
@@ -273,9 +298,22 @@ def app_process(untrained_model, shared_sample, tmp_path_factory):
     port = app.free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "idc_utils", "app", "--model", str(untrained_model),
-                                 "--port", str(port), "--data-dir", str(shared_sample)],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "idc_utils",
+                "app",
+                "--model",
+                str(untrained_model),
+                "--port",
+                str(port),
+                "--data-dir",
+                str(shared_sample),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(240):
@@ -297,13 +335,16 @@ def app_process(untrained_model, shared_sample, tmp_path_factory):
 def chromium_path():
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        skip_or_fail("Debian chromium is not installed (.ci/run installs it): apt-get install chromium")
+        skip_or_fail(
+            "Debian chromium is not installed (.ci/run installs it): apt-get install chromium"
+        )
     return found
 
 
 @pytest.mark.browser
-def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(app_process, sample_files,
-                                                                               untrained_model):
+def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
+    app_process, sample_files, untrained_model
+):
     from playwright.sync_api import sync_playwright
 
     url, log = app_process
@@ -314,9 +355,17 @@ def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
     expected["file"] = [Path(p).name for p in expected["path"]]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = pw.chromium.launch(
+            executable_path=chromium_path(),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(url, wait_until="networkidle")
@@ -327,23 +376,42 @@ def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
                 page.get_by_role("button", name="Classify").click()
                 page.wait_for_function(
                     "n => (document.querySelector('#patch-summary')?.innerText || '')"
-                    ".includes(n + ' of ' + n + ' patches classified')", arg=n, timeout=60_000)
-                page.wait_for_function(f"() => document.querySelectorAll('#patch-gallery img').length >= {n}",
-                                       timeout=30_000)
+                    ".includes(n + ' of ' + n + ' patches classified')",
+                    arg=n,
+                    timeout=60_000,
+                )
+                page.wait_for_function(
+                    f"() => document.querySelectorAll('#patch-gallery img').length >= {n}",
+                    timeout=30_000,
+                )
                 page.wait_for_timeout(300)
                 pictures = page.locator("#patch-gallery img")
                 assert pictures.count() == n
-                for k in range(n):  # each picture, as it is drawn on the page (no scrolling inside it)
+                for k in range(
+                    n
+                ):  # each picture, as it is drawn on the page (no scrolling inside it)
                     box = pictures.nth(k).evaluate(VISIBLE_PICTURE)
-                    assert box["height"] >= 250 and box["width"] >= 250, f"picture {k} is cut to {box}"
-                    assert box["shown"] > 0.95, f"picture {k}: only {box['shown']:.0%} of it is on screen"
+                    assert box["height"] >= 250 and box["width"] >= 250, (
+                        f"picture {k} is cut to {box}"
+                    )
+                    assert box["shown"] > 0.95, (
+                        f"picture {k}: only {box['shown']:.0%} of it is on screen"
+                    )
                 # the table as a person reads it: each file name, then its class and P(IDC+)
-                lines = [ln.strip() for ln in page.inner_text("#patch-table").splitlines() if ln.strip()]
+                lines = [
+                    ln.strip() for ln in page.inner_text("#patch-table").splitlines() if ln.strip()
+                ]
                 for r in expected.head(n).itertuples():
                     assert r.file in lines, (r.file, lines)
                     k = lines.index(r.file)
-                    assert lines[k + 1] == ("IDC+" if int(r.pred) == 1 else "IDC-"), (r.file, lines[k:k + 3])
-                    assert float(lines[k + 2]) == pytest.approx(float(r.prob), abs=1e-4), (r.file, lines[k:k + 3])
+                    assert lines[k + 1] == ("IDC+" if int(r.pred) == 1 else "IDC-"), (
+                        r.file,
+                        lines[k : k + 3],
+                    )
+                    assert float(lines[k + 2]) == pytest.approx(float(r.prob), abs=1e-4), (
+                        r.file,
+                        lines[k : k + 3],
+                    )
                 page.screenshot(path=str(ARTIFACTS / f"app_patch_tab_{n}.png"), full_page=True)
         finally:
             browser.close()

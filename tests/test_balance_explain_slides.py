@@ -21,7 +21,7 @@ def test_oversamplers_balance_and_keep_real_rows_first(method):
     X, y = blobs()
     Xr, yr, w, syn = balance.resample(X, y, method, seed=0)
     assert w is None and np.array_equal(Xr[: len(y)], X) and not syn[: len(y)].any()
-    assert syn[len(y):].all() and (yr[syn] == 1).all(), "only minority points are made"
+    assert syn[len(y) :].all() and (yr[syn] == 1).all(), "only minority points are made"
     assert abs(int((yr == 1).sum()) - int((yr == 0).sum())) <= 0.1 * len(y)
 
 
@@ -30,7 +30,9 @@ def test_smote_points_lie_between_real_minority_points():
     Xr, yr, _, syn = balance.resample(X, y, "smote", seed=0)
     pos = X[y == 1]
     lo, hi = pos.min(0), pos.max(0)
-    assert ((Xr[syn] >= lo - 1e-6) & (Xr[syn] <= hi + 1e-6)).all(), "interpolation stays in the hull's box"
+    assert ((Xr[syn] >= lo - 1e-6) & (Xr[syn] <= hi + 1e-6)).all(), (
+        "interpolation stays in the hull's box"
+    )
 
 
 def test_none_and_class_weight():
@@ -50,12 +52,28 @@ def test_compare_methods_uses_train_only_and_reports_cis():
         X, y = blobs(int(n * 0.8), int(n * 0.2), seed={"train": 0, "val": 1, "test": 2}[s])
         emb[s], labels[s] = X, y
         patients[s] = rng.integers(0, 20, len(y)).astype(str)
-    res = balance.compare_methods(emb, labels, patients, ["none", "class_weight", "smote"], n_boot=50, seed=0)
+    res = balance.compare_methods(
+        emb, labels, patients, ["none", "class_weight", "smote"], n_boot=50, seed=0
+    )
     t = res.table
     assert list(t.index) == ["none", "class_weight", "smote"]
     assert t.loc["smote", "synthetic"] == 320 - 80 and t.loc["none", "synthetic"] == 0
     assert (t["auc_low"] <= t["auc"]).all() and (t["auc"] <= t["auc_high"]).all()
-    assert np.isnan(t.loc["none", "auc_vs_none"]) if "auc_vs_none" in t and "none" in t.index else True
+    assert np.isnan(t.loc["none", "auc_vs_none"])  # the reference is not compared with itself
+    for m in ("class_weight", "smote"):  # the paired difference is this method's AUC minus none's
+        assert t.loc[m, "auc_vs_none"] == pytest.approx(
+            t.loc[m, "auc"] - t.loc["none", "auc"], abs=1e-12
+        )
+        assert (
+            t.loc[m, "auc_vs_none_low"] <= t.loc[m, "auc_vs_none"] <= t.loc[m, "auc_vs_none_high"]
+        )
+    # heads see training embeddings only: changing the validation and test points changes no head
+    emb2 = {**emb, "val": emb["val"] + 5.0, "test": emb["test"] - 5.0}
+    res2 = balance.compare_methods(emb2, labels, patients, ["none"], n_boot=10, seed=0)
+    from idc_utils.balance import fit_head
+
+    head = fit_head(emb["train"], labels["train"], seed=0)
+    np.testing.assert_allclose(res2.probs["none"]["test"], head.predict_proba(emb2["test"])[:, 1])
     assert res.verdict()["best"] in ("class_weight", "smote")
     assert "[" in res.readable().loc["smote", "auc"]
 
@@ -100,7 +118,12 @@ def test_gradcam_points_at_the_evidence(corner_model):
     r, c = np.unravel_index(mean.argmax(), mean.shape)
     assert 2 <= r < 18 and 2 <= c < 18, f"the map peaks at {(r, c)}, outside the evidence"
     assert mean[2:18, 2:18].mean() > 1.5 * mean[30:, 30:].mean()
-    quadrants = [mean[:25, :25].mean(), mean[:25, 25:].mean(), mean[25:, :25].mean(), mean[25:, 25:].mean()]
+    quadrants = [
+        mean[:25, :25].mean(),
+        mean[:25, 25:].mean(),
+        mean[25:, :25].mean(),
+        mean[25:, 25:].mean(),
+    ]
     assert int(np.argmax(quadrants)) == 0
 
 

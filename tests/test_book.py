@@ -1,8 +1,15 @@
-"""The chapters run under papermill with the smoke profile on the shared sample."""
+"""The chapters run under papermill with the smoke profile on the shared sample.
+
+The chapters are executed once per session into a temporary run folder; with ``IDC_SMOKE_RUN``
+set to the run folder of a smoke book just built (what ``.ci/run`` does after
+``make book PROFILE=smoke``), the tests read that build instead of executing the chapters again.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -19,12 +26,19 @@ def test_toc_lists_existing_notebooks_with_parameters_cells():
         assert "profile" in book._declared_parameters(nb)
         cells = nbformat.read(nb, as_version=4).cells
         assert sum("parameters" in c.metadata.get("tags", []) for c in cells) == 1
-        assert all(c.get("outputs", []) == [] for c in cells if c.cell_type == "code"), \
+        assert all(c.get("outputs", []) == [] for c in cells if c.cell_type == "code"), (
             f"{nb.name}: commit notebooks without outputs"
+        )
 
 
 @pytest.fixture(scope="module")
 def smoke_run(shared_sample, tmp_path_factory):
+    given = os.environ.get("IDC_SMOKE_RUN")
+    if given:
+        run_dir = Path(given)
+        record = json.loads((run_dir / "book.json").read_text())
+        assert record["profile"] == "smoke", f"{run_dir} is not a smoke run"
+        return run_dir, [run_dir / "notebooks" / p.name for p in book.chapter_notebooks()]
     run_dir = tmp_path_factory.mktemp("run-smoke")
     executed = book.run_chapters("smoke", str(shared_sample), run_dir=run_dir, log=lambda *_: None)
     return run_dir, executed
@@ -36,7 +50,9 @@ def test_smoke_chapters_execute_without_errors(smoke_run):
     for path in executed:
         nb = nbformat.read(path, as_version=4)
         assert book.error_outputs(nb) == []
-        images = sum(1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+        images = sum(
+            1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+        )
         assert images >= 1, f"{path.name} shows no figure"
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
 
@@ -50,26 +66,43 @@ def test_eda_chapter_writes_the_split_and_its_record(smoke_run):
     params = json.loads((run_dir / "params.json").read_text())
     assert params["01_eda"]["profile"] == "smoke"
     metrics = json.loads((run_dir / "metrics.json").read_text())["eda"]
-    assert metrics["patients_used"] == 40 and metrics["patch_split_leak"]["of them also in the training part"] > 0
+    assert (
+        metrics["patients_used"] == 40
+        and metrics["patch_split_leak"]["of them also in the training part"] > 0
+    )
     assert (run_dir / "figures" / "01_slide_mosaic.png").stat().st_size > 10_000
 
 
-def test_training_chapters_save_models_with_cards(smoke_run):
+def test_training_chapters_save_models_with_cards(smoke_run, shared_sample):
     run_dir, _ = smoke_run
+    from idc_utils import cards, data, evaluate, infer
+
+    ds = data.load_dataset(shared_sample)
+    df = split.attach_split(ds.manifest, split.load_split(run_dir / "split.csv"))
+    val = df[df.split == "val"]
     for name, backbone in (("cnn", "cnn"), ("efficientnet", "efficientnet_lite0")):
-        card = json.loads((run_dir / "models" / f"{name}.json").read_text())
-        assert (run_dir / "models" / f"{name}.keras").exists()
+        model, card = cards.load_model(run_dir / "models" / f"{name}.keras")
         assert card["backbone"] == backbone and 0 < card["threshold"] < 1
-        assert card["val_metrics"]["recall"] >= card["target_recall"]
-        assert card["data"]["fingerprint"] and card["seed"] == 1337
-    assert json.loads((run_dir / "models" / "efficientnet.json").read_text())["image_size"] == 64  # smoke
+        assert card["data"]["fingerprint"] == ds.fingerprint and card["seed"] == 1337
+        # the saved threshold is what the saved model's validation scores give for the target
+        p_val = infer.predict_proba(model, ds.images, val["i"], tta=card["tta"])
+        expected = evaluate.threshold_for_recall(val["label"], p_val, card["target_recall"])
+        assert card["threshold"] == pytest.approx(expected, abs=1e-5), name
+    assert (
+        json.loads((run_dir / "models" / "efficientnet.json").read_text())["image_size"] == 64
+    )  # smoke
 
 
 def test_later_chapters_record_their_numbers(smoke_run):
     run_dir, _ = smoke_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert {"eda", "preprocessing", "balance", "cnn", "efficientnet", "evaluation", "demo"} <= set(metrics)
-    assert metrics["demo"]["demo_vs_predict_max_diff"] < 1e-3 and "IDC+ area" in metrics["demo"]["tissue_summary"]
+    assert {"eda", "preprocessing", "balance", "cnn", "efficientnet", "evaluation", "demo"} <= set(
+        metrics
+    )
+    assert (
+        metrics["demo"]["demo_vs_predict_max_diff"] < 1e-3
+        and "IDC+ area" in metrics["demo"]["tissue_summary"]
+    )
     assert metrics["preprocessing"]["pipeline_patches_per_s"] > 0
     balance = {row["method"] for row in metrics["balance"]["table"]}
     assert balance == {"none", "class_weight", "smote"}
@@ -81,7 +114,9 @@ def test_later_chapters_record_their_numbers(smoke_run):
     import pandas as pd
 
     preds = pd.read_csv(run_dir / "test_predictions.csv")
-    assert {"prob_cnn", "prob_efficientnet"} <= set(preds.columns) and preds["prob_cnn"].between(0, 1).all()
+    assert {"prob_cnn", "prob_efficientnet"} <= set(preds.columns) and preds["prob_cnn"].between(
+        0, 1
+    ).all()
 
 
 def test_book_refuses_to_start_without_data(tmp_path, monkeypatch):

@@ -13,17 +13,23 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from idc_utils import book
 
 
 def notebook(cells, needs=()):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["idc_book"] = {"needs": list(needs)}
     for kind, src, *tags in cells:
-        cell = nbformat.v4.new_code_cell(src) if kind == "code" else nbformat.v4.new_markdown_cell(src)
+        cell = (
+            nbformat.v4.new_code_cell(src) if kind == "code" else nbformat.v4.new_markdown_cell(src)
+        )
         if tags:
             cell.metadata["tags"] = list(tags)
         nb.cells.append(cell)
@@ -37,22 +43,43 @@ PARAMS = 'profile = "smoke"\ndata_dir = None\nrun_dir = None\nseed = None\nsize 
 def project(tmp_path, tiny_dataset):
     root = tmp_path / "proj"
     (root / "notebooks").mkdir(parents=True)
-    shutil.copytree(ROOT / "idc_utils", root / "idc_utils", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "idc_utils" / "profiles.yml").write_text(yaml.safe_dump({"smoke": {"seed": 1, "size": 3}}))
-    (root / "_toc.yml").write_text(yaml.safe_dump({
-        "format": "jb-book", "root": "intro",
-        "chapters": [{"file": "notebooks/a_first"}, {"file": "notebooks/b_second"}]}))
-    a = notebook([
-        ("markdown", "# First\nIt writes a file."),
-        ("code", PARAMS, "parameters"),
-        ("code", "from idc_utils import runs\nP = runs.chapter_params('a_first', globals())\n"
-                 "(P.run.dir / 'a.txt').write_text(str(P.seed * P.size))"),
-    ])
-    b = notebook([
-        ("code", PARAMS, "parameters"),
-        ("code", "from idc_utils import runs\nP = runs.chapter_params('b_second', globals())\n"
-                 "print('read', (P.run.dir / 'a.txt').read_text())"),
-    ], needs=["a_first"])
+    shutil.copytree(
+        ROOT / "idc_utils", root / "idc_utils", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "idc_utils" / "profiles.yml").write_text(
+        yaml.safe_dump({"smoke": {"seed": 1, "size": 3}})
+    )
+    (root / "_toc.yml").write_text(
+        yaml.safe_dump(
+            {
+                "format": "jb-book",
+                "root": "intro",
+                "chapters": [{"file": "notebooks/a_first"}, {"file": "notebooks/b_second"}],
+            }
+        )
+    )
+    a = notebook(
+        [
+            ("markdown", "# First\nIt writes a file."),
+            ("code", PARAMS, "parameters"),
+            (
+                "code",
+                "from idc_utils import runs\nP = runs.chapter_params('a_first', globals())\n"
+                "(P.run.dir / 'a.txt').write_text(str(P.seed * P.size))",
+            ),
+        ]
+    )
+    b = notebook(
+        [
+            ("code", PARAMS, "parameters"),
+            (
+                "code",
+                "from idc_utils import runs\nP = runs.chapter_params('b_second', globals())\n"
+                "print('read', (P.run.dir / 'a.txt').read_text())",
+            ),
+        ],
+        needs=["a_first"],
+    )
     nbformat.write(a, root / "notebooks" / "a_first.ipynb")
     nbformat.write(b, root / "notebooks" / "b_second.ipynb")
     return root, tiny_dataset
@@ -109,8 +136,13 @@ def test_code_changes_in_the_notebook_or_the_package_rerun_what_uses_them(projec
     runs_py = root / "idc_utils" / "runs.py"
     runs_py.write_text(runs_py.read_text() + "\n# a comment\n")
     status = build(project)
-    assert "idc_utils changed: runs.py" in status["a_first"] and "idc_utils changed" in status["b_second"]
-    (root / "idc_utils" / "slides.py").write_text((root / "idc_utils" / "slides.py").read_text() + "\n#\n")
+    assert (
+        "idc_utils changed: runs.py" in status["a_first"]
+        and "idc_utils changed" in status["b_second"]
+    )
+    (root / "idc_utils" / "slides.py").write_text(
+        (root / "idc_utils" / "slides.py").read_text() + "\n#\n"
+    )
     assert all(s.startswith("reused") for s in build(project).values()), "slides.py is not imported"
     path = root / "notebooks" / "b_second.ipynb"
     nb = nbformat.read(path, as_version=4)
@@ -129,7 +161,9 @@ def test_missing_outputs_data_changes_and_force_rerun(project):
     extra = next(data.glob("101/0/*.png"))
     shutil.copy(extra, extra.with_name(extra.name.replace("_x", "_x9")))
     assert all("the data changed" in s for s in build(project).values())
-    assert all(s.startswith("running, because --force") for s in build(project, force=True).values())
+    assert all(
+        s.startswith("running, because --force") for s in build(project, force=True).values()
+    )
 
 
 def test_module_closure_follows_imports_inside_the_package():
@@ -161,12 +195,22 @@ def test_build_html_syncs_only_changed_files(tmp_path):
 def test_chapter_params_lists_parameters_once(tmp_path, monkeypatch):
     from idc_utils import runs
 
-    ns = {"profile": "smoke", "data_dir": None, "run_dir": str(tmp_path), "seed": None, "image_size": 77,
-          "np": object(), "P": None}
+    ns = {
+        "profile": "smoke",
+        "data_dir": None,
+        "run_dir": str(tmp_path),
+        "seed": None,
+        "image_size": 77,
+        "np": object(),
+        "P": None,
+    }
     monkeypatch.setenv("IDC_DATA_DIR", "/somewhere/data")
     P = runs.chapter_params("x", ns)
     assert P.seed == runs.profile_params("smoke")["seed"] and P.image_size == 77
     assert set(P.values) == {"data_dir", "run_dir", "seed", "image_size"}
     t = P.table()
-    assert t.loc["data_dir", "value"] == "$IDC_DATA_DIR" and t.loc["image_size", "source"] == "papermill / caller"
+    assert (
+        t.loc["data_dir", "value"] == "$IDC_DATA_DIR"
+        and t.loc["image_size", "source"] == "papermill / caller"
+    )
     assert Path(tmp_path).name in t.loc["run_dir", "value"]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import zipfile
 
 import numpy as np
 import pytest
+from conftest import patch_name, write_png
 from PIL import Image
 
-from conftest import make_kaggle_dataset, patch_name, write_png
 from idc_utils import data
 
-
 # ----------------------------------------------------------------------------- names
+
 
 @pytest.mark.parametrize(
     "name, expected",
@@ -47,6 +46,7 @@ def test_parse_rejects_other_names(name):
 
 # ----------------------------------------------------------------------------- scan
 
+
 def test_scan_reports_every_odd_file(tiny_dataset):
     root = tiny_dataset
     good = len(list(root.rglob("*.png")))
@@ -63,7 +63,10 @@ def test_scan_reports_every_odd_file(tiny_dataset):
     res = data.scan(root)
     assert len(res.patches) == good
     problems = dict(zip(res.problems["path"], res.problems["problem"]))
-    assert "label folder 1 disagrees with name class0" in problems[f"101/1/{patch_name('101', 901, 901, 0)}"]
+    assert (
+        "label folder 1 disagrees with name class0"
+        in problems[f"101/1/{patch_name('101', 901, 901, 0)}"]
+    )
     assert "patient folder 102 disagrees" in problems[f"102/0/{patch_name('999', 901, 901, 0)}"]
     assert "does not match" in problems["103/0/scan_0001.png"]
     assert "not a PNG" in problems["README.txt"]
@@ -114,9 +117,12 @@ def test_scan_reads_zip_and_reports_duplicates(tiny_dataset, tmp_path):
 
 # ----------------------------------------------------------------------------- decoding
 
+
 def _png_bytes(arr, mode=None, **kw):
     buf = io.BytesIO()
-    (Image.fromarray(arr, mode=mode) if mode else Image.fromarray(arr)).save(buf, format="PNG", **kw)
+    (Image.fromarray(arr, mode=mode) if mode else Image.fromarray(arr)).save(
+        buf, format="PNG", **kw
+    )
     return buf.getvalue()
 
 
@@ -160,7 +166,9 @@ def test_decode_converts_grayscale_rgba_and_16bit():
 )
 def test_decode_rejects_bad_files_with_a_reason(payload, reason):
     if payload is None:
-        payload = _png_bytes(np.random.default_rng(0).integers(0, 255, (50, 50, 3), dtype=np.uint8))[:200]
+        payload = _png_bytes(
+            np.random.default_rng(0).integers(0, 255, (50, 50, 3), dtype=np.uint8)
+        )[:200]
     with pytest.raises(data.PatchDecodeError, match=reason):
         data.decode_patch(payload)
 
@@ -174,6 +182,7 @@ def test_decode_refuses_larger_images_unless_asked():
 
 
 # ----------------------------------------------------------------------------- load + cache
+
 
 def test_load_dataset_matches_files_and_reports_corrupt(tiny_dataset):
     root = tiny_dataset
@@ -193,7 +202,10 @@ def test_load_dataset_matches_files_and_reports_corrupt(tiny_dataset):
     # pixels follow their rows: IDC+ patches were written darker
     means = ds.patches(m).reshape(len(m), -1).mean(1)
     full = (m["height"] == 50).to_numpy()
-    assert means[full & (m["label"] == 1).to_numpy()].max() < means[full & (m["label"] == 0).to_numpy()].min()
+    assert (
+        means[full & (m["label"] == 1).to_numpy()].max()
+        < means[full & (m["label"] == 0).to_numpy()].min()
+    )
     edge = m[m["note"].str.contains("padded")]
     assert len(edge) == 1 and edge.iloc[0]["height"] == 20
     assert ds.summary()["edge_patches_padded"] == 1
@@ -209,7 +221,10 @@ def test_second_load_reads_the_cache_and_notices_changes(tiny_dataset, tmp_path)
     np.testing.assert_array_equal(np.asarray(first.images), np.asarray(second.images))
     assert first.manifest.equals(second.manifest)
     # a new file changes the key: no stale cache
-    write_png(tiny_dataset / "101" / "0" / patch_name("101", 2001, 2001, 0), np.zeros((50, 50, 3), np.uint8))
+    write_png(
+        tiny_dataset / "101" / "0" / patch_name("101", 2001, 2001, 0),
+        np.zeros((50, 50, 3), np.uint8),
+    )
     third = data.load_dataset(tiny_dataset, cache_dir=cache)
     assert not third.from_cache and len(third) == len(first) + 1
 
@@ -249,7 +264,9 @@ def test_subsample_patients_keeps_whole_patients(tiny_dataset):
 def test_find_dataset_root(tmp_path):
     (tmp_path / "IDC_regular_ps50_idx5").mkdir()
     assert data.find_dataset_root(tmp_path).name == "IDC_regular_ps50_idx5"
-    assert data.find_dataset_root(tmp_path / "IDC_regular_ps50_idx5").name == "IDC_regular_ps50_idx5"
+    assert (
+        data.find_dataset_root(tmp_path / "IDC_regular_ps50_idx5").name == "IDC_regular_ps50_idx5"
+    )
 
 
 def test_cli_data_check_names_the_problem(tmp_path, capsys):

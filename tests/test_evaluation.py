@@ -13,7 +13,11 @@ def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
     rng = np.random.default_rng(seed)
     pats = np.repeat([f"p{k}" for k in range(n_pat)], per)
     y = (rng.random(n_pat * per) < np.repeat(rng.uniform(0.05, 0.6, n_pat), per)).astype(int)
-    z = strength * (2 * y - 1) + rng.normal(0, 1.2, len(y)) + np.repeat(rng.normal(0, 0.8, n_pat), per)
+    z = (
+        strength * (2 * y - 1)
+        + rng.normal(0, 1.2, len(y))
+        + np.repeat(rng.normal(0, 0.8, n_pat), per)
+    )
     return y, 1 / (1 + np.exp(-z)), pats
 
 
@@ -62,7 +66,9 @@ def test_patient_bootstrap_is_wider_than_patch_bootstrap():
     pretending every patch is independent."""
     y, p, pats = patient_data(strength=1.0)
     by_patient = evaluate.bootstrap_metrics(y, p, pats, 0.5, n_boot=300, seed=0)
-    by_patch = evaluate.bootstrap_metrics(y, p, np.arange(len(y)).astype(str), 0.5, n_boot=300, seed=0)
+    by_patch = evaluate.bootstrap_metrics(
+        y, p, np.arange(len(y)).astype(str), 0.5, n_boot=300, seed=0
+    )
     width = lambda t: t.loc["auc", "high"] - t.loc["auc", "low"]
     assert width(by_patient) > 1.3 * width(by_patch)
 
@@ -94,12 +100,19 @@ def test_temperature_scaling_fixes_overconfidence_without_changing_ranks():
     honest = 1 / (1 + np.exp(-true_logit))
     overconfident = 1 / (1 + np.exp(-3 * true_logit))
     T = evaluate.fit_temperature(y, overconfident)
-    assert T == pytest.approx(3.0, rel=0.15)
+    assert pytest.approx(3.0, rel=0.15) == T
     fixed = evaluate.apply_temperature(overconfident, T)
-    assert evaluate.expected_calibration_error(y, fixed) < 0.5 * evaluate.expected_calibration_error(y, overconfident)
+    assert evaluate.expected_calibration_error(
+        y, fixed
+    ) < 0.5 * evaluate.expected_calibration_error(y, overconfident)
     # a monotone rescaling: the ranking, hence the AUC, is unchanged
-    assert evaluate.binary_metrics(y, fixed)["auc"] == pytest.approx(evaluate.binary_metrics(y, overconfident)["auc"], abs=1e-12)
-    assert evaluate.binary_metrics(y, fixed)["loss"] < evaluate.binary_metrics(y, overconfident)["loss"]
+    assert evaluate.binary_metrics(y, fixed)["auc"] == pytest.approx(
+        evaluate.binary_metrics(y, overconfident)["auc"], abs=1e-12
+    )
+    assert (
+        evaluate.binary_metrics(y, fixed)["loss"]
+        < evaluate.binary_metrics(y, overconfident)["loss"]
+    )
     assert np.allclose(evaluate.apply_temperature(honest, 1.0), honest)
 
 
@@ -121,29 +134,62 @@ def test_qualitative_examples_pick_the_most_confident_of_each_kind():
     assert got == {"true positive": 0, "false negative": 2, "false positive": 3, "true negative": 5}
 
 
-def test_literature_table_states_each_split():
-    assert figures.LITERATURE["split"].str.len().min() > 10
-    assert figures.LITERATURE.loc["Source paper (EfficientNetB0, 200 px)", "AUC"] == 0.9558
+def test_literature_table_puts_our_rows_beside_the_published_ones():
+    y, p, pats = patient_data()
+    ci = evaluate.bootstrap_metrics(y, p, pats, 0.5, n_boot=50)
+    ours = figures.literature_rows(
+        {"eff": ci},
+        {"eff": {"backbone": "efficientnet_lite0", "image_size": 96}},
+        pd.DataFrame({"patient_id": pats}),
+        "sample",
+    )
+    both = figures.beside_literature(ours)
+    assert list(both.index[: len(figures.LITERATURE)]) == list(figures.LITERATURE.index)
+    mine = both.loc[ours.index[0]]
+    assert (
+        mine["AUC"].startswith(f"{ci.loc['auc', 'estimate']:.4f}")
+        and "30 test patients" in mine["split"]
+    )
+    assert f"[{ci.loc['auc', 'low']:.3f}, {ci.loc['auc', 'high']:.3f}]" in mine["AUC"], (
+        "our rows carry their CIs"
+    )
 
 
 def test_platt_scaling_removes_the_class_weight_shift_that_temperature_cannot():
     rng = np.random.default_rng(2)
     y = (rng.random(6000) < 0.28).astype(int)
     z = 1.5 * (2 * y - 1) + rng.normal(0, 1.3, len(y)) + np.log(0.28 / 0.72) + 0.5
-    weighted = 1 / (1 + np.exp(-(z + np.log(0.72 / 0.28))))  # what class weights do: a constant shift
+    weighted = 1 / (
+        1 + np.exp(-(z + np.log(0.72 / 0.28)))
+    )  # what class weights do: a constant shift
     val, test = slice(0, 3000), slice(3000, None)
     a, b = evaluate.fit_platt(y[val], weighted[val])
     platt = evaluate.apply_platt(weighted[test], a, b)
-    temp = evaluate.apply_temperature(weighted[test], evaluate.fit_temperature(y[val], weighted[val]))
+    temp = evaluate.apply_temperature(
+        weighted[test], evaluate.fit_temperature(y[val], weighted[val])
+    )
     ece = lambda p: evaluate.expected_calibration_error(y[test], p)
     assert ece(platt) < 0.5 * ece(weighted[test])
     assert ece(platt) < ece(temp) and ece(platt) < 0.03
-    assert evaluate.binary_metrics(y[test], platt)["auc"] == pytest.approx(evaluate.binary_metrics(y[test], weighted[test])["auc"])
+    assert evaluate.binary_metrics(y[test], platt)["auc"] == pytest.approx(
+        evaluate.binary_metrics(y[test], weighted[test])["auc"]
+    )
 
 
 def test_beside_literature_marks_unreported_numbers():
-    ours = pd.DataFrame([{"study": "us", "split": "by patient", "AUC": 0.9, "recall": 0.95, "precision": 0.5,
-                          "F1": 0.64, "balanced accuracy": 0.8}]).set_index("study")
+    ours = pd.DataFrame(
+        [
+            {
+                "study": "us",
+                "split": "by patient",
+                "AUC": 0.9,
+                "recall": 0.95,
+                "precision": 0.5,
+                "F1": 0.64,
+                "balanced accuracy": 0.8,
+            }
+        ]
+    ).set_index("study")
     t = figures.beside_literature(ours)
     assert t.loc["us", "AUC"] == "0.9000"
     assert t.loc["Cruz-Roa et al. 2014 (3-layer CNN)", "AUC"] == "not reported"
@@ -152,9 +198,13 @@ def test_beside_literature_marks_unreported_numbers():
 def test_threshold_drift_reports_each_split_at_the_chosen_threshold():
     y, p, _ = patient_data()
     card = {"threshold": 0.4, "target_recall": 0.9}
-    fig, table = figures.threshold_drift({"m": (card, {"val": (y[:600], p[:600]), "test": (y[600:], p[600:])})})
+    fig, table = figures.threshold_drift(
+        {"m": (card, {"val": (y[:600], p[:600]), "test": (y[600:], p[600:])})}
+    )
     assert list(table.index) == [("m", "val"), ("m", "test")]
-    assert table.loc[("m", "test"), "recall"] == pytest.approx(evaluate.binary_metrics(y[600:], p[600:], 0.4)["recall"])
+    assert table.loc[("m", "test"), "recall"] == pytest.approx(
+        evaluate.binary_metrics(y[600:], p[600:], 0.4)["recall"]
+    )
 
 
 def test_calibration_study_has_three_versions_and_platt_helps_a_shifted_model():
@@ -173,5 +223,10 @@ def test_literature_rows_from_bootstrap_tables():
     y, p, pats = patient_data()
     ci = evaluate.bootstrap_metrics(y, p, pats, 0.5, n_boot=20)
     test = pd.DataFrame({"patient_id": pats})
-    rows = figures.literature_rows({"eff": ci}, {"eff": {"backbone": "efficientnet_lite0", "image_size": 96}}, test, "sample")
-    assert rows.iloc[0]["AUC"] == ci.loc["auc", "estimate"] and "30 test patients" in rows.iloc[0]["split"]
+    rows = figures.literature_rows(
+        {"eff": ci}, {"eff": {"backbone": "efficientnet_lite0", "image_size": 96}}, test, "sample"
+    )
+    assert (
+        rows.iloc[0]["AUC"] == ci.loc["auc", "estimate"]
+        and "30 test patients" in rows.iloc[0]["split"]
+    )

@@ -34,7 +34,9 @@ def test_tta_is_the_mean_over_the_eight_views(small_model):
     x = rng.integers(0, 256, (5, 50, 50, 3)).astype(np.uint8)
     plain = infer.make_infer(small_model)
     expected = np.mean([plain(infer.dihedral_view(x, k, f)) for k, f in infer.DIHEDRAL], axis=0)
-    np.testing.assert_allclose(infer.make_infer(small_model, tta=True)(x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        infer.make_infer(small_model, tta=True)(x), expected, rtol=1e-5, atol=1e-6
+    )
     assert not np.allclose(plain(x), expected, atol=1e-6), "the views must matter for this model"
 
 
@@ -43,5 +45,9 @@ def test_predict_proba_keeps_the_order_of_the_index(small_model):
     images = rng.integers(0, 256, (20, 50, 50, 3)).astype(np.uint8)
     idx = np.array([7, 3, 19, 3, 0])
     direct = infer.make_infer(small_model, tta=True)(images[idx])
-    np.testing.assert_allclose(infer.predict_proba(small_model, images, idx, tta=True, batch_size=16), direct,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        infer.predict_proba(small_model, images, idx, tta=True, batch_size=16),
+        direct,
+        rtol=1e-5,
+        atol=1e-6,
+    )

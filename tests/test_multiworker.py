@@ -13,18 +13,30 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, make_kaggle_dataset
+
 from idc_utils import split
 
 pytestmark = pytest.mark.slow
 
 # a model without per-batch statistics: BatchNorm frozen, no dropout, no augmentation, so that a
 # global batch split over two workers computes exactly what one process computes on all of it
-PARAMS = {"backbone": "efficientnet_lite0", "image_size": 32, "batch_size": 16, "phase1_epochs": 0,
-          "phase2_epochs": 1, "unfreeze_blocks": "all", "train_bn": "false", "augment": "null",
-          "dropout": 0.0, "max_train_steps": 4, "head_on_features": "false", "schedule": "constant",
-          "finetune_lr": 0.001, "seed": 5}
+PARAMS = {
+    "backbone": "efficientnet_lite0",
+    "image_size": 32,
+    "batch_size": 16,
+    "phase1_epochs": 0,
+    "phase2_epochs": 1,
+    "unfreeze_blocks": "all",
+    "train_bn": "false",
+    "augment": "null",
+    "dropout": 0.0,
+    "max_train_steps": 4,
+    "head_on_features": "false",
+    "schedule": "constant",
+    "finetune_lr": 0.001,
+    "seed": 5,
+}
 
 
 def free_ports(n):
@@ -38,8 +50,21 @@ def free_ports(n):
 
 
 def train_cmd(data, run_dir):
-    cmd = [sys.executable, "-m", "idc_utils", "train", "--model", "efficientnet", "--profile", "smoke",
-           "--data-dir", str(data), "--run-dir", str(run_dir), "--force"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "idc_utils",
+        "train",
+        "--model",
+        "efficientnet",
+        "--profile",
+        "smoke",
+        "--data-dir",
+        str(data),
+        "--run-dir",
+        str(run_dir),
+        "--force",
+    ]
     for k, v in PARAMS.items():
         cmd += ["-p", k, str(v)]
     return cmd
@@ -55,8 +80,13 @@ def test_two_workers_match_each_other_and_one_process(tmp_path):
     data = make_kaggle_dataset(tmp_path / "data", {f"{k}": (8, 4) for k in range(1, 9)})
     from idc_utils.data import load_dataset
 
-    env = {**os.environ, "IDC_CACHE_DIR": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "IDC_BOOK_ROOT": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
+    env = {
+        **os.environ,
+        "IDC_CACHE_DIR": str(tmp_path / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "IDC_BOOK_ROOT": str(ROOT),
+        "CUDA_VISIBLE_DEVICES": "",
+    }
     os.environ["IDC_CACHE_DIR"] = env["IDC_CACHE_DIR"]
     manifest = load_dataset(data).manifest  # decoded once, the cache is shared
     df = split.assign_split(manifest, 0.25, 0.0, seed=0)
@@ -68,10 +98,18 @@ def test_two_workers_match_each_other_and_one_process(tmp_path):
     procs = []
     for k in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": k}})
-        procs.append(subprocess.Popen(train_cmd(data, multi) + ["--strategy", "multiworker"],
-                                      env={**env, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    reference = subprocess.run(train_cmd(data, single), env=env, capture_output=True, text=True, timeout=110)
+        procs.append(
+            subprocess.Popen(
+                train_cmd(data, multi) + ["--strategy", "multiworker"],
+                env={**env, "TF_CONFIG": tf_config},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    reference = subprocess.run(
+        train_cmd(data, single), env=env, capture_output=True, text=True, timeout=110
+    )
     outs = []
     try:
         for p in procs:

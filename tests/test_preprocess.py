@@ -55,12 +55,18 @@ def test_affine_is_one_interpolation_sharper_than_three():
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (32, 50, 50, 3)).astype(np.float32)  # high-frequency texture
-    one = np.asarray(preprocess.Augment(only(rotation_deg=15.0, zoom=0.1, translate=0.1), seed=0)(x, training=True))
+    one = np.asarray(
+        preprocess.Augment(only(rotation_deg=15.0, zoom=0.1, translate=0.1), seed=0)(
+            x, training=True
+        )
+    )
     L = keras.layers
     chained = x
-    for layer in (L.RandomRotation(15 / 360, fill_mode="reflect", seed=0),
-                  L.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=1),
-                  L.RandomZoom(0.1, 0.1, fill_mode="reflect", seed=2)):
+    for layer in (
+        L.RandomRotation(15 / 360, fill_mode="reflect", seed=0),
+        L.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=1),
+        L.RandomZoom(0.1, 0.1, fill_mode="reflect", seed=2),
+    ):
         chained = layer(chained, training=True)
     # each interpolation averages neighbours and flattens the texture: one keeps more of it
     assert one.std() > np.asarray(chained).std() * 1.05
@@ -99,8 +105,13 @@ def test_patch_batches_keep_images_and_labels_together():
 def test_patch_batches_shuffle_is_seeded():
     images = np.zeros((40, 50, 50, 3), np.uint8)
     images[:, 0, 0, 0] = np.arange(40)
-    order = lambda seed: [int(v) for x, _ in preprocess.patch_batches(images, np.arange(40), None, batch_size=8,
-                                                                       shuffle=True, seed=seed) for v in x.numpy()[:, 0, 0, 0]]
+    order = lambda seed: [
+        int(v)
+        for x, _ in preprocess.patch_batches(
+            images, np.arange(40), None, batch_size=8, shuffle=True, seed=seed
+        )
+        for v in x.numpy()[:, 0, 0, 0]
+    ]
     assert order(1) == order(1) and order(1) != order(2) and order(1) != list(range(40))
 
 
@@ -111,8 +122,12 @@ def test_resize_and_scale_match_the_model_layers():
     for scaling in ("unit", "lite", "raw"):
         inp = keras.Input((50, 50, 3))
         m = keras.Model(inp, preprocess.input_layers(inp, 96, scaling))
-        np.testing.assert_allclose(m.predict(x, verbose=0), preprocess.resize_and_scale(x, 96, scaling), atol=1e-4)
-    lo, hi = preprocess.resize_and_scale(np.array([[[[0, 127, 255]]]], np.float32), 1, "lite").ravel()[[0, 2]]
+        np.testing.assert_allclose(
+            m.predict(x, verbose=0), preprocess.resize_and_scale(x, 96, scaling), atol=1e-4
+        )
+    lo, hi = preprocess.resize_and_scale(
+        np.array([[[[0, 127, 255]]]], np.float32), 1, "lite"
+    ).ravel()[[0, 2]]
     assert lo == pytest.approx(-127 / 128) and hi == pytest.approx(1.0)
 
 
@@ -125,10 +140,27 @@ def test_chapter_figures_and_tables():
     x, base = asymmetric_batch(2)
     patches = x.astype(np.uint8)
     t = figures.scaling_table(patches)
-    assert t.loc["unit", "max"] == pytest.approx(1.0) and t.loc["lite", "min"] == pytest.approx(-127 / 128)
-    for fig in (figures.plot_resize(patches, ["a", "b"], 96), figures.plot_hed(patches, ["a", "b"]),
-                figures.plot_scaling(patches),
-                figures.plot_gallery(figures.augmentation_gallery(patches[0], AugmentConfig(), draws=3))):
-        assert fig.axes
-    n, seconds = preprocess.pipeline_throughput(preprocess.patch_batches(patches, [0, 1], None, batch_size=1))
+    assert t.loc["unit", "max"] == pytest.approx(1.0) and t.loc["lite", "min"] == pytest.approx(
+        -127 / 128
+    )
+    fig = figures.plot_resize(patches, ["a", "b"], 96)  # each patch: stored, nearest, bilinear
+    shown = [ax.images[0].get_array() for ax in fig.axes]
+    assert len(shown) == 6 and shown[0].shape[:2] == (50, 50) and shown[1].shape[:2] == (96, 96)
+    np.testing.assert_array_equal(np.asarray(shown[0]), patches[0])
+    fig = figures.plot_hed(patches, ["a", "b"])
+    np.testing.assert_allclose(
+        np.asarray(fig.axes[1].images[0].get_array()), preprocess.hed_channels(patches[0])[..., 0]
+    )
+    fig = figures.plot_scaling(patches)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["unit", "lite"]
+    gallery = figures.augmentation_gallery(patches[0], AugmentConfig(), draws=3)
+    assert set(gallery) >= {"original", "flips", "hed", "all together"}
+    assert all(v.shape == (3, 50, 50, 3) for v in gallery.values())
+    np.testing.assert_array_equal(gallery["original"][0], patches[0])
+    assert not np.array_equal(gallery["all together"][0], patches[0])
+    fig = figures.plot_gallery(gallery)
+    assert len(fig.axes) == 3 * len(gallery) and fig.axes[0].get_ylabel() == "original"
+    n, seconds = preprocess.pipeline_throughput(
+        preprocess.patch_batches(patches, [0, 1], None, batch_size=1)
+    )
     assert n == 2 and seconds > 0

@@ -18,7 +18,9 @@ def test_profiles_exist_and_differ():
 
 
 def test_chapter_params_fill_from_profile_and_keep_given(tmp_path):
-    p = runs.chapter_params("99_test", profile="smoke", run_dir=str(tmp_path), seed=7, max_patients=None)
+    p = runs.chapter_params(
+        "99_test", profile="smoke", run_dir=str(tmp_path), seed=7, max_patients=None
+    )
     assert p.seed == 7 and "seed" in p.given
     assert p.max_patients == runs.profile_params("smoke")["max_patients"]
     assert p.run.dir == tmp_path and (tmp_path / "models").is_dir()
@@ -61,7 +63,9 @@ def test_mosaic_places_patches_at_their_coordinates():
 
 
 def test_patient_rows_names_alternatives():
-    m = pd.DataFrame({"patient_id": ["1", "1", "2"], "x": [1, 51, 1], "y": [1, 1, 1], "label": [0, 1, 0]})
+    m = pd.DataFrame(
+        {"patient_id": ["1", "1", "2"], "x": [1, 51, 1], "y": [1, 1, 1], "label": [0, 1, 0]}
+    )
     assert len(slides.patient_rows(m, "1")) == 2
     with pytest.raises(ValueError, match=r"1 \(2\)"):
         slides.patient_rows(m, "77")

@@ -18,7 +18,15 @@ def synthetic_manifest(n_patients=60, seed=0):
         share = float(rng.choice([0.0, 0.05, 0.2, 0.4, 0.7, 0.9]))
         labels = (rng.random(n) < share).astype(int)
         for k, lab in enumerate(labels):
-            rows.append((f"{1000 + p}/{lab}/x{k}.png", str(1000 + p), 1 + 50 * (k % 20), 1 + 50 * (k // 20), lab))
+            rows.append(
+                (
+                    f"{1000 + p}/{lab}/x{k}.png",
+                    str(1000 + p),
+                    1 + 50 * (k % 20),
+                    1 + 50 * (k // 20),
+                    lab,
+                )
+            )
     return pd.DataFrame(rows, columns=["path", "patient_id", "x", "y", "label"])
 
 
@@ -54,7 +62,11 @@ def test_holdout_patients_are_outside_every_split():
     m = synthetic_manifest()
     df = split.assign_split(m, 0.15, 0.15, seed=0, holdout=["1003", "1007"])
     assert set(df.loc[df["patient_id"].isin(["1003", "1007"]), "split"]) == {"holdout"}
-    assert set(df.loc[~df["patient_id"].isin(["1003", "1007"]), "split"]) == {"train", "val", "test"}
+    assert set(df.loc[~df["patient_id"].isin(["1003", "1007"]), "split"]) == {
+        "train",
+        "val",
+        "test",
+    }
     split.check_no_leakage(df)
     assert "holdout" in split.split_summary(df).index
 

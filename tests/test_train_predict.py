@@ -10,12 +10,11 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import patch_name, toy_data, write_png
 from PIL import Image
 
-from conftest import patch_name, toy_data, write_png
 from idc_utils import cards, infer, train
 from idc_utils.__main__ import main
-
 
 FAST = dict(batch_size=16, patience=2, augment=None, seed=3)
 
@@ -45,9 +44,12 @@ def test_one_epoch_cnn_training_writes_model_card_and_history(cnn_run):
     p_val = infer.predict_proba(model, images, val["i"])
     from idc_utils import evaluate
 
-    assert card["threshold"] == pytest.approx(evaluate.threshold_for_recall(val["label"], p_val, 0.93), abs=1e-6)
-    assert card["val_metrics"]["recall"] == pytest.approx(evaluate.binary_metrics(val["label"], p_val,
-                                                                                 card["threshold"])["recall"])
+    assert card["threshold"] == pytest.approx(
+        evaluate.threshold_for_recall(val["label"], p_val, 0.93), abs=1e-6
+    )
+    assert card["val_metrics"]["recall"] == pytest.approx(
+        evaluate.binary_metrics(val["label"], p_val, card["threshold"])["recall"]
+    )
     assert card["data"]["fingerprint"] == "toy" and card["data"]["train_patients"] == 5
     assert card["preprocessing"]["inside_model"] is True
     assert "not a medical device" in card["disclaimer"]
@@ -69,19 +71,43 @@ def test_saved_model_reloads_and_predicts_the_same(cnn_run):
 def test_an_identical_training_is_reused_and_a_changed_one_is_not(cnn_run, tmp_path):
     images, df, res = cnn_run
     logs = []
-    again = train.fit(train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), images, df,
-                      res.model_path.parent, "cnn", data_fingerprint="toy", log=logs.append)
-    assert any("reused cnn.keras" in line for line in logs) and again.card["created"] == res.card["created"]
+    again = train.fit(
+        train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST),
+        images,
+        df,
+        res.model_path.parent,
+        "cnn",
+        data_fingerprint="toy",
+        log=logs.append,
+    )
+    assert (
+        any("reused cnn.keras" in line for line in logs)
+        and again.card["created"] == res.card["created"]
+    )
     logs.clear()
     other = df.copy()
     other.loc[other.patient_id == "4", "split"] = "val"  # another split: retrain
-    key_a = train.reuse_key(train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), df, "toy")
-    key_b = train.reuse_key(train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), other, "toy")
-    key_c = train.reuse_key(train.TrainConfig.scratch(epochs=2, image_size=50, cnn_width=8, **FAST), df, "toy")
+    key_a = train.reuse_key(
+        train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), df, "toy"
+    )
+    key_b = train.reuse_key(
+        train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), other, "toy"
+    )
+    key_c = train.reuse_key(
+        train.TrainConfig.scratch(epochs=2, image_size=50, cnn_width=8, **FAST), df, "toy"
+    )
     assert key_a["split"] != key_b["split"] and key_a["config"] != key_c["config"]
     assert train.reusable_result(res.model_path.parent, "cnn", key_b) is None
-    forced = train.fit(train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST), images, df,
-                       tmp_path, "cnn", data_fingerprint="toy", log=logs.append, force=True)
+    forced = train.fit(
+        train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST),
+        images,
+        df,
+        tmp_path,
+        "cnn",
+        data_fingerprint="toy",
+        log=logs.append,
+        force=True,
+    )
     assert not any("reused" in line for line in logs) and forced.model_path.exists()
 
 
@@ -102,21 +128,31 @@ def test_load_model_errors(tmp_path):
 @pytest.mark.slow
 def test_transfer_learning_two_phases_with_imagenet_lite0(tmp_path):
     images, df = toy_data(96)
-    cfg = train.TrainConfig.transfer(phase1_epochs=2, phase2_epochs=1, unfreeze_blocks=2,
-                                     backbone="efficientnet_lite0", image_size=64, head_on_features=True,
-                                     schedule="cosine", tta=True, **FAST)
+    cfg = train.TrainConfig.transfer(
+        phase1_epochs=2,
+        phase2_epochs=1,
+        unfreeze_blocks=2,
+        backbone="efficientnet_lite0",
+        image_size=64,
+        head_on_features=True,
+        schedule="cosine",
+        tta=True,
+        **FAST,
+    )
     logs = []
     res = train.fit(cfg, images, df, tmp_path, "eff", log=logs.append)
     assert list(res.history["phase"]) == ["head", "head", "finetune"]
-    assert any("phase head" in l and "1,281 of" in l for l in logs), "phase 1 trains the head only"
-    assert sum("(cached features)" in l for l in logs) == 2, "phase 1 ran on features computed once"
+    assert any("phase head" in line and "1,281 of" in line for line in logs), "only the head trains"
+    assert sum("(cached features)" in line for line in logs) == 2, "on features computed once"
     assert res.card["backbone"] == "efficientnet_lite0" and res.card["tta"] is True
     # the saved threshold was chosen on validation scores *with* test-time augmentation
     from idc_utils import evaluate
 
     val = df[df.split == "val"]
     p_val = infer.predict_proba(res.model, images, val["i"], tta=True)
-    assert res.card["threshold"] == pytest.approx(evaluate.threshold_for_recall(val["label"], p_val, 0.93), abs=1e-6)
+    assert res.card["threshold"] == pytest.approx(
+        evaluate.threshold_for_recall(val["label"], p_val, 0.93), abs=1e-6
+    )
 
 
 @pytest.mark.slow
@@ -124,9 +160,18 @@ def test_interrupted_training_resumes_where_it_stopped(tmp_path):
     import keras
 
     images, df = toy_data()
-    cfg = train.TrainConfig.transfer(phase1_epochs=1, phase2_epochs=3, unfreeze_blocks=1,
-                                     backbone="efficientnet_lite0", weights=None, image_size=48,
-                                     batch_size=16, patience=5, augment=None, seed=1)
+    cfg = train.TrainConfig.transfer(
+        phase1_epochs=1,
+        phase2_epochs=3,
+        unfreeze_blocks=1,
+        backbone="efficientnet_lite0",
+        weights=None,
+        image_size=48,
+        batch_size=16,
+        patience=5,
+        augment=None,
+        seed=1,
+    )
 
     class Crash(keras.callbacks.Callback):
         def __init__(self, phase):
@@ -138,14 +183,21 @@ def test_interrupted_training_resumes_where_it_stopped(tmp_path):
                 raise KeyboardInterrupt("power cut")
 
     with pytest.raises(KeyboardInterrupt):
-        train.fit(cfg, images, df, tmp_path, "m", log=lambda *_: None, extra_callbacks=[Crash("finetune")])
+        train.fit(
+            cfg, images, df, tmp_path, "m", log=lambda *_: None, extra_callbacks=[Crash("finetune")]
+        )
     assert (tmp_path / "m.work" / "state.json").exists()
     assert not (tmp_path / "m.keras").exists()
     logs = []
     res = train.fit(cfg, images, df, tmp_path, "m", log=logs.append)
-    assert any("phase head: already done" in l for l in logs)
+    assert any("phase head: already done" in line for line in logs)
     hist = pd.read_csv(tmp_path / "m.history.csv")
-    assert list(zip(hist["phase"], hist["epoch"])) == [("head", 1), ("finetune", 1), ("finetune", 2), ("finetune", 3)]
+    assert list(zip(hist["phase"], hist["epoch"])) == [
+        ("head", 1),
+        ("finetune", 1),
+        ("finetune", 2),
+        ("finetune", 3),
+    ]
     assert res.model_path.exists()
 
 
@@ -164,8 +216,15 @@ def test_class_weights_balance_the_loss():
 def huge_png_header(w=100_000, h=100_000):
     """A tiny file whose header claims a gigantic image (a decompression bomb)."""
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+    chunk = lambda t, d: (
+        struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    )
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +240,7 @@ def inputs(tmp_path_factory, untrained_model):
     Image.fromarray(images[0][..., 0]).save(odd / "gray.png")
     rgba = np.dstack([images[1], np.full((50, 50), 255, np.uint8)])
     Image.fromarray(rgba).save(odd / "rgba.png")
-    Image.fromarray((images[2][..., 0].astype(np.uint16) * 257)).save(odd / "deep16.png")
+    Image.fromarray(images[2][..., 0].astype(np.uint16) * 257).save(odd / "deep16.png")
     Image.fromarray(images[3][:30]).save(odd / "small_edge.png")
     Image.fromarray(images[3]).save(odd / "photo.jpg", quality=95)
     (odd / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
@@ -199,15 +258,41 @@ def inputs(tmp_path_factory, untrained_model):
 def test_predict_kaggle_folder_matches_the_model(inputs, tmp_path, capsys):
     model_path, kag, _, images = inputs
     out = tmp_path / "p.csv"
-    assert main(["predict", "--model", str(model_path), "--input", str(kag), "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model_path),
+                "--input",
+                str(kag),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     df = pd.read_csv(out, dtype={"patient_id": str}, keep_default_na=False)
-    assert list(df.columns) == ["path", "patient_id", "x", "y", "label", "prob", "pred", "error", "note"]
+    assert list(df.columns) == [
+        "path",
+        "patient_id",
+        "x",
+        "y",
+        "label",
+        "prob",
+        "pred",
+        "error",
+        "note",
+    ]
     assert len(df) == 4 and set(df["patient_id"]) == {"77"} and (df["error"] == "").all()
     model, card = cards.load_model(model_path)
     expect = model.predict(images[:4].astype("float32"), verbose=0).ravel()
     order = np.argsort(df["x"].astype(int).to_numpy())
     np.testing.assert_allclose(df["prob"].astype(float).to_numpy()[order], expect, atol=1e-5)
-    assert ((df["prob"].astype(float) >= card["threshold"]).astype(int) == df["pred"].astype(int)).all()
+    assert (
+        (df["prob"].astype(float) >= card["threshold"]).astype(int) == df["pred"].astype(int)
+    ).all()
     assert "from the model card" in capsys.readouterr().err
 
 
@@ -215,23 +300,51 @@ def test_predict_odd_and_bad_files_get_rows_with_reasons(inputs, tmp_path, capsy
     model_path, _, odd, _ = inputs
     out = tmp_path / "odd.csv"
     missing = str(odd / "missing.png")
-    rc = main(["predict", "--model", str(model_path), "--input", str(odd), missing, "--out", str(out),
-               "--quiet", "--threshold", "0.5"])
+    rc = main(
+        [
+            "predict",
+            "--model",
+            str(model_path),
+            "--input",
+            str(odd),
+            missing,
+            "--out",
+            str(out),
+            "--quiet",
+            "--threshold",
+            "0.5",
+        ]
+    )
     assert rc == 0
     df = pd.read_csv(out, keep_default_na=False)
     by = {p.split("/")[-1]: r for p, r in zip(df["path"], df.to_dict("records"))}
-    for ok, note in [("gray.png", "grayscale"), ("rgba.png", "RGBA"), ("deep16.png", "16-bit"),
-                     ("small_edge.png", "padded from 50x30"), ("photo.jpg", "")]:
+    for ok, note in [
+        ("gray.png", "grayscale"),
+        ("rgba.png", "RGBA"),
+        ("deep16.png", "16-bit"),
+        ("small_edge.png", "padded from 50x30"),
+        ("photo.jpg", ""),
+    ]:
         assert by[ok]["error"] == "" and by[ok]["prob"] != "", ok
         assert note in by[ok]["note"], (ok, by[ok]["note"])
-    for bad, reason in [("corrupt.png", "corrupt"), ("empty.png", "empty file"), ("notes.png", "not an image"),
-                        ("bomb.png", "above the"), ("large.png", "larger than a 50x50"),
-                        ("truncated.png", "unreadable"), ("missing.png", "file not found")]:
+    for bad, reason in [
+        ("corrupt.png", "corrupt"),
+        ("empty.png", "empty file"),
+        ("notes.png", "not an image"),
+        ("bomb.png", "above the"),
+        ("large.png", "larger than a 50x50"),
+        ("truncated.png", "unreadable"),
+        ("missing.png", "file not found"),
+    ]:
         assert reason in by[bad]["error"], (bad, by[bad]["error"])
         assert by[bad]["prob"] == "" and by[bad]["pred"] == ""
     assert "readme.txt" not in by
     err = capsys.readouterr().err
-    assert "7 files could not be scored" in err and "1 non-image files" in err and "threshold 0.5000 (given)" in err
+    assert (
+        "7 files could not be scored" in err
+        and "1 non-image files" in err
+        and "threshold 0.5000 (given)" in err
+    )
 
 
 def test_predict_exit_codes(inputs, tmp_path):
@@ -242,8 +355,21 @@ def test_predict_exit_codes(inputs, tmp_path):
     empty = tmp_path / "emptydir"
     empty.mkdir()
     assert main(base + ["--input", str(empty)]) == 2
-    assert main(["predict", "--model", str(tmp_path / "nope.keras"), "--input", str(kag),
-                 "--out", str(tmp_path / "y.csv"), "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "nope.keras"),
+                "--input",
+                str(kag),
+                "--out",
+                str(tmp_path / "y.csv"),
+                "--quiet",
+            ]
+        )
+        == 1
+    )
 
 
 @pytest.mark.slow
@@ -258,12 +384,22 @@ def test_gpu_code_path_mixed_precision_and_xla_runs_on_cpu(tmp_path):
     try:
         device = train.configure_device(mixed_precision=True, jit=True)
         assert keras.mixed_precision.global_policy().name == "mixed_float16" and device.jit_compile
-        cfg = train.TrainConfig.transfer(phase1_epochs=1, phase2_epochs=1, unfreeze_blocks=1, weights=None,
-                                         backbone="efficientnet_lite0", image_size=48, batch_size=16, seed=0)
+        cfg = train.TrainConfig.transfer(
+            phase1_epochs=1,
+            phase2_epochs=1,
+            unfreeze_blocks=1,
+            weights=None,
+            backbone="efficientnet_lite0",
+            image_size=48,
+            batch_size=16,
+            seed=0,
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = train.fit(cfg, images, df, tmp_path, "mp", device=device, log=lambda *_: None)
-        assert not [w for w in caught if "jit_compile" in str(w.message)], "XLA fell back to plain execution"
+        assert not [w for w in caught if "jit_compile" in str(w.message)], (
+            "XLA fell back to plain execution"
+        )
         assert res.card["mixed_precision"] is True and res.model.output.dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -289,8 +425,13 @@ def test_card_summary_and_comparison(cnn_run):
     other = {**res.card, "val_metrics": {**res.card["val_metrics"], "auc": 0.5}, "image_size": 96}
     t = cards.compare({"a": res.card, "b": other})
     assert list(t.index) == ["a", "b"]
-    assert t.loc["a", "validation AUC"] == res.card["val_metrics"]["auc"] and t.loc["b", "validation AUC"] == 0.5
+    assert (
+        t.loc["a", "validation AUC"] == res.card["val_metrics"]["auc"]
+        and t.loc["b", "validation AUC"] == 0.5
+    )
     assert t.loc["b", "image size"] == 96 and t.loc["a", "image size"] == 50
     s = cards.summary(res.card)
-    assert s["model"] == "cnn" and s["threshold (chosen on validation)"] == round(res.card["threshold"], 4)
+    assert s["model"] == "cnn" and s["threshold (chosen on validation)"] == round(
+        res.card["threshold"], 4
+    )
     assert s["test-time augmentation"] == "none" and "train 1 ep @ 0.001" in s["phases"]

@@ -27,7 +27,7 @@ def fake_torch(monkeypatch):
     torch = types.ModuleType("torch")
     utils = types.ModuleType("torch._utils")
 
-    class FloatStorage:  # noqa: D401 - pickled by reference only
+    class FloatStorage:
         pass
 
     class LongStorage:
@@ -56,8 +56,17 @@ def write_legacy(path, tensors: dict, torch):
 
         def __reduce__(self):
             offset, size, stride = self.args
-            return (torch._utils._rebuild_tensor_v2, (StorageRef(self.key, self.arr), offset, size, stride, False,
-                                                       collections.OrderedDict()))
+            return (
+                torch._utils._rebuild_tensor_v2,
+                (
+                    StorageRef(self.key, self.arr),
+                    offset,
+                    size,
+                    stride,
+                    False,
+                    collections.OrderedDict(),
+                ),
+            )
 
     class StorageRef:
         def __init__(self, key, arr):
@@ -78,10 +87,12 @@ def write_legacy(path, tensors: dict, torch):
     with open(path, "wb") as f:
         pickle.dump(LEGACY_MAGIC, f, protocol=2)
         pickle.dump(1001, f, protocol=2)
-        pickle.dump({"protocol_version": 1001, "little_endian": True, "type_sizes": {}}, f, protocol=2)
+        pickle.dump(
+            {"protocol_version": 1001, "little_endian": True, "type_sizes": {}}, f, protocol=2
+        )
         P(f, protocol=2).dump(state)
         pickle.dump(list(storages), f, protocol=2)
-        for key, arr in storages.items():
+        for arr in storages.values():
             f.write(struct.pack("<q", arr.size))
             f.write(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
 
@@ -90,12 +101,16 @@ def test_reader_rebuilds_tensors_with_offsets_and_strides(tmp_path, fake_torch):
     base = np.arange(24, dtype=np.float32)
     counts = np.array([7], dtype=np.int64)
     path = tmp_path / "w.pth"
-    write_legacy(path, {
-        "conv.weight": (base, 0, (2, 3, 4), (12, 4, 1)),
-        "transposed": (base, 0, (4, 3), (1, 4)),  # a non-contiguous view
-        "tail": (base, 20, (4,), (1,)),  # an offset into the storage
-        "bn.num_batches_tracked": (counts, 0, (), ()),
-    }, fake_torch)
+    write_legacy(
+        path,
+        {
+            "conv.weight": (base, 0, (2, 3, 4), (12, 4, 1)),
+            "transposed": (base, 0, (4, 3), (1, 4)),  # a non-contiguous view
+            "tail": (base, 20, (4,), (1,)),  # an offset into the storage
+            "bn.num_batches_tracked": (counts, 0, (), ()),
+        },
+        fake_torch,
+    )
     sd = load_legacy_state_dict(path)
     np.testing.assert_array_equal(sd["conv.weight"], base.reshape(2, 3, 4))
     np.testing.assert_array_equal(sd["transposed"], base[:12].reshape(3, 4).T)
@@ -163,8 +178,15 @@ def test_port_recognises_the_cat(imagenet_lite0):
 # ----------------------------------------------------------------------------- classifiers
 
 
-@pytest.mark.parametrize("backbone, size", [("cnn", 50), ("efficientnet_lite0", 50),
-                                            ("efficientnet_lite0", 96), ("efficientnet_lite0", 200)])
+@pytest.mark.parametrize(
+    "backbone, size",
+    [
+        ("cnn", 50),
+        ("efficientnet_lite0", 50),
+        ("efficientnet_lite0", 96),
+        ("efficientnet_lite0", 200),
+    ],
+)
 def test_classifiers_build_and_take_raw_patches(backbone, size):
     m = models.build_classifier(backbone, size, weights="imagenet" if backbone != "cnn" else None)
     assert m.input_shape == (None, 50, 50, 3) and m.output_shape == (None, 1)
@@ -177,8 +199,10 @@ def test_classifiers_build_and_take_raw_patches(backbone, size):
 def test_imagenet_features_survive_into_the_classifier():
     m = models.build_classifier("efficientnet_lite0", 96)
     sd = load_legacy_state_dict(models.lite0_weights_path())
-    np.testing.assert_array_equal(m.get_layer("lite0_stem_conv").get_weights()[0],
-                                  np.transpose(sd["_conv_stem.weight"], (2, 3, 1, 0)))
+    np.testing.assert_array_equal(
+        m.get_layer("lite0_stem_conv").get_weights()[0],
+        np.transpose(sd["_conv_stem.weight"], (2, 3, 1, 0)),
+    )
 
 
 def test_set_trainable_unfreezes_only_the_last_blocks():
@@ -188,7 +212,7 @@ def test_set_trainable_unfreezes_only_the_last_blocks():
     c = models.set_trainable(m, "efficientnet_lite0", 0)
     assert {w.path.split("/")[0] for w in m.trainable_weights} == {"head_prob"}
     models.set_trainable(m, "efficientnet_lite0", 2)
-    names = {l.name for l in m.layers if l.trainable and l.weights}
+    names = {layer.name for layer in m.layers if layer.trainable and layer.weights}
     assert "lite0_block15_project_conv" in names and "lite0_block14_dwconv" in names
     assert "lite0_block13_dwconv" not in names and "lite0_top_conv" in names
     assert not any(isinstance(m.get_layer(n), keras.layers.BatchNormalization) for n in names)

