@@ -114,15 +114,33 @@ class Predictor:
         return out
 
     def describe(self) -> str:
+        """What the model is and what its threshold means, in words a pathologist reads."""
         c = self.card
         v = c.get("val_metrics", {})
-        return (
-            f"model **{c['name']}** ({c['backbone']}, {c['image_size']} px), threshold "
-            f"**{self.threshold:.3f}** "
-            f"chosen on validation patients for recall ≥ {c['target_recall']} (validation recall "
-            f"{v.get('recall', float('nan')):.3f}, precision "
-            f"{v.get('precision', float('nan')):.3f}, "
-            f"AUC {v.get('auc', float('nan')):.3f})"
+        tta = ", averaged over the 8 flips and quarter turns of a patch" if c.get("tta") else ""
+        target = round(100 * float(c["target_recall"]))
+        text = (
+            f"Model **{c['name']}** ({c['backbone']}, {c['image_size']} px{tta}). "
+            f"A patch is called **IDC+ when P(IDC+) ≥ {self.threshold:.3f}**. That cut-off was set on "
+            f"{c.get('threshold_chosen_on', 'validation patients')} so that about **{target} of "
+            f"every 100 IDC+ patches are flagged**"
+        )
+        rec, prec = c.get("expected_recall"), c.get("expected_precision")
+        if rec:
+            text += (
+                f"; on a new set of patients like those, expect {100 * rec[1]:.0f} to "
+                f"{100 * rec[2]:.0f} of 100 (95% range)"
+            )
+        if prec:
+            text += (
+                f". Of the patches it flags, about {100 * prec[0]:.0f} in 100 are IDC+ "
+                f"({100 * prec[1]:.0f} to {100 * prec[2]:.0f})"
+            )
+        elif "precision" in v:
+            text += f". Of the patches it flagged, {100 * v['precision']:.0f} in 100 were IDC+"
+        return text + (
+            f". Validation AUC {v.get('auc', float('nan')):.3f}. The low cut-off is deliberate: "
+            "a missed tumour costs more than a second look"
         )
 
 

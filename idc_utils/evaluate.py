@@ -85,23 +85,94 @@ def binary_metrics(y_true, prob, threshold: float = 0.5) -> dict:
     }
 
 
+#: how the operating threshold is chosen on validation patients
+THRESHOLD_METHODS = ("validation", "patient_bootstrap")
+
+
 @dataclass
 class OperatingPoint:
     threshold: float
     target_recall: float
     val: dict
+    method: str = "validation"
+    #: 95% interval of the threshold over resamples of the validation patients
+    threshold_interval: tuple | None = None
+    #: recall and precision to expect at this threshold on a new set of patients like the
+    #: validation ones: (median, 2.5%, 97.5%) over patient resamples
+    expected_recall: tuple | None = None
+    expected_precision: tuple | None = None
 
     def as_dict(self) -> dict:
         return {
             "threshold": self.threshold,
             "target_recall": self.target_recall,
             "val_metrics": self.val,
+            "threshold_method": self.method,
+            "threshold_interval": self.threshold_interval,
+            "expected_recall": self.expected_recall,
+            "expected_precision": self.expected_precision,
         }
 
 
-def choose_operating_point(y_val, prob_val, target_recall: float) -> OperatingPoint:
-    t = threshold_for_recall(y_val, prob_val, target_recall)
-    return OperatingPoint(t, target_recall, binary_metrics(y_val, prob_val, t))
+def _weighted_recall_thresholds(y, p, weights: np.ndarray, target: float) -> np.ndarray:
+    """:func:`threshold_for_recall` for many weightings of the same patches (rows of ``weights``)."""
+    pos = np.flatnonzero(y == 1)
+    order = pos[np.argsort(-p[pos], kind="stable")]
+    cum = np.cumsum(weights[:, order], axis=1)
+    total = cum[:, -1]
+    need = np.ceil(target * total - 1e-9)
+    k = np.argmax(cum >= need[:, None], axis=1)
+    out = p[order][k]
+    out[total == 0] = np.nan
+    return out
+
+
+def choose_operating_point(
+    y_val,
+    prob_val,
+    target_recall: float,
+    patients=None,
+    method: str = "validation",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> OperatingPoint:
+    """The operating threshold for ``target_recall``, chosen on validation patients.
+
+    ``validation``: the largest threshold that reaches the target on the validation patches.
+    ``patient_bootstrap``: the median of that threshold over resamples of whole validation
+    patients, which depends less on the few patients that hold the lowest-scoring IDC+ patches.
+    With ``patients`` given, either method also reports what to expect on **new** patients: the
+    threshold's interval and the recall and precision at the chosen threshold over the resamples
+    (a new set of patients is another draw of patients, so its recall lands in that interval,
+    not on the target)."""
+    if method not in THRESHOLD_METHODS:
+        raise ValueError(f"unknown threshold method {method!r}; choose one of {THRESHOLD_METHODS}")
+    y, p = _check(y_val, prob_val)
+    t = threshold_for_recall(y, p, target_recall)
+    if patients is None:
+        if method != "validation":
+            raise ValueError(f"method {method!r} resamples patients: pass their ids")
+        return OperatingPoint(t, target_recall, binary_metrics(y, p, t), method)
+    inv, counts = patient_bootstrap_counts(patients, n_boot, seed)
+    W = counts[:, inv]
+    ts = _weighted_recall_thresholds(y, p, W, target_recall)
+    if method == "patient_bootstrap":
+        t = float(np.nanmedian(ts))
+    at_t = weighted_metrics(y, p, W, t)
+
+    def spread(v):
+        v = v[~np.isnan(v)]
+        return tuple(float(q) for q in np.quantile(v, [0.5, 0.025, 0.975]))
+
+    return OperatingPoint(
+        t,
+        target_recall,
+        binary_metrics(y, p, t),
+        method,
+        threshold_interval=tuple(float(q) for q in np.nanquantile(ts, [0.025, 0.975])),
+        expected_recall=spread(at_t["recall"]),
+        expected_precision=spread(at_t["precision"]),
+    )
 
 
 # ----------------------------------------------------------------------------- uncertainty

@@ -75,6 +75,7 @@ class TrainConfig:
     schedule: str = "constant"  # learning rate within a phase: constant | cosine (decays to 0)
     head_on_features: bool = False  # phase 1 (frozen backbone) trains the head on cached features
     tta: bool = False  # score with test-time augmentation (8 symmetries): threshold, predict, app
+    threshold_method: str = "patient_bootstrap"  # see evaluate.choose_operating_point
 
     @classmethod
     def transfer(
@@ -123,6 +124,7 @@ class TrainConfig:
             tta=bool(p.get("tta", False)),
             label_smoothing=float(p.get("label_smoothing") or 0.0),
             steps_per_epoch=p.get("max_train_steps"),
+            threshold_method=p.get("threshold_method", "patient_bootstrap"),
         )
 
     @classmethod
@@ -143,6 +145,7 @@ class TrainConfig:
             schedule=p.get("cnn_schedule", "constant"),
             tta=bool(p.get("tta", False)),
             steps_per_epoch=p.get("max_train_steps"),
+            threshold_method=p.get("threshold_method", "patient_bootstrap"),
         )
 
 
@@ -480,7 +483,10 @@ def fit(
 
     # threshold on validation patients, for the target recall
     prob_val = infer.predict_proba(clf, images, val["i"], tta=cfg.tta)
-    op = evaluate.choose_operating_point(val["label"], prob_val, cfg.target_recall)
+    op = evaluate.choose_operating_point(
+        val["label"], prob_val, cfg.target_recall, patients=val["patient_id"],
+        method=cfg.threshold_method, seed=cfg.seed,
+    )
     history = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame()
     model_path = out_dir / f"{name}.keras"
     clf.save(model_path)
@@ -710,10 +716,8 @@ def model_card(
         },
         "last_conv_layer": spec.last_conv,
         "tta": bool(cfg.tta),
-        "threshold": op.threshold,
-        "target_recall": op.target_recall,
-        "threshold_chosen_on": "validation patients",
-        "val_metrics": op.val,
+        **op.as_dict(),
+        "threshold_chosen_on": f"validation patients ({val['patient_id'].nunique()})",
         "training": cfg.as_dict(),
         "epochs_run": int(len(history)),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},

@@ -78,7 +78,7 @@ def test_classify_patch_files_mixed_input(predictor, toy_files, tmp_path):
     gray = tmp_path / "gray.png"
     Image.fromarray(np.full((50, 50), 120, np.uint8)).save(gray)
     summary, gallery, table = app.classify_patch_files(predictor, [*files[:2], big, bad, gray])
-    assert "3 of 5 patches classified" in summary and "threshold" in summary
+    assert "3 of 5 patches classified" in summary and "IDC+ when P(IDC+) ≥" in summary
     assert len(gallery) == 3 and gallery[0][0].shape == (app.TILE_SIDE, app.TILE_SIDE, 3)
     patch = np.asarray(Image.open(files[0]).convert("RGB"))
     big = np.kron(patch, np.ones((4, 4, 1), np.uint8))

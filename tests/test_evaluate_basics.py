@@ -60,3 +60,55 @@ def test_metrics_hand_computed_confusion():
     m = evaluate.binary_metrics([1, 1, 0, 0, 0], [0.9, 0.2, 0.6, 0.1, 0.3], 0.5)
     assert (m["tp"], m["fn"], m["fp"], m["tn"]) == (1, 1, 1, 2)
     assert m["recall"] == 0.5 and m["precision"] == 0.5 and m["specificity"] == pytest.approx(2 / 3)
+
+
+def synthetic_patients(n_pat, rng, per=35):
+    """Patients with their own IDC+ share and their own score offset (a known distribution)."""
+    pats, ys, ps = [], [], []
+    for k in range(n_pat):
+        y = (rng.random(per) < rng.uniform(0, 0.6)).astype(int)
+        z = 2.0 * (2 * y - 1) + rng.normal(0, 1.0) + rng.normal(0, 1.0, per)
+        pats += [f"p{k}"] * per
+        ys.append(y)
+        ps.append(1 / (1 + np.exp(-z)))
+    return np.array(pats), np.concatenate(ys), np.concatenate(ps)
+
+
+@pytest.mark.parametrize("method", ["validation", "patient_bootstrap"])
+def test_threshold_method_meets_its_target_on_new_patients(method):
+    """Chosen on 30 validation patients, the threshold reaches the target recall on a large set of
+    new patients from the same distribution: on target in the median over many choices (not
+    systematically above or below), and inside the interval the method says to expect."""
+    rng = np.random.default_rng(0)
+    _, y_new, p_new = synthetic_patients(2000, rng)
+    realised, inside = [], 0
+    for r in range(25):
+        pats, y, p = synthetic_patients(30, rng)
+        op = evaluate.choose_operating_point(y, p, 0.93, patients=pats, method=method, n_boot=200, seed=r)
+        rec = evaluate.binary_metrics(y_new, p_new, op.threshold)["recall"]
+        realised.append(rec)
+        low, high = op.expected_recall[1], op.expected_recall[2]
+        inside += low <= rec <= high
+        assert op.threshold_interval[0] <= op.threshold <= op.threshold_interval[1]
+    assert abs(np.median(realised) - 0.93) < 0.015, np.median(realised)
+    # a percentile bootstrap over 30 patients is somewhat narrow (it covers about 80%, not 95%)
+    assert inside >= 18, f"only {inside} of 25 new-patient recalls inside the expected interval"
+
+
+def test_bootstrap_thresholds_equal_the_plain_rule_on_each_resample():
+    rng = np.random.default_rng(3)
+    pats, y, p = synthetic_patients(12, rng, per=20)
+    inv, counts = evaluate.patient_bootstrap_counts(pats, 20, seed=1)
+    got = evaluate._weighted_recall_thresholds(y, p, counts[:, inv], 0.9)
+    members = [np.flatnonzero(inv == k) for k in range(counts.shape[1])]
+    for b in range(20):
+        idx = np.concatenate([np.tile(members[k], int(c)) for k, c in enumerate(counts[b]) if c])
+        if y[idx].sum():
+            assert got[b] == evaluate.threshold_for_recall(y[idx], p[idx], 0.9)
+
+
+def test_threshold_method_errors():
+    with pytest.raises(ValueError, match="unknown threshold method"):
+        evaluate.choose_operating_point([0, 1], [0.1, 0.9], 0.9, method="guess")
+    with pytest.raises(ValueError, match="patients"):
+        evaluate.choose_operating_point([0, 1], [0.1, 0.9], 0.9, method="patient_bootstrap")
