@@ -121,7 +121,8 @@ class Predictor:
         target = round(100 * float(c["target_recall"]))
         text = (
             f"Model **{c['name']}** ({c['backbone']}, {c['image_size']} px{tta}). "
-            f"A patch is called **IDC+ when P(IDC+) ≥ {self.threshold:.3f}**. That cut-off was set on "
+            f"A patch is called **IDC+ when P(IDC+) ≥ {self.threshold:.3f}**. "
+            "That cut-off was set on "
             f"{c.get('threshold_chosen_on', 'validation patients')} so that about **{target} of "
             f"every 100 IDC+ patches are flagged**"
         )

@@ -115,7 +115,8 @@ class OperatingPoint:
 
 
 def _weighted_recall_thresholds(y, p, weights: np.ndarray, target: float) -> np.ndarray:
-    """:func:`threshold_for_recall` for many weightings of the same patches (rows of ``weights``)."""
+    """:func:`threshold_for_recall` for many weightings of the same patches (rows of
+    ``weights``)."""
     pos = np.flatnonzero(y == 1)
     order = pos[np.argsort(-p[pos], kind="stable")]
     cum = np.cumsum(weights[:, order], axis=1)

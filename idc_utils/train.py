@@ -484,8 +484,12 @@ def fit(
     # threshold on validation patients, for the target recall
     prob_val = infer.predict_proba(clf, images, val["i"], tta=cfg.tta)
     op = evaluate.choose_operating_point(
-        val["label"], prob_val, cfg.target_recall, patients=val["patient_id"],
-        method=cfg.threshold_method, seed=cfg.seed,
+        val["label"],
+        prob_val,
+        cfg.target_recall,
+        patients=val["patient_id"],
+        method=cfg.threshold_method,
+        seed=cfg.seed,
     )
     history = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame()
     model_path = out_dir / f"{name}.keras"

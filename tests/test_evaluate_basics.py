@@ -84,7 +84,9 @@ def test_threshold_method_meets_its_target_on_new_patients(method):
     realised, inside = [], 0
     for r in range(25):
         pats, y, p = synthetic_patients(30, rng)
-        op = evaluate.choose_operating_point(y, p, 0.93, patients=pats, method=method, n_boot=200, seed=r)
+        op = evaluate.choose_operating_point(
+            y, p, 0.93, patients=pats, method=method, n_boot=200, seed=r
+        )
         rec = evaluate.binary_metrics(y_new, p_new, op.threshold)["recall"]
         realised.append(rec)
         low, high = op.expected_recall[1], op.expected_recall[2]
