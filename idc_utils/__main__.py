@@ -118,6 +118,7 @@ def cmd_predict(args) -> int:
         batch_size=args.batch_size,
         strict=args.strict,
         progress=not args.quiet,
+        use_context=args.context,
     )
 
 
@@ -216,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, default=128)
     pr.add_argument("--strict", action="store_true", help="exit 1 if any file could not be scored")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument(
+        "--context",
+        action="store_true",
+        help="use neighbouring patches of the same patient (Kaggle names give their position)",
+    )
     pr.set_defaults(func=cmd_predict)
 
     ap = sub.add_parser("app", help="launch the Gradio demo (127.0.0.1 by default)")

@@ -148,6 +148,39 @@ def score_files(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def apply_context(df: pd.DataFrame, ctx: dict, threshold: float) -> pd.DataFrame:
+    """Rescore the rows whose names carry a patient and a position with slide context
+    (:mod:`idc_utils.context`, the parameters from the model card); ``pred`` at ``threshold``.
+    The ``note`` column says how many neighbours each patch had."""
+    from . import context
+
+    df = df.copy()
+    ok = (df["error"] == "") & (df["patient_id"].astype(str) != "")
+    model = context.ContextModel.from_dict(ctx)
+    sub = df[ok]
+    if len(sub):
+        coords = sub[["patient_id", "x", "y"]].astype({"x": int, "y": int})
+        pairs = context.neighbours(coords, model.radius, model.step)
+        new = context.smooth(coords, sub["prob"].astype(float), model, pairs)
+        count = np.bincount(pairs[0], minlength=len(sub))
+        df.loc[ok, "prob"] = np.round(new, 6)
+        df.loc[ok, "pred"] = (new >= threshold).astype(int)
+        notes = [
+            f"context: {c} neighbours" if c else "context: no neighbour, scored alone"
+            for c in count
+        ]
+        df.loc[ok, "note"] = [f"{n}; {c}" if n else c for n, c in zip(sub["note"], notes)]
+    scored = (df["error"] == "") & ~ok
+    df.loc[scored, "pred"] = (df.loc[scored, "prob"].astype(float) >= threshold).astype(int)
+    df.loc[scored, "note"] = [
+        f"{n}; context: no position in the name, scored alone"
+        if n
+        else "context: no position in the name, scored alone"
+        for n in df.loc[scored, "note"]
+    ]
+    return df
+
+
 def predict_to_csv(
     model_path,
     inputs,
@@ -158,6 +191,7 @@ def predict_to_csv(
     strict=False,
     progress=True,
     err=None,
+    use_context=False,
 ) -> int:
     """Score ``inputs`` with the model at ``model_path`` into the CSV ``out`` (what ``python -m
     idc_utils predict`` does); returns the exit status."""
@@ -173,7 +207,15 @@ def predict_to_csv(
         )
         return 2
     model, card = load_model(model_path)
-    t = float(card["threshold"]) if threshold is None else float(threshold)
+    if use_context and not card.get("context"):
+        print(
+            f"error: {model_path} has no slide-context scoring in its card; drop --context or "
+            "retrain (chapters 04/05 fit it)",
+            file=err,
+        )
+        return 2
+    card_t = card["context"]["threshold"] if use_context else card["threshold"]
+    t = float(card_t) if threshold is None else float(threshold)
     df = score_files(
         model,
         found.files,
@@ -182,6 +224,8 @@ def predict_to_csv(
         batch_size=batch_size,
         progress=progress,
     )
+    if use_context:
+        df = apply_context(df, card["context"], t)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
@@ -195,7 +239,15 @@ def predict_to_csv(
         f"{int((df['pred'] == 1).sum())} predicted IDC+ -> {out}",
         file=err,
     )
-    if n_note:
+    if use_context:
+        alone = int(df["note"].str.contains("scored alone", regex=False).sum())
+        print(
+            f"slide context: {n_ok - alone} patches scored with their neighbours, {alone} alone "
+            "(no position in the name, or no neighbouring patch of the same patient "
+            "among the inputs)",
+            file=err,
+        )
+    elif n_note:
         print(f"{n_note} files were converted or padded (see the note column)", file=err)
     if found.skipped:
         print(f"{found.skipped} non-image files in the folders were not scored", file=err)

@@ -76,6 +76,7 @@ class TrainConfig:
     head_on_features: bool = False  # phase 1 (frozen backbone) trains the head on cached features
     tta: bool = False  # score with test-time augmentation (8 symmetries): threshold, predict, app
     threshold_method: str = "patient_bootstrap"  # see evaluate.choose_operating_point
+    context: bool = True  # fit slide-context scoring on validation patients (needs x, y)
 
     @classmethod
     def transfer(
@@ -497,6 +498,8 @@ def fit(
     card = model_card(
         name, cfg, op, device, history, train, val, data_fingerprint, state["seconds"]
     )
+    if cfg.context and {"x", "y"} <= set(val.columns):
+        card["context"] = fit_context(val, prob_val, cfg)
     card["reuse_key"] = reuse
     card_path = save_card(card, model_path)
     shutil.rmtree(work, ignore_errors=True)
@@ -539,6 +542,33 @@ def _fit_scope(model, device: Device):
         tf_trainer.reduce_per_replica = reduce_per_replica
     model._distribute_strategy = None
     return device.strategy.scope()
+
+
+def fit_context(val: pd.DataFrame, prob_val, cfg: TrainConfig) -> dict:
+    """Slide-context scoring (:mod:`idc_utils.context`) chosen on the validation patients, with its
+    own threshold for the target recall: what ``predict --context`` and the app's tissue map use."""
+    from . import context
+
+    model, grid = context.fit(val, prob_val, val["label"])
+    smoothed = context.smooth(val, prob_val, model)
+    op = evaluate.choose_operating_point(
+        val["label"],
+        smoothed,
+        cfg.target_recall,
+        patients=val["patient_id"],
+        method=cfg.threshold_method,
+        seed=cfg.seed,
+    )
+    return {
+        **model.as_dict(),
+        "threshold": op.threshold,
+        "expected_recall": op.expected_recall,
+        "val_auc": evaluate.binary_metrics(val["label"], smoothed)["auc"],
+        "val_auc_without": evaluate.binary_metrics(val["label"], prob_val)["auc"],
+        "val_patches_with_neighbours": int(context.has_neighbours(val).sum()),
+        "val_patches": int(len(val)),
+        "chosen_on": "validation patients",
+    }
 
 
 def split_fingerprint(split_df: pd.DataFrame) -> str:

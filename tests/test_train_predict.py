@@ -435,3 +435,36 @@ def test_card_summary_and_comparison(cnn_run):
         res.card["threshold"], 4
     )
     assert s["test-time augmentation"] == "none" and "train 1 ep @ 0.001" in s["phases"]
+
+
+def test_predict_with_slide_context(inputs, tmp_path, capsys):
+    import json
+    import shutil
+
+    model_path, kag, odd, _ = inputs
+    base = ["predict", "--input", str(kag), str(odd / "gray.png"), "--quiet"]
+    assert (
+        main(base + ["--model", str(model_path), "--out", str(tmp_path / "a.csv"), "--context"])
+        == 2
+    )
+    assert "no slide-context scoring" in capsys.readouterr().err
+    ctx_model = tmp_path / "ctx.keras"
+    shutil.copy(model_path, ctx_model)
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    card["context"] = {"sigma": 1.0, "strength": 2.0, "radius": 2, "step": 50, "threshold": 0.4}
+    ctx_model.with_suffix(".json").write_text(json.dumps(card))
+    plain, ctx = tmp_path / "plain.csv", tmp_path / "ctx.csv"
+    assert main(base + ["--model", str(ctx_model), "--out", str(plain)]) == 0
+    assert main(base + ["--model", str(ctx_model), "--out", str(ctx), "--context"]) == 0
+    a = pd.read_csv(plain, keep_default_na=False).set_index("path")
+    b = pd.read_csv(ctx, keep_default_na=False).set_index("path")
+    kaggle = a["patient_id"].astype(str) != ""
+    assert (
+        kaggle.sum() == 4
+        and "4 patches scored with their neighbours, 1 alone" in capsys.readouterr().err
+    )
+    assert (b.loc[kaggle, "note"].str.contains("neighbours")).all()
+    assert not np.allclose(a.loc[kaggle, "prob"].astype(float), b.loc[kaggle, "prob"].astype(float))
+    lone = a.index[~kaggle][0]
+    assert b.loc[lone, "prob"] == a.loc[lone, "prob"] and "scored alone" in b.loc[lone, "note"]
+    assert ((b["prob"].astype(float) >= 0.4).astype(int) == b["pred"].astype(int)).all()
