@@ -105,6 +105,27 @@ class Predictor:
     def threshold(self) -> float:
         return float(self.card["threshold"])
 
+    @property
+    def has_context(self) -> bool:
+        return bool(self.card.get("context"))
+
+    def with_context(self, coords: pd.DataFrame, probs: np.ndarray, use: bool):
+        """``(probabilities, threshold, words)`` with slide context when asked and available
+        (neighbouring tiles' scores, :mod:`idc_utils.context`), else the plain ones."""
+        if not (use and self.has_context):
+            return probs, self.threshold, "each tile scored alone"
+        from .context import ContextModel, smooth
+
+        ctx = self.card["context"]
+        model = ContextModel.from_dict(ctx)
+        words = (
+            f"with slide context (neighbouring tiles within {model.radius} steps, "
+            f"sigma {model.sigma:g}, strength {model.strength:g}, chosen on validation patients)"
+            if model.strength > 0
+            else "slide context did not help on validation patients, so each tile is scored alone"
+        )
+        return smooth(coords, probs, model), float(ctx["threshold"]), words
+
     def probabilities(self, patches: np.ndarray, progress=None) -> np.ndarray:
         out = np.empty(len(patches))
         for s in range(0, len(patches), self.batch_size):
@@ -344,7 +365,7 @@ def _downscale(img: np.ndarray, max_side: int = MAX_OVERLAY_SIDE) -> np.ndarray:
 
 
 def analyze_tissue_file(
-    pred: Predictor, path, progress=None, min_tissue: float = 0.25
+    pred: Predictor, path, progress=None, min_tissue: float = 0.25, use_context: bool = True
 ) -> TissueResult:
     """The Tissue tab's work on an image file or a Kaggle-layout zip."""
     if path is None:
@@ -359,7 +380,7 @@ def analyze_tissue_file(
             "image, or a .zip of a Kaggle patient folder."
         )
     if suffix == ".zip":
-        return _analyze_patient_zip(pred, path, progress)
+        return _analyze_patient_zip(pred, path, progress, use_context)
     try:
         image, notes = decode_image(path.read_bytes(), max_pixels=MAX_TISSUE_PIXELS)
     except PatchDecodeError as exc:
@@ -373,11 +394,16 @@ def analyze_tissue_file(
             f"{path.name} is {w}x{h}, smaller than one {PATCH_SIZE}x{PATCH_SIZE} tile; use the "
             "Patch tab."
         )
-    return tissue_map(pred, image, progress, min_tissue, notes)
+    return tissue_map(pred, image, progress, min_tissue, notes, use_context)
 
 
 def tissue_map(
-    pred: Predictor, image: np.ndarray, progress=None, min_tissue: float = 0.25, notes=()
+    pred: Predictor,
+    image: np.ndarray,
+    progress=None,
+    min_tissue: float = 0.25,
+    notes=(),
+    use_context: bool = True,
 ) -> TissueResult:
     from .slides import SlideGrid, tile_image, value_map
 
@@ -392,12 +418,14 @@ def tissue_map(
     t1 = time.perf_counter()
     probs = pred.probabilities(tiles[keep], progress)
     t2 = time.perf_counter()
+    coords = table.loc[keep, ["x", "y"]].assign(patient_id="upload")
+    probs, threshold, how = pred.with_context(coords, probs, use_context)
     per_tile = np.full(len(table), np.nan)  # background tiles stay NaN: not scored
     per_tile[keep] = probs
     grid = value_map(SlideGrid.from_coords(table["x"], table["y"]), per_tile)
     heat = _downscale(_heat_overlay(image[..., :3], grid, PATCH_SIZE))
-    over = with_colour_bar(heat, pred.threshold)
-    n_t, n_pos = int(keep.sum()), int((probs >= pred.threshold).sum())
+    over = with_colour_bar(heat, threshold)
+    n_t, n_pos = int(keep.sum()), int((probs >= threshold).sum())
     stats = {
         "tiles": int(len(table)),
         "tissue_tiles": n_t,
@@ -405,13 +433,14 @@ def tissue_map(
         "idc_area_fraction": n_pos / n_t,
         "tiles_per_second": n_t / max(t2 - t1, 1e-9),
         "seconds": time.perf_counter() - t0,
-        "threshold": pred.threshold,
+        "threshold": threshold,
+        "context": how,
         "map_size": heat.shape[:2],
     }
     summary = (
         f"**IDC+ area: {100 * stats['idc_area_fraction']:.1f}% of the tissue** ({n_pos} of {n_t} "
         "tissue tiles "
-        f"at P(IDC+) ≥ {pred.threshold:.3f}); {stats['tiles'] - n_t} background tiles skipped. "
+        f"at P(IDC+) ≥ {threshold:.3f}, {how}); {stats['tiles'] - n_t} background tiles skipped. "
         f"{n_t} tiles scored in {t2 - t1:.1f} s ({stats['tiles_per_second']:.0f} tiles/s).  \n"
         f"Colour: probability of IDC+ per 50x50 tile (scale below the map); uncoloured: "
         "background. "
@@ -423,7 +452,9 @@ def tissue_map(
     return TissueResult(over, summary, stats)
 
 
-def _analyze_patient_zip(pred: Predictor, path: Path, progress=None) -> TissueResult:
+def _analyze_patient_zip(
+    pred: Predictor, path: Path, progress=None, use_context=True
+) -> TissueResult:
     from .data import DataError, load_dataset
     from .slides import mosaic, slide_metrics, value_map
 
@@ -440,20 +471,22 @@ def _analyze_patient_zip(pred: Predictor, path: Path, progress=None) -> TissueRe
     t1 = time.perf_counter()
     probs = pred.probabilities(ds.patches(rows), progress)
     t2 = time.perf_counter()
+    probs, threshold, how = pred.with_context(rows, probs, use_context)
     canvas, grid = mosaic(ds.patches(rows), rows["x"], rows["y"])
     truth = value_map(grid, rows["label"], fill=0) > 0.5
     heat = _outline(_heat_overlay(canvas, value_map(grid, probs), grid.step), truth, grid.step)
-    sm = slide_metrics(rows, probs, pred.threshold)
+    sm = slide_metrics(rows, probs, threshold)
     heat = _downscale(heat)
     over = with_colour_bar(
         heat,
-        pred.threshold,
+        threshold,
         f"cyan outline: IDC+ as annotated in the file names; Dice {sm['dice']:.3f}",
     )
     stats = {
         "patient": pid,
         "tissue_tiles": len(rows),
-        "idc_tiles": int((probs >= pred.threshold).sum()),
+        "idc_tiles": int((probs >= threshold).sum()),
+        "context": how,
         "idc_area_fraction": sm["predicted_idc_fraction"],
         "tiles_per_second": len(rows) / max(t2 - t1, 1e-9),
         "map_size": heat.shape[:2],
@@ -466,7 +499,8 @@ def _analyze_patient_zip(pred: Predictor, path: Path, progress=None) -> TissueRe
     summary = (
         f"**Patient {pid}{extra}: predicted IDC+ area {100 * sm['predicted_idc_fraction']:.1f}%** "
         "of "
-        f"{len(rows)} patches (annotated: {100 * sm['true_idc_fraction']:.1f}%){skipped}. "
+        f"{len(rows)} patches (annotated: {100 * sm['true_idc_fraction']:.1f}%){skipped}; "
+        f"at P(IDC+) ≥ {threshold:.3f}, {how}. "
         f"Against the annotation in the file names: patch AUC {sm['patch_auc']:.3f}, Dice "
         f"{sm['dice']:.3f}.  \n"
         f"{pred.describe()}."
@@ -509,9 +543,11 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
             raise gr.Error(str(exc), title="Cannot use this input", print_exception=False) from None
         return summary, gallery, table
 
-    def analyze_tissue(file, progress=gr.Progress()):  # noqa: B008 - how Gradio asks for a progress bar
+    def analyze_tissue(file, use_context=True, progress=gr.Progress()):  # noqa: B008 - Gradio's way
         try:
-            res = analyze_tissue_file(pred, file, lambda f: progress(f, desc="scoring tiles"))
+            res = analyze_tissue_file(
+                pred, file, lambda f: progress(f, desc="scoring tiles"), use_context=use_context
+            )
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot use this input", print_exception=False) from None
         return res.overlay, res.summary
@@ -553,12 +589,19 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
                 label="H&E image at the dataset's magnification, "
                 "or a .zip of a Kaggle patient folder",
             )
+            context_box = gr.Checkbox(
+                value=pred.has_context,
+                interactive=pred.has_context,
+                label="Use neighbouring tiles (slide context, chosen on validation patients)"
+                if pred.has_context
+                else "Slide context: not available for this model",
+            )
             run_t = gr.Button("Map IDC", variant="primary")
             summary_t = gr.Markdown(elem_id="tissue-summary")
             heat = gr.Image(
                 label="P(IDC+) per 50x50 tile", type="numpy", interactive=False, format="jpeg"
             )
-            run_t.click(analyze_tissue, tissue_in, [heat, summary_t])
+            run_t.click(analyze_tissue, [tissue_in, context_box], [heat, summary_t])
     demo.queue(default_concurrency_limit=1, max_size=32)
     demo.predictor = pred
     demo.example_files = examples

@@ -416,3 +416,22 @@ def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
         finally:
             browser.close()
     assert (ARTIFACTS / "app_patch_tab_1.png").stat().st_size > 10_000
+
+
+def test_tissue_map_uses_slide_context_when_the_card_has_it(untrained_model, tmp_path):
+    import json
+    import shutil
+
+    ctx_model = tmp_path / "ctx.keras"
+    shutil.copy(untrained_model, ctx_model)
+    card = json.loads(untrained_model.with_suffix(".json").read_text())
+    card["context"] = {"sigma": 1.0, "strength": 2.0, "radius": 2, "step": 50, "threshold": 0.5}
+    ctx_model.with_suffix(".json").write_text(json.dumps(card))
+    pred = app.Predictor.load(ctx_model)
+    png = tmp_path / "tissue.png"
+    Image.fromarray(toy_tissue(rows=5, cols=7, seed=3)).save(png)
+    alone = app.analyze_tissue_file(pred, png, use_context=False)
+    ctx = app.analyze_tissue_file(pred, png, use_context=True)
+    assert "with slide context" in ctx.summary and "scored alone" in alone.summary
+    assert ctx.stats["threshold"] == 0.5 and alone.stats["threshold"] == pred.threshold
+    assert not np.array_equal(ctx.overlay, alone.overlay), "neighbours change the map"
