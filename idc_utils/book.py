@@ -414,10 +414,15 @@ def run_chapters(
                 executed.append(out)
             continue
         old = chapters.get(name, {})
-        why = ["--force"] if force else deps.changes_since(old.get("depends_on", {}))
-        why += [f"it reads {n}, which ran in this build" for n in chapter_needs(source) if n in ran]
-        if not old or not out.exists():
-            why = ["no executed copy from an earlier build"] + why
+        if force:
+            why = ["--force"]
+        elif not old or not out.exists():
+            why = ["no executed copy from an earlier build"]
+        else:
+            why = deps.changes_since(old.get("depends_on", {}))
+            why += [
+                f"it reads {n}, which ran in this build" for n in chapter_needs(source) if n in ran
+            ]
         missing = [f for f in old.get("outputs", []) if not (run.dir / f).exists()]
         if missing:
             why.append("its outputs are missing: " + ", ".join(missing[:3]))

@@ -493,3 +493,45 @@ def calibration_study(name: str, y_val, p_val, y_test, p_test, bins: int = 10):
         if kind != "temperature":
             curves[label] = (y_test, p)
     return pd.DataFrame(rows).set_index("model"), curves
+
+
+# ----------------------------------------------------------------------------- does it hold?
+
+
+def operating_point_check(
+    card: dict, y_test, p_test, patients, n_boot: int = 1000, seed: int = 0
+) -> dict:
+    """The saved threshold on test patients: realised recall and precision with patient-bootstrap
+    intervals, against the target and against the interval the card expected on new patients."""
+    ci = bootstrap_metrics(y_test, p_test, patients, card["threshold"], n_boot=n_boot, seed=seed)
+    target = float(card["target_recall"])
+    rec = ci.loc["recall", ["estimate", "low", "high"]].astype(float).tolist()
+    prec = ci.loc["precision", ["estimate", "low", "high"]].astype(float).tolist()
+    if rec[1] > target:
+        verdict = "overshot: the whole interval lies above the target (more alarms than needed)"
+    elif rec[2] < target:
+        verdict = "missed: the whole interval lies below the target"
+    else:
+        verdict = "met: the interval contains the target"
+    expected = card.get("expected_recall")
+    inside = expected is not None and expected[1] <= rec[0] <= expected[2]
+    return {
+        "target_recall": target,
+        "threshold": float(card["threshold"]),
+        "method": card.get("threshold_method", "validation"),
+        "expected_recall": expected,
+        "recall": rec,
+        "precision": prec,
+        "verdict": verdict,
+        "inside_expected": bool(inside),
+    }
+
+
+def paired_auc_gain(y, p_new, p_old, patients, n_boot: int = 1000, seed: int = 0) -> dict:
+    """AUC of ``p_new`` minus that of ``p_old`` on the same patches, paired patient bootstrap."""
+    return paired_bootstrap_difference(y, p_new, p_old, patients, "auc", n_boot=n_boot, seed=seed)
+
+
+def format_interval(d: dict) -> str:
+    """A paired difference as ``+0.0123 [+0.004, +0.021]``."""
+    return f"{d['difference']:+.4f} [{d['low']:+.3f}, {d['high']:+.3f}]"

@@ -721,3 +721,43 @@ def plot_gradcam_grid(patches, cams, titles, ncols: int = 6, size: float = 1.6):
         axes[r + 1, c].imshow(overlay(patches[k], cams[k]))
     fig.tight_layout()
     return fig
+
+
+def operating_point_table(checks: dict) -> pd.DataFrame:
+    """``checks``: model name -> :func:`idc_utils.evaluate.operating_point_check` result."""
+    rows = {}
+    for name, c in checks.items():
+        e = c["expected_recall"]
+        rows[name] = {
+            "target recall": f"{c['target_recall']:.2f}",
+            "threshold (method)": f"{c['threshold']:.4f} ({c['method']})",
+            "expected on new patients": f"{e[0]:.3f} [{e[1]:.3f}, {e[2]:.3f}]"
+            if e
+            else "not stored",
+            "test recall": "{:.3f} [{:.3f}, {:.3f}]".format(*c["recall"]),
+            "test precision": "{:.3f} [{:.3f}, {:.3f}]".format(*c["precision"]),
+            "verdict": c["verdict"].split(":")[0],
+        }
+    return pd.DataFrame(rows).T
+
+
+def recipe_table(study: dict) -> pd.DataFrame:
+    """The training-recipe study (``tools/recipe_study.py``): one row per variant, validation AUC
+    and its paired difference to the reference (what chooses), test AUC with its interval and
+    its paired difference (what confirms), all with test-time augmentation, and training time."""
+    rows = []
+    for name, v in study["variants"].items():
+        t = v["tta"]
+        auc = t["test"]["auc"]
+        d = t.get("test_auc_vs_reference")
+        rows.append(
+            {
+                "variant": name,
+                "what it changes": v["what"],
+                "train min": round(v["train_minutes"], 1),
+                "val AUC": round(t["val_auc"], 4),
+                "test AUC [95% CI]": f"{auc[0]:.4f} [{auc[1]:.3f}, {auc[2]:.3f}]",
+                "vs reference (paired)": f"{d[0]:+.4f} [{d[1]:+.3f}, {d[2]:+.3f}]" if d else "",
+            }
+        )
+    return pd.DataFrame(rows).set_index("variant")

@@ -83,6 +83,11 @@ def main() -> int:
     ap.add_argument("--out", default="book/data/recipe_study.json")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="recompute the paired differences of the variants already trained",
+    )
     args = ap.parse_args()
 
     run_dir = Path(args.run)
@@ -95,7 +100,7 @@ def main() -> int:
     results = json.loads(out.read_text()) if out.exists() else {}
     results.setdefault("variants", {})
     probs = {}
-    for name in args.variants:
+    for name in [] if args.summarise_only else args.variants:
         what, overrides = VARIANTS[name]
         p = variant_params(base, overrides)
         cfg = train.TrainConfig.for_transfer(p)
@@ -160,15 +165,16 @@ def main() -> int:
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1))
-    add_paired_differences(results, work, test, args.n_boot)
+    add_paired_differences(results, work, val, test, args.n_boot)
     out.write_text(json.dumps(results, indent=1))
     return 0
 
 
 def add_paired_differences(
-    results: dict, work: Path, test, n_boot: int, reference: str = "reference"
+    results: dict, work: Path, val, test, n_boot: int, reference: str = "reference"
 ) -> None:
-    """Test AUC of each variant minus the reference's, with the same patient resamples for both."""
+    """AUC of each variant minus the reference's, on validation and on test patients, with the
+    same patient resamples for both models (with and without test-time augmentation)."""
     ref = work / f"{reference}.probs.npz"
     if not ref.exists():
         return
@@ -179,16 +185,17 @@ def add_paired_differences(
             continue
         v = np.load(f)
         for tag in ("plain", "tta"):
-            d = evaluate.paired_bootstrap_difference(
-                test["label"],
-                v[f"test_{tag}"],
-                r["test_plain"],
-                test["patient_id"],
-                "auc",
-                n_boot=n_boot,
-                seed=0,
-            )
-            row[tag]["test_auc_vs_reference"] = [d["difference"], d["low"], d["high"]]
+            for part, rows in (("val", val), ("test", test)):
+                d = evaluate.paired_bootstrap_difference(
+                    rows["label"],
+                    v[f"{part}_{tag}"],
+                    r[f"{part}_{tag}"],
+                    rows["patient_id"],
+                    "auc",
+                    n_boot=n_boot,
+                    seed=0,
+                )
+                row[tag][f"{part}_auc_vs_reference"] = [d["difference"], d["low"], d["high"]]
 
 
 if __name__ == "__main__":
