@@ -20,11 +20,12 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install book test test-fast lint format data clean clean-runs
+.PHONY: help install book test test-book test-fast lint format data clean clean-runs
 
 help:
 	@echo "make book   [PROFILE=smoke|sample|full] [DATA_DIR=...] [FORCE=1]  run what changed, build _build/html"
 	@echo "make test   [PYTEST_ARGS=...]                           run the test suite"
+	@echo "make test-book                                           run every chapter (smoke) and test the run"
 	@echo "make lint                                                ruff check + format --check (code and notebooks)"
 	@echo "make data                                                download the Kaggle set (kagglehub)"
 	@echo "data comes from DATA_DIR or \$$IDC_DATA_DIR (e.g. ../shared/idc-sample)"
@@ -45,6 +46,11 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# every chapter with the smoke profile (reusing what has not changed), then the tests that read it
+test-book: $(STAMP)
+	$(BIN)/python -m idc_utils book --profile smoke $(if $(DATA_DIR),--data-dir "$(DATA_DIR)")
+	IDC_SMOKE_RUN=$(CURDIR)/runs/smoke $(BIN)/python -m pytest -m book $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -54,7 +60,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not browser and not book" $(PYTEST_ARGS)
 
 data: $(STAMP)
 	$(BIN)/python -m idc_utils data download --dest data

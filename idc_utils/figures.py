@@ -745,19 +745,23 @@ def recipe_table(study: dict) -> pd.DataFrame:
     """The training-recipe study (``tools/recipe_study.py``): one row per variant, validation AUC
     and its paired difference to the reference (what chooses), test AUC with its interval and
     its paired difference (what confirms), all with test-time augmentation, and training time."""
+
+    def paired(d, name):
+        return "" if d is None or name == "reference" else f"{d[0]:+.4f} [{d[1]:+.3f}, {d[2]:+.3f}]"
+
     rows = []
     for name, v in study["variants"].items():
         t = v["tta"]
         auc = t["test"]["auc"]
-        d = t.get("test_auc_vs_reference")
         rows.append(
             {
                 "variant": name,
                 "what it changes": v["what"],
                 "train min": round(v["train_minutes"], 1),
                 "val AUC": round(t["val_auc"], 4),
+                "val: vs reference": paired(t.get("val_auc_vs_reference"), name),
                 "test AUC [95% CI]": f"{auc[0]:.4f} [{auc[1]:.3f}, {auc[2]:.3f}]",
-                "vs reference (paired)": f"{d[0]:+.4f} [{d[1]:+.3f}, {d[2]:+.3f}]" if d else "",
+                "test: vs reference": paired(t.get("test_auc_vs_reference"), name),
             }
         )
     return pd.DataFrame(rows).set_index("variant")

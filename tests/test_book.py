@@ -16,7 +16,7 @@ import pytest
 
 from idc_utils import book, split
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.book
 
 
 def test_toc_lists_existing_notebooks_with_parameters_cells():

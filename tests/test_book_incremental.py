@@ -97,31 +97,28 @@ def build(project, **kw):
     return status
 
 
-def test_second_build_reuses_everything_and_records_why(project):
-    first = build(project)
-    assert all(s.startswith("running, because no executed copy") for s in first.values()), first
-    second = build(project)
-    assert all(s.startswith("reused") for s in second.values()), second
-    rec = json.loads((project[0] / "runs" / "smoke" / "book.json").read_text())["chapters"]
+def edit_cell(path, k, change):
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[k].source = change(nb.cells[k].source)
+    nbformat.write(nb, path)
+
+
+def test_each_change_reruns_exactly_what_depends_on_it(project):
+    """One scenario, build after build (each build checks the previous one's record)."""
+    root, data = project
+    a_nb, b_nb = root / "notebooks" / "a_first.ipynb", root / "notebooks" / "b_second.ipynb"
+    status = build(project)
+    assert all(s.startswith("running, because no executed copy") for s in status.values()), status
+
+    status = build(project)  # nothing changed
+    assert all(s.startswith("reused") for s in status.values()), status
+    rec = json.loads((root / "runs" / "smoke" / "book.json").read_text())["chapters"]
     assert rec["a_first"]["outputs"] == ["a.txt"] and rec["a_first"]["peak_rss_mb"] > 0
     assert rec["a_first"]["depends_on"]["params"] == {"profile": "smoke", "seed": 1, "size": 3}
     assert "runs.py" in rec["a_first"]["depends_on"]["modules"]
+    assert (root / "runs" / "smoke" / "logs" / "a_first.log").exists()
 
-
-def test_a_parameter_change_reruns_the_chapter_and_its_readers(project):
-    build(project)
-    status = build(project, overrides={"size": 4})
-    assert "parameters changed: size 3 -> 4" in status["a_first"]
-    assert "it reads a_first, which ran in this build" in status["b_second"]
-
-
-def test_prose_edits_need_no_run(project):
-    root, _ = project
-    build(project)
-    path = root / "notebooks" / "a_first.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells[0].source = "# First, reworded\nIt writes a file."
-    nbformat.write(nb, path)
+    edit_cell(a_nb, 0, lambda s: "# First, reworded\nIt writes a file.")  # prose only
     status = build(project)
     assert status["a_first"].startswith("reused") and "prose updated" in status["a_first"]
     assert status["b_second"].startswith("reused")
@@ -129,41 +126,31 @@ def test_prose_edits_need_no_run(project):
     assert done.cells[0].source.startswith("# First, reworded")
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in done.cells)
 
+    status = build(project, overrides={"size": 4})  # a parameter
+    assert "parameters changed: size 3 -> 4" in status["a_first"]
+    assert "it reads a_first, which ran in this build" in status["b_second"]
 
-def test_code_changes_in_the_notebook_or_the_package_rerun_what_uses_them(project):
-    root, _ = project
-    build(project)
-    runs_py = root / "idc_utils" / "runs.py"
+    runs_py = root / "idc_utils" / "runs.py"  # a module both import
     runs_py.write_text(runs_py.read_text() + "\n# a comment\n")
-    status = build(project)
-    assert (
-        "idc_utils changed: runs.py" in status["a_first"]
-        and "idc_utils changed" in status["b_second"]
-    )
-    (root / "idc_utils" / "slides.py").write_text(
-        (root / "idc_utils" / "slides.py").read_text() + "\n#\n"
-    )
-    assert all(s.startswith("reused") for s in build(project).values()), "slides.py is not imported"
-    path = root / "notebooks" / "b_second.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells[1].source += "\nprint('more')"
-    nbformat.write(nb, path)
-    status = build(project)
+    status = build(project, overrides={"size": 4})
+    assert all("idc_utils changed: runs.py" in s for s in status.values()), status
+    slides_py = root / "idc_utils" / "slides.py"  # a module neither imports
+    slides_py.write_text(slides_py.read_text() + "\n#\n")
+    assert all(s.startswith("reused") for s in build(project, overrides={"size": 4}).values())
+
+    edit_cell(b_nb, 1, lambda s: s + "\nprint('more')")  # code of the second chapter
+    status = build(project, overrides={"size": 4})
     assert status["a_first"].startswith("reused") and "its code cells changed" in status["b_second"]
 
-
-def test_missing_outputs_data_changes_and_force_rerun(project):
-    root, data = project
-    build(project)
-    (root / "runs" / "smoke" / "a.txt").unlink()
-    status = build(project)
+    (root / "runs" / "smoke" / "a.txt").unlink()  # an output deleted
+    status = build(project, overrides={"size": 4})
     assert "its outputs are missing: a.txt" in status["a_first"]
-    extra = next(data.glob("101/0/*.png"))
+
+    extra = next(data.glob("101/0/*.png"))  # the data
     shutil.copy(extra, extra.with_name(extra.name.replace("_x", "_x9")))
-    assert all("the data changed" in s for s in build(project).values())
-    assert all(
-        s.startswith("running, because --force") for s in build(project, force=True).values()
-    )
+    assert all("the data changed" in s for s in build(project, overrides={"size": 4}).values())
+    forced = build(project, overrides={"size": 4}, force=True)
+    assert all(s.startswith("running, because --force") for s in forced.values())
 
 
 def test_module_closure_follows_imports_inside_the_package():
