@@ -418,6 +418,8 @@ def run_chapters(
             why = ["--force"]
         elif not old or not out.exists():
             why = ["no executed copy from an earlier build"]
+        elif "depends_on" not in old:
+            why = ["the earlier build did not record what it depended on"]
         else:
             why = deps.changes_since(old.get("depends_on", {}))
             why += [

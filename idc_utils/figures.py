@@ -765,3 +765,32 @@ def recipe_table(study: dict) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("variant")
+
+
+def recipe_verdict(study: dict) -> str:
+    """What the recipe study says, in one sentence computed from it (validation chooses)."""
+    better, worse = [], []
+    for name, v in study["variants"].items():
+        d = v["tta"].get("val_auc_vs_reference")
+        if name == "reference" or d is None:
+            continue
+        if d[1] > 0:
+            better.append(name)
+        elif d[2] < 0:
+            worse.append(name)
+    ref = study["variants"]["reference"]["train_minutes"]
+    text = (
+        f"On the validation patients, {', '.join(f'**{b}**' for b in better)} beat the reference"
+        if better
+        else "On the validation patients no variant beat the reference: every paired interval "
+        "contains zero or lies below it"
+    )
+    if worse:
+        text += f"; {', '.join(f'**{w}**' for w in worse)} did worse"
+    return text + (
+        f". The book therefore keeps the reference recipe, which trains in {ref:.1f} min on the "
+        "machine of the study; a test difference that validation did not show is not a reason "
+        "to change it."
+        if not better
+        else "."
+    )

@@ -230,3 +230,53 @@ def test_literature_rows_from_bootstrap_tables():
         rows.iloc[0]["AUC"] == ci.loc["auc", "estimate"]
         and "30 test patients" in rows.iloc[0]["split"]
     )
+
+
+def test_recipe_table_and_verdict_follow_the_validation_intervals():
+    def variant(what, val_d, test_d):
+        return {
+            "what": what,
+            "train_minutes": 3.0,
+            "tta": {
+                "val_auc": 0.9,
+                "val_auc_vs_reference": val_d,
+                "test": {"auc": [0.93, 0.9, 0.95]},
+                "test_auc_vs_reference": test_d,
+            },
+        }
+
+    study = {
+        "variants": {
+            "reference": variant("ref", [0, 0, 0], [0, 0, 0]),
+            "a": variant("a", [0.01, -0.01, 0.02], [0.02, 0.01, 0.03]),
+            "b": variant("b", [-0.02, -0.03, -0.01], [0.0, -0.01, 0.01]),
+        }
+    }
+    t = figures.recipe_table(study)
+    assert (
+        t.loc["a", "val: vs reference"] == "+0.0100 [-0.010, +0.020]"
+        and t.loc["reference", "val: vs reference"] == ""
+    )
+    sentence = figures.recipe_verdict(study)
+    assert "no variant beat the reference" in sentence and "**b** did worse" in sentence
+    study["variants"]["a"]["tta"]["val_auc_vs_reference"] = [0.02, 0.01, 0.03]
+    assert figures.recipe_verdict(study).startswith(
+        "On the validation patients, **a** beat the reference"
+    )
+
+
+def test_operating_point_check_says_met_overshot_or_missed():
+    y, p, pats = patient_data(n_pat=40, seed=8)
+    card = {
+        "target_recall": 0.9,
+        "expected_recall": [0.9, 0.85, 0.95],
+        "threshold_method": "validation",
+    }
+    for threshold, word in ((0.001, "overshot"), (0.999, "missed")):
+        c = evaluate.operating_point_check({**card, "threshold": threshold}, y, p, pats, n_boot=100)
+        assert c["verdict"].startswith(word) and c["recall"][1] <= c["recall"][0] <= c["recall"][2]
+    t = evaluate.threshold_for_recall(y, p, 0.9)
+    c = evaluate.operating_point_check({**card, "threshold": t}, y, p, pats, n_boot=200)
+    assert c["verdict"].startswith("met") and c["inside_expected"]
+    table = figures.operating_point_table({"m": c})
+    assert table.loc["m", "verdict"] == "met" and table.loc["m", "target recall"] == "0.90"
