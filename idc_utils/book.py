@@ -40,7 +40,7 @@ from pathlib import Path
 import yaml
 
 from .data import resolve_data_dir, scan
-from .runs import PROFILE_FILE, Run, profile_params, project_root
+from .runs import PROFILE_FILE, Run, display_path, profile_params, project_root
 
 BOOK_FILES = ("_config.yml", "_toc.yml")
 BOOK_DIRS = ("book",)
@@ -518,7 +518,13 @@ def _execute(
             f"{log_path}"
         ) from None
     seconds = time.perf_counter() - t0
-    problems = error_outputs(nbformat.read(out, as_version=4))
+    done = nbformat.read(out, as_version=4)
+    pm_meta = done.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):  # the reader's repository, not the build machine
+        if pm_meta.get(key):
+            pm_meta[key] = display_path(pm_meta[key])
+    nbformat.write(done, out)
+    problems = error_outputs(done)
     if problems:
         raise ChapterError(
             f"chapter {nb_path.stem} has error output: " + "; ".join(problems) + f" ({out})"

@@ -468,11 +468,12 @@ class Dataset:
             "fingerprint": self.fingerprint,
         }
 
-    def report(self) -> str:
-        """A plain-text account of what was loaded and what was not (and why)."""
+    def report(self, where: str | None = None) -> str:
+        """A plain-text account of what was loaded and what was not (and why); ``where`` names
+        the dataset folder (default: its path)."""
         s = self.summary()
         lines = [
-            f"{s['patches']:,} patches from {s['patients']} patients in {s['root']}"
+            f"{s['patches']:,} patches from {s['patients']} patients in {where or s['root']}"
             f" ({s['idc_positive']:,} IDC+, {100 * s['idc_positive_share']:.1f}%)",
             f"{s['edge_patches_padded']} edge patches smaller than {PATCH_SIZE}x{PATCH_SIZE}"
             " padded with white at bottom/right",

@@ -42,6 +42,7 @@ from . import __version__, evaluate, infer, models
 from .balance import class_weights
 from .cards import load_model, save_card
 from .preprocess import Augment, AugmentConfig, patch_batches
+from .runs import display_path
 
 #: bump when :func:`fit` changes what a given configuration trains, so saved models are not reused
 RECIPE_VERSION = 2
@@ -504,7 +505,7 @@ def fit(
     card_path = save_card(card, model_path)
     shutil.rmtree(work, ignore_errors=True)
     log(
-        f"[{name}] saved {model_path}; threshold {op.threshold:.4f} for recall >= "
+        f"[{name}] saved {display_path(model_path)}; threshold {op.threshold:.4f} for recall >= "
         f"{cfg.target_recall} on val "
         f"(val recall {op.val['recall']:.3f}, precision {op.val['precision']:.3f}, AUC "
         f"{op.val['auc']:.4f})"
