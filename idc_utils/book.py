@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
@@ -52,6 +53,23 @@ KERNEL_ENV = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     "TQDM_DISABLE": "1",
 }
+#: the markdown cell of a chapter that the runner fills with how long the chapter ran, and where
+RUN_TIME_TAG = "run-time"
+#: the libraries whose versions the status page lists
+STATUS_PACKAGES = (
+    "idc-book",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "imbalanced-learn",
+    "gradio",
+    "papermill",
+    "jupyter-book",
+    "sphinx-exercise",
+)
 #: files of the run folder that several chapters write; not counted as one chapter's outputs
 SHARED_RUN_FILES = ("book.json", "params.json", "metrics.json")
 
@@ -268,6 +286,7 @@ def refresh_prose(source_nb, executed_nb):
     if [c.source for c in src_code] != [c.source for c in executed]:
         return None
     out = copy.deepcopy(executed_nb)
+    run_time = [c for c in executed_nb.cells if RUN_TIME_TAG in c.metadata.get("tags", [])]
     cells, k = [], 0
     for cell in source_nb.cells:
         if cell.cell_type == "code":
@@ -275,6 +294,8 @@ def refresh_prose(source_nb, executed_nb):
             k += 1
             if "parameters" in cell.metadata.get("tags", []):
                 cells.extend(injected)
+        elif RUN_TIME_TAG in cell.metadata.get("tags", []) and run_time:
+            cells.append(copy.deepcopy(run_time[0]))  # written by the run, not the source
         else:
             cells.append(copy.deepcopy(cell))
     out.cells = cells
@@ -343,8 +364,46 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs of this machine (``nvidia-smi``), or an empty list."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
 def machine_description() -> str:
-    return f"{cpu_model()}, {os.cpu_count()} cores"
+    gpus = gpu_names()
+    where = f"{cpu_model()}, {os.cpu_count()} cores"
+    return where + (f"; {', '.join(gpus)}" if gpus else "; no GPU")
+
+
+def run_time_text(entry: dict, profile: str) -> str:
+    """The chapter's run-time line, from what the runner recorded."""
+    minutes = entry["seconds"] / 60
+    took = f"{minutes:.1f} min" if minutes >= 1 else f"{entry['seconds']:.0f} s"
+    return (
+        f"**Run time.** This chapter ran in {took} on {entry['machine']} with the profile "
+        f"`{profile}` ({entry['finished'][:10]}); the {{doc}}`status page <../book/status>` lists "
+        "every chapter of this build."
+    )
+
+
+def fill_run_time(nb, text: str) -> bool:
+    """Write ``text`` into the cell tagged ``run-time``; False when the chapter has none."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and RUN_TIME_TAG in cell.metadata.get("tags", []):
+            cell.source = text
+            return True
+    return False
 
 
 # ----------------------------------------------------------------------------- running
@@ -443,6 +502,9 @@ def run_chapters(
             pm, nbformat, nb_path, out, source, run, profile, overrides, run_dir, root, kernel_env
         )
         entry.update(key=keys[name], depends_on=deps.as_dict(), reason=why)
+        done = nbformat.read(out, as_version=4)
+        if fill_run_time(done, run_time_text(entry, profile)):
+            nbformat.write(done, out)
         chapters[name] = entry
         ran.add(name)
         log(
@@ -458,8 +520,15 @@ def run_chapters(
 def _prose_refreshed(source, out: Path, nbformat) -> bool:
     """Put the source's markdown into the executed copy if it differs; True when it did."""
     done = nbformat.read(out, as_version=4)
-    src_md = [c.source for c in source.cells if c.cell_type != "code"]
-    old_md = [c.source for c in done.cells if c.cell_type != "code"]
+
+    def prose(nb):
+        return [
+            c.source
+            for c in nb.cells
+            if c.cell_type != "code" and RUN_TIME_TAG not in c.metadata.get("tags", [])
+        ]
+
+    src_md, old_md = prose(source), prose(done)
     if src_md == old_md:
         return False
     fresh = refresh_prose(source, done)
@@ -560,10 +629,64 @@ def _sync_file(src: Path, dst: Path) -> bool:
     return True
 
 
+EDITIONS = ("teacher", "student")
+
+
+def status_page(profile: str, chapters: dict, edition: str) -> str:
+    """The status page: every chapter of this build, when and where it ran, how long, its peak
+    memory, and the versions of the libraries that built it."""
+    from importlib import metadata
+
+    lines = [
+        "# Status of this build",
+        "",
+        f"Profile `{profile}`, {edition} edition. Each chapter ran when its inputs last changed "
+        "(`make book` reuses the others); the run-time line at the top of each chapter says "
+        "the same.",
+        "",
+        "| chapter | ran on | minutes | peak memory (GB) | machine |",
+        "|---|---|---:|---:|---|",
+    ]
+    for name, rec in chapters.items():
+        lines.append(
+            f"| {{doc}}`../notebooks/{name}` | {rec.get('finished', '?')[:16].replace('T', ' ')} "
+            f"| {rec.get('seconds', 0) / 60:.1f} | {rec.get('peak_rss_mb', 0) / 1024:.2f} "
+            f"| {rec.get('machine', '?')} |"
+        )
+    total = sum(rec.get("seconds", 0) for rec in chapters.values()) / 60
+    lines += [
+        "",
+        f"All chapters together: {total:.1f} min of compute.",
+        "",
+        "## Library versions",
+        "",
+        "| package | version |",
+        "|---|---|",
+    ]
+    for pkg in STATUS_PACKAGES:
+        try:
+            lines.append(f"| {pkg} | {metadata.version(pkg)} |")
+        except metadata.PackageNotFoundError:
+            continue
+    lines += [
+        "",
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def stage_book(
-    profile: str, root: Path | None = None, run_dir=None, out: Path | None = None
+    profile: str,
+    root: Path | None = None,
+    run_dir=None,
+    out: Path | None = None,
+    edition: str = "teacher",
 ) -> Path:
-    """Mirror the book sources and the executed chapters into ``<out>/_build/src``."""
+    """Mirror the book sources and the executed chapters into ``<out>/_build/src``; write the
+    status page and, for the student edition, a configuration that hides the solutions."""
+    if edition not in EDITIONS:
+        raise ValueError(f"unknown edition {edition!r}; choose one of {EDITIONS}")
     root = root or project_root()
     run = Run.for_profile(profile, run_dir or root / "runs" / profile)
     src = (out or root) / "_build" / "src"
@@ -586,9 +709,30 @@ def stage_book(
     src.mkdir(parents=True, exist_ok=True)
     for f in [p for p in src.rglob("*") if p.is_file() and p not in wanted]:
         f.unlink()  # a page removed from the book
+    generated = {
+        src / "book" / "status.md": status_page(
+            profile, run.read_json(run.dir / "book.json").get("chapters", {}), edition
+        ),
+    }
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    if edition == "student":  # sphinx-exercise drops every solution from the pages
+        config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+        config["title"] = config.get("title", "") + " (student edition)"
+    generated[src / "_config.yml"] = yaml.safe_dump(config, sort_keys=False)
     for dst, origin in wanted.items():
-        _sync_file(origin, dst)
+        if dst not in generated:
+            _sync_file(origin, dst)
+    for dst, text in generated.items():
+        if not dst.exists() or dst.read_text() != text:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(text)
     return src
+
+
+def edition_output(root: Path, edition: str) -> Path:
+    """Where an edition is built: the teacher's in ``_build/html``, the student's in
+    ``_build/student/_build/html``."""
+    return root if edition == "teacher" else root / "_build" / "student"
 
 
 def build_html(
@@ -598,13 +742,14 @@ def build_html(
     out: Path | None = None,
     log=print,
     full: bool = False,
+    edition: str = "teacher",
 ) -> Path:
-    """Render the staged book with warnings as errors into ``<out>/_build/html`` (``out``
-    defaults to the project root); only changed pages are re-rendered unless ``full``.
-    Returns its ``index.html``."""
+    """Render the staged book, nitpicky and with warnings as errors, into ``<out>/_build/html``
+    (``out`` defaults to the edition's folder); only changed pages are re-rendered unless
+    ``full``. Returns its ``index.html``."""
     root = root or project_root()
-    out = Path(out) if out else root
-    src = stage_book(profile, root, run_dir, out)
+    out = Path(out) if out else edition_output(root, edition)
+    src = stage_book(profile, root, run_dir, out, edition)
     html = out / "_build" / "html"
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [
@@ -613,6 +758,7 @@ def build_html(
         str(src),
         "--path-output",
         str(out),
+        "--nitpick",
         "--warningiserror",
         "--keep-going",
         "-q",
@@ -628,5 +774,44 @@ def build_html(
     index = html / "index.html"
     if not index.exists():
         raise ChapterError(f"jupyter-book finished but {index} is missing")
-    log(f"[book] built {index} in {time.perf_counter() - t0:.0f} s")
+    log(
+        f"[book] built the {edition} edition: {display_path(index)} "
+        f"in {time.perf_counter() - t0:.0f} s"
+    )
     return index
+
+
+def publish(
+    html: Path,
+    remote: str = "origin",
+    branch: str = "gh-pages",
+    root: Path | None = None,
+    message: str | None = None,
+    log=print,
+) -> None:
+    """Push a built book to the ``branch`` of ``remote`` (GitHub Pages serves it from there) with
+    ghp-import: the branch holds the HTML alone, with ``.nojekyll`` so that ``_static/`` is
+    served."""
+    root = root or project_root()
+    html = Path(html)
+    if not (html / "index.html").exists():
+        raise ChapterError(f"{html} holds no built book: run `make book` first")
+    exe = Path(sys.executable).with_name("ghp-import")
+    msg = message or f"book built {time.strftime('%Y-%m-%d %H:%M')}"
+    cmd = [
+        str(exe) if exe.exists() else "ghp-import",
+        "--no-jekyll",
+        "--push",
+        "--force",
+        "--remote",
+        remote,
+        "--branch",
+        branch,
+        "--message",
+        msg,
+        str(html),
+    ]
+    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ChapterError(f"ghp-import failed: {res.stderr.strip() or res.stdout.strip()}")
+    log(f"[book] published {display_path(html)} to {remote} {branch}")
