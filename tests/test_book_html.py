@@ -1,0 +1,148 @@
+"""The built pages, opened in a real browser with the network cut off: every page loads with no
+request that leaves the machine, no console error, no missing image and no broken internal link;
+the student edition shows the exercises and no solution.
+
+Reads the HTML that ``make test-book`` builds (``IDC_BOOK_HTML``, ``IDC_STUDENT_HTML``)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import skip_or_fail
+
+pytestmark = [pytest.mark.book, pytest.mark.browser]
+
+
+def built(var: str) -> Path:
+    html = Path(os.environ.get(var, "_build/html"))
+    if not (html / "index.html").exists():
+        skip_or_fail(f"no built book at {html}: run `make test-book`")
+    return html
+
+
+@pytest.fixture(scope="module")
+def site():
+    html = built("IDC_BOOK_HTML")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield html, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def pages(html: Path) -> list[str]:
+    return sorted(
+        p.relative_to(html).as_posix()
+        for p in html.rglob("*.html")
+        if not p.relative_to(html).as_posix().startswith(("_static/", "_sources/"))
+    )
+
+
+def browser_context(pw):
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        skip_or_fail(
+            "Debian chromium is not installed (.ci/run installs it): apt-get install chromium"
+        )
+    return pw.chromium.launch(
+        executable_path=chromium,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+
+
+def test_every_page_works_offline(site):
+    from playwright.sync_api import sync_playwright
+
+    html, base = site
+    names = pages(html)
+    assert "index.html" in names and "book/status.html" in names and len(names) >= 10
+    problems, links = [], set()
+    with sync_playwright() as pw:
+        browser = browser_context(pw)
+        try:
+            page = browser.new_page()
+            outside = []
+
+            def route(r):
+                if urllib.parse.urlparse(r.request.url).hostname in ("127.0.0.1", "localhost"):
+                    r.continue_()
+                else:
+                    outside.append(r.request.url)
+                    r.abort()
+
+            page.route("**/*", route)
+            errors = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            for name in names:
+                errors.clear()
+                outside.clear()
+                page.goto(base + name, wait_until="load")
+                page.wait_for_timeout(150)
+                broken = page.evaluate(
+                    "() => Array.from(document.images)"
+                    ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+                )
+                hrefs = page.evaluate(
+                    "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+                )
+                links.update(h.split("#")[0] for h in hrefs if h.startswith(base))
+                for kind, found in (
+                    ("request leaving the machine", outside),
+                    ("console error", errors),
+                    ("missing image", broken),
+                ):
+                    problems += [f"{name}: {kind}: {x}" for x in found]
+        finally:
+            browser.close()
+    for url in sorted(links):  # every internal link answers
+        try:
+            urllib.request.urlopen(url, timeout=5)
+        except OSError as exc:
+            problems.append(f"broken internal link {url}: {exc}")
+    assert not problems, "\n".join(problems[:30])
+
+
+def test_chapters_show_their_frame_and_run_time(site):
+    html, _ = site
+    for chapter in sorted((html / "notebooks").glob("*.html")):
+        text = chapter.read_text()
+        assert "Learning objectives" in text, chapter.name
+        assert "Run time." in text and "This chapter ran in" in text, chapter.name
+        assert (
+            text.count('class="admonition exercise') + text.count("exercise admonition") >= 2
+            or text.count("Exercise") >= 2
+        ), chapter.name
+    status = (html / "book" / "status.html").read_text()
+    assert "Library versions" in status and "tensorflow" in status.lower()
+
+
+def test_the_student_edition_has_exercises_and_no_solutions(site):
+    html, _ = site
+    student = built("IDC_STUDENT_HTML")
+    for chapter in sorted((student / "notebooks").glob("*.html")):
+        text = chapter.read_text()
+        assert "Exercise" in text and "Solution" not in text, chapter.name
+    teacher = (html / "notebooks" / "01_eda.html").read_text()
+    assert "Solution" in teacher
