@@ -157,3 +157,26 @@ def untrained_model(tmp_path_factory) -> Path:
         path,
     )
     return path
+
+
+def launch_chromium(pw):
+    """Debian's Chromium, headless, through Playwright (with the flags that keep it off the
+    network); skips, or fails under CI, when it is not installed."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        skip_or_fail(
+            "Debian chromium is not installed (.ci/run installs it): apt-get install chromium"
+        )
+    return pw.chromium.launch(
+        executable_path=chromium,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )

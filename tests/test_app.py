@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_kaggle_dataset, skip_or_fail, toy_data
+from conftest import launch_chromium, make_kaggle_dataset, toy_data
 from PIL import Image
 
 from idc_utils import app, cards, predict
@@ -332,15 +332,6 @@ def app_process(untrained_model, shared_sample, tmp_path_factory):
         proc.wait(10)
 
 
-def chromium_path():
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        skip_or_fail(
-            "Debian chromium is not installed (.ci/run installs it): apt-get install chromium"
-        )
-    return found
-
-
 @pytest.mark.browser
 def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
     app_process, sample_files, untrained_model
@@ -355,17 +346,7 @@ def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
     expected["file"] = [Path(p).name for p in expected["path"]]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium_path(),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(url, wait_until="networkidle")
@@ -420,7 +401,6 @@ def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
 
 def test_tissue_map_uses_slide_context_when_the_card_has_it(untrained_model, tmp_path):
     import json
-    import shutil
 
     ctx_model = tmp_path / "ctx.keras"
     shutil.copy(untrained_model, ctx_model)

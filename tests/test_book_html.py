@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import skip_or_fail
+from conftest import launch_chromium, skip_or_fail
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -50,27 +50,6 @@ def pages(html: Path) -> list[str]:
     )
 
 
-def browser_context(pw):
-    import shutil
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        skip_or_fail(
-            "Debian chromium is not installed (.ci/run installs it): apt-get install chromium"
-        )
-    return pw.chromium.launch(
-        executable_path=chromium,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    )
-
-
 def test_every_page_works_offline(site):
     from playwright.sync_api import sync_playwright
 
@@ -79,7 +58,7 @@ def test_every_page_works_offline(site):
     assert "index.html" in names and "book/status.html" in names and len(names) >= 10
     problems, links = [], set()
     with sync_playwright() as pw:
-        browser = browser_context(pw)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page()
             outside = []
