@@ -165,23 +165,28 @@ class Comparison:
     def readable(self) -> pd.DataFrame:
         """Estimates with their 95% intervals as text, for the book."""
         t = self.table
+        ran = t["error"] == "" if "error" in t else pd.Series(True, index=t.index)
         out = t[["train_rows", "synthetic", "threshold"]].copy()
         for m in ("auc", "recall", "precision", "balanced_accuracy"):
             out[m] = [
-                f"{e:.3f} [{lo:.3f}, {hi:.3f}]"
-                for e, lo, hi in zip(t[m], t[f"{m}_low"], t[f"{m}_high"])
+                f"{e:.3f} [{lo:.3f}, {hi:.3f}]" if ok else "could not run"
+                for e, lo, hi, ok in zip(t[m], t[f"{m}_low"], t[f"{m}_high"], ran)
             ]
         if "auc_vs_none" in t:
             out["AUC vs none (paired)"] = [
                 "" if np.isnan(e) else f"{e:+.3f} [{lo:+.3f}, {hi:+.3f}]"
                 for e, lo, hi in zip(t["auc_vs_none"], t["auc_vs_none_low"], t["auc_vs_none_high"])
             ]
+        if not ran.all():
+            out["why not"] = t["error"].fillna("")
         return out
 
     def verdict(self) -> dict:
         """The balancing method with the highest test AUC, its paired difference to no balancing,
         whether that difference is distinguishable from zero, and a sentence saying so."""
         t = self.table
+        if "error" in t:
+            t = t[t["error"] == ""]
         others = t.drop(index="none", errors="ignore")
         if others.empty or "auc_vs_none" not in t:
             return {
@@ -231,6 +236,25 @@ class Comparison:
         }
 
 
+def patient_subsample(patients, max_rows: int | None, seed: int = 0) -> np.ndarray:
+    """Row positions of whole patients, drawn in a seeded order until ``max_rows`` rows are
+    reached (all rows when ``max_rows`` is None or not smaller): a smaller training set that
+    still never splits a patient."""
+    patients = np.asarray(patients).astype(str)
+    if not max_rows or len(patients) <= max_rows:
+        return np.arange(len(patients))
+    uniq = np.unique(patients)
+    order = np.random.default_rng(seed).permutation(uniq)
+    counts = pd.Series(patients).value_counts()
+    chosen, total = [], 0
+    for pid in order:
+        if total >= max_rows:
+            break
+        chosen.append(pid)
+        total += int(counts[pid])
+    return np.flatnonzero(np.isin(patients, chosen))
+
+
 def compare_methods(
     emb: dict[str, np.ndarray],
     labels: dict[str, np.ndarray],
@@ -240,22 +264,44 @@ def compare_methods(
     target_recall: float = 0.93,
     seed: int = 0,
     n_boot: int = 1000,
+    max_train: int | None = None,
+    log=None,
 ) -> Comparison:
     """Train one head per method on the train embeddings, threshold on val, score test; 95% CIs
-    and the paired difference to 'none' by bootstrapping test *patients*."""
+    and the paired difference to 'none' by bootstrapping test *patients*.
+
+    ``max_train`` caps the training rows (whole patients, seeded) for sets too large for
+    nearest-neighbour resampling on a CPU. A method that cannot run on this data (ADASYN when
+    no minority point has a majority neighbour, say) keeps its row with the reason; the others
+    are compared without it."""
     from . import evaluate
 
-    rows, probs, sizes = [], {}, {}
+    keep = patient_subsample(patients["train"], max_train, seed)
+    X_train, y_train = emb["train"][keep], np.asarray(labels["train"])[keep]
+    if log and len(keep) < len(emb["train"]):
+        log(
+            f"training rows for the comparison: {len(keep):,} of {len(emb['train']):,} "
+            "(whole patients)"
+        )
+    rows, probs, sizes, failed = [], {}, {}, {}
     for method in methods:
-        Xr, yr, w, syn = resample(emb["train"], labels["train"], method, seed)
+        try:
+            Xr, yr, w, syn = resample(X_train, y_train, method, seed)
+        except (ValueError, RuntimeError) as exc:
+            failed[method] = f"{type(exc).__name__}: {exc}"
+            continue
         head = fit_head(Xr, yr, w, seed)
         p_val = head.predict_proba(emb["val"])[:, 1]
         p_test = head.predict_proba(emb["test"])[:, 1]
         t = evaluate.threshold_for_recall(labels["val"], p_val, target_recall)
         probs[method] = {"val": p_val, "test": p_test, "threshold": t}
         sizes[method] = (len(yr), int(syn.sum()))
+        del Xr, yr, w, syn, head
     base = probs["none"]["test"] if "none" in probs else None
     for method in methods:
+        if method in failed:
+            rows.append({"method": method, "error": failed[method]})
+            continue
         pr = probs[method]
         ci = evaluate.bootstrap_metrics(
             labels["test"], pr["test"], patients["test"], pr["threshold"], n_boot=n_boot, seed=seed
@@ -265,6 +311,7 @@ def compare_methods(
             "train_rows": sizes[method][0],
             "synthetic": sizes[method][1],
             "threshold": pr["threshold"],
+            "error": "",
         }
         for metric in ("auc", "recall", "precision", "balanced_accuracy"):
             row[metric] = ci.loc[metric, "estimate"]

@@ -165,3 +165,36 @@ def test_tile_image_grid_padding_and_tissue_mask():
     assert table.loc[0, "is_tissue"] and not table.loc[1:, "is_tissue"].any()
     assert (tiles[3][:, 20:] == 255).all(), "the partial right tile is padded with white"
     assert slides.tissue_fraction(tiles[0]) == 1.0 and slides.tissue_fraction(tiles[5]) == 0.0
+
+
+def test_patient_subsample_keeps_whole_patients():
+    pats = np.repeat([f"p{k}" for k in range(10)], 7)
+    rows = balance.patient_subsample(pats, 30, seed=1)
+    chosen = set(pats[rows])
+    assert 28 <= len(rows) <= 35 and len(rows) == 7 * len(chosen)
+    assert (balance.patient_subsample(pats, None) == np.arange(70)).all()
+
+
+def test_a_method_that_cannot_run_keeps_its_row_with_the_reason(monkeypatch):
+    rng = np.random.default_rng(1)
+    emb, labels, patients = {}, {}, {}
+    for s, n in (("train", 400), ("val", 200), ("test", 200)):
+        emb[s], labels[s] = blobs(
+            int(n * 0.8), int(n * 0.2), seed={"train": 0, "val": 1, "test": 2}[s]
+        )
+        patients[s] = rng.integers(0, 20, len(labels[s])).astype(str)
+    real = balance.resample
+
+    def picky(X, y, method, seed=0, **kw):
+        if method == "adasyn":
+            raise RuntimeError("Not any neigbours belong to the majority class.")
+        return real(X, y, method, seed, **kw)
+
+    monkeypatch.setattr(balance, "resample", picky)
+    res = balance.compare_methods(emb, labels, patients, ["none", "smote", "adasyn"], n_boot=30)
+    assert (
+        "majority class" in res.table.loc["adasyn", "error"]
+        and res.table.loc["smote", "error"] == ""
+    )
+    assert res.readable().loc["adasyn", "auc"] == "could not run"
+    assert res.verdict()["best"] == "smote"
