@@ -180,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="teacher",
         help="student: the exercises without their solutions (in _build/student/)",
     )
+    b.add_argument(
+        "--out",
+        default=None,
+        help="build the HTML in OUT/_build/html (default: here; students: _build/student)",
+    )
     b.add_argument("--build-only", action="store_true", help="render already-executed chapters")
     b.set_defaults(func=cmd_book)
 
