@@ -630,6 +630,40 @@ def _sync_file(src: Path, dst: Path) -> bool:
 
 
 EDITIONS = ("teacher", "student")
+SOLUTION_START = "{solution-start}"
+SOLUTION_END = "{solution-end}"
+
+
+def without_solutions(nb: dict, name: str = "notebook") -> tuple[dict, int]:
+    """A copy of an executed notebook without its gated solutions: every cell from the one that
+    opens a ``solution-start`` block to the one that closes it, the code cells and their outputs
+    between included. Returns the copy and how many solutions it removed; unbalanced markers are
+    an error naming the notebook and the cell."""
+    kept, removed, opened_at = [], 0, None
+    for i, cell in enumerate(nb.get("cells", [])):
+        text = "".join(cell.get("source", ""))
+        if opened_at is None and SOLUTION_START in text:
+            if cell.get("cell_type") != "markdown":
+                raise ChapterError(f"{name}: cell {i} opens a solution but is not markdown")
+            opened_at = i
+        if opened_at is None:
+            if SOLUTION_END in text:
+                raise ChapterError(f"{name}: cell {i} closes a solution that was never opened")
+            kept.append(cell)
+            continue
+        if i > opened_at and SOLUTION_START in text:
+            raise ChapterError(
+                f"{name}: cell {i} opens a solution inside the one opened at cell {opened_at}; "
+                "close it with a ```{solution-end}``` cell first"
+            )
+        if SOLUTION_END in text:
+            opened_at, removed = None, removed + 1
+    if opened_at is not None:
+        raise ChapterError(
+            f"{name}: the solution opened at cell {opened_at} is never closed; add a markdown "
+            "cell with ```{solution-end}```"
+        )
+    return {**nb, "cells": kept}, removed
 
 
 def status_page(profile: str, chapters: dict, edition: str) -> str:
@@ -715,7 +749,13 @@ def stage_book(
         ),
     }
     config = yaml.safe_load((root / "_config.yml").read_text())
-    if edition == "student":  # sphinx-exercise drops every solution from the pages
+    if edition == "student":
+        # gated solutions (their code cells included) leave the staged chapters; sphinx-exercise
+        # hides any solution written as one directive
+        for dst, origin in list(wanted.items()):
+            if dst.suffix == ".ipynb" and dst.parent == src / "notebooks":
+                nb, _ = without_solutions(json.loads(origin.read_text()), origin.name)
+                generated[dst] = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
         config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
         config["title"] = config.get("title", "") + " (student edition)"
     generated[src / "_config.yml"] = yaml.safe_dump(config, sort_keys=False)
@@ -769,6 +809,9 @@ def build_html(
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if res.returncode != 0:
+        # Sphinx keeps the pages it read; the next incremental build would not read them again
+        # and so would not repeat their warnings. Forget them so that it fails the same way.
+        shutil.rmtree(out / "_build" / ".doctrees", ignore_errors=True)
         sys.stderr.write(res.stdout[-6000:] + res.stderr[-6000:])
         raise ChapterError("jupyter-book build failed (warnings count as errors); see above")
     index = html / "index.html"

@@ -23,7 +23,7 @@ def test_toc_lists_existing_notebooks_with_parameters_cells():
     nbs = book.chapter_notebooks()
     assert nbs and nbs[0].name == "01_eda.ipynb"
     for nb in nbs:
-        assert "profile" in book._declared_parameters(nb)
+        assert "profile" in book.declared_parameters(nbformat.read(nb, as_version=4))
         cells = nbformat.read(nb, as_version=4).cells
         assert sum("parameters" in c.metadata.get("tags", []) for c in cells) == 1
         assert all(c.get("outputs", []) == [] for c in cells if c.cell_type == "code"), (

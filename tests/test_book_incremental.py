@@ -201,3 +201,76 @@ def test_chapter_params_lists_parameters_once(tmp_path, monkeypatch):
         and t.loc["image_size", "source"] == "papermill / caller"
     )
     assert Path(tmp_path).name in t.loc["run_dir", "value"]
+
+
+def test_the_student_copy_drops_each_gated_solution_with_its_code():
+    nb = notebook(
+        [
+            ("markdown", "```{exercise}\n:label: ex-a\nHow many?\n```"),
+            ("markdown", "```{solution-start} ex-a\n:class: dropdown\n```"),
+            ("code", "answer = 42"),
+            ("markdown", "```{solution-end}\n```"),
+            ("markdown", "After the exercise."),
+        ]
+    )
+    kept, removed = book.without_solutions(nb, "a.ipynb")
+    assert removed == 1
+    assert ["".join(c["source"]) for c in kept["cells"]] == [
+        "```{exercise}\n:label: ex-a\nHow many?\n```",
+        "After the exercise.",
+    ]
+    assert len(nb.cells) == 5  # the teacher's notebook is untouched
+
+
+@pytest.mark.parametrize(
+    "cells, problem",
+    [
+        ([("markdown", "```{solution-start} ex-a\n```")], "never closed"),
+        ([("markdown", "```{solution-end}\n```")], "never opened"),
+        (
+            [
+                ("markdown", "```{solution-start} ex-a\n```"),
+                ("markdown", "```{solution-start} ex-b\n```"),
+            ],
+            "inside the one opened at cell 0",
+        ),
+    ],
+)
+def test_unbalanced_solution_markers_name_the_notebook(cells, problem):
+    with pytest.raises(book.ChapterError, match=rf"a\.ipynb: .*{problem}"):
+        book.without_solutions(notebook(cells), "a.ipynb")
+
+
+def test_every_chapter_has_balanced_solutions_and_exercises():
+    for path in book.chapter_notebooks(ROOT):
+        nb = json.loads(path.read_text())
+        kept, removed = book.without_solutions(nb, path.name)
+        assert removed >= 2, path.name
+        assert not any("{solution" in "".join(c["source"]) for c in kept["cells"]), path.name
+
+
+@pytest.mark.book
+def test_a_failed_page_build_fails_again_until_fixed(project):
+    """Sphinx keeps what it read in a failed build; the next incremental build must still fail."""
+    root, _ = project
+    (root / "book").mkdir()
+    (root / "book" / "intro.md").write_text("# Tiny\n\nSee {ref}`a-missing-label`.\n")
+    (root / "_config.yml").write_text(
+        yaml.safe_dump(
+            {
+                "title": "Tiny",
+                "only_build_toc_files": True,
+                "execute": {"execute_notebooks": "off"},
+            }
+        )
+    )
+    build(project)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc = {**toc, "root": "book/intro", "chapters": toc["chapters"][:1]}  # the one with a title
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc))
+    for _ in range(2):
+        with pytest.raises(book.ChapterError, match="warnings count as errors"):
+            book.build_html("smoke", root=root, log=lambda _: None)
+    (root / "book" / "intro.md").write_text("# Tiny\n\nNo reference now.\n")
+    index = book.build_html("smoke", root=root, log=lambda _: None)
+    assert "No reference now." in (index.parent / "book" / "intro.html").read_text()
