@@ -13,6 +13,8 @@ FORCE    ?=
 # EDITION=student: the exercises without their solutions (built in _build/student/)
 EDITION  ?= teacher
 PYTEST_ARGS ?=
+# test processes: one per core (pytest-xdist); 0 runs them in this process (debugging)
+TEST_WORKERS ?= auto
 
 comma := ,
 BIN   := $(VENV)/bin
@@ -26,7 +28,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 help:
 	@echo "make book   [PROFILE=smoke|sample|full] [DATA_DIR=...] [FORCE=1]  run what changed, build _build/html"
-	@echo "make test   [PYTEST_ARGS=...]                           run the test suite"
+	@echo "make test   [PYTEST_ARGS=...] [TEST_WORKERS=auto|0|N]    run the test suite"
 	@echo "make test-book                                           run every chapter (smoke) and test the run"
 	@echo "make lint                                                ruff check + format --check (code and notebooks)"
 	@echo "make publish [EDITION=student] [REMOTE=origin]          push the built book to gh-pages"
@@ -50,7 +52,7 @@ publish: $(STAMP)
 	$(BIN)/python -m idc_utils publish --edition $(EDITION) $(if $(REMOTE),--remote $(REMOTE)) $(if $(BRANCH),--branch $(BRANCH))
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # every chapter with the smoke profile (reusing what has not changed), then the tests that read it
 test-book: $(STAMP)
@@ -76,7 +78,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not browser and not book" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser and not book" $(PYTEST_ARGS)
 
 data: $(STAMP)
 	$(BIN)/python -m idc_utils data download --dest data
