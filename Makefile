@@ -6,7 +6,7 @@ PYTHON   ?= python3
 VENV     ?= .venv
 # TF=cpu: the tensorflow-cpu wheel; TF=gpu: tensorflow[and-cuda]
 TF       ?= cpu
-EXTRAS   ?= $(strip $(TF)),weights,ml,app,book,data,test,dev
+EXTRAS   ?= $(strip $(TF)),weights,ml,app,book,data,dicom,test,dev
 DATA_DIR ?=
 # FORCE=1: re-run every chapter and retrain, even when nothing changed
 FORCE    ?=

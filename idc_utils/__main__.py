@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -142,6 +143,52 @@ def cmd_app(args) -> int:
         "(research and teaching only; Ctrl+C stops it)"
     )
     app.launch(model, host=args.host, port=args.port, share=args.share, data_dir=args.data_dir)
+    return 0
+
+
+def cmd_dicom_serve(args) -> int:
+    import signal
+    import time
+
+    from .orthanc import start_orthanc
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `kill` stops Orthanc too
+    server = start_orthanc(args.storage, args.port)
+    print(
+        f"Orthanc {server.version()} on {server.url} (this machine only; no TLS, no "
+        f"authentication: a teaching server)\n  DICOMweb: {server.dicomweb_url}\n  storage: "
+        f"{server.workdir}\nCtrl+C stops it."
+    )
+    try:
+        while server.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def cmd_dicom_slide(args) -> int:
+    import tempfile
+
+    from . import data, dicom, slides
+
+    ds = data.load_dataset(args.data_dir, progress=False)
+    rows = slides.patient_rows(ds.manifest, args.patient)
+    image, _ = slides.mosaic(ds.patches(rows), rows["x"], rows["y"])
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="idc-slide-"))
+    series = dicom.write_slide(image, out, patient_id=args.patient, levels=args.levels)
+    print(
+        f"patient {args.patient}: {image.shape[1]}x{image.shape[0]} px, {len(series.paths)} "
+        f"levels written to {out}"
+    )
+    if args.url:
+        n = dicom.store(dicom.connect(args.url), series.paths)
+        print(f"stored {n} instances on {args.url}: study {series.study_uid}")
     return 0
 
 
@@ -283,6 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
     dl = dsub.add_parser("download", help="download the Kaggle set with kagglehub")
     dl.add_argument("--dest", default="data", help="where kagglehub keeps it (default: ./data)")
     dl.set_defaults(func=cmd_data_download)
+
+    dc = sub.add_parser("dicom", help="a local DICOMweb server; slides as DICOM")
+    dcsub = dc.add_subparsers(dest="dicom_command", required=True)
+    sv = dcsub.add_parser("serve", help="run Orthanc with DICOMweb on 127.0.0.1 until Ctrl+C")
+    sv.add_argument("--port", type=int, default=8042, help="HTTP port (default 8042)")
+    sv.add_argument("--storage", default=None, help="storage folder (default: a temporary one)")
+    sv.set_defaults(func=cmd_dicom_serve)
+    sl = dcsub.add_parser(
+        "slide", help="write a patient's rebuilt region as a DICOM whole-slide series"
+    )
+    sl.add_argument("--patient", default="14082", help="patient id (default 14082)")
+    sl.add_argument("--data-dir", default=None, help="dataset (default: $IDC_DATA_DIR)")
+    sl.add_argument("--levels", type=int, default=3, help="pyramid levels (default 3)")
+    sl.add_argument("--out", default=None, help="folder for the files (default: temporary)")
+    sl.add_argument("--url", default=None, help="store it on this DICOMweb server (STOW-RS)")
+    sl.set_defaults(func=cmd_dicom_slide)
     return p
 
 
@@ -299,8 +362,9 @@ def main(argv=None) -> int:
         if os.environ.get("IDC_DEBUG"):
             raise
         from .book import ChapterError
+        from .orthanc import OrthancError
 
-        if isinstance(exc, (ChapterError, FileNotFoundError, ValueError)):
+        if isinstance(exc, (ChapterError, OrthancError, FileNotFoundError, ValueError)):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise

@@ -32,6 +32,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from . import DISCLAIMER
 from .data import IMAGE_SUFFIXES, PATCH_SIZE, PatchDecodeError, decode_image
+from .predict import Predictor, score_image
 
 #: the tissue tab refuses larger images (a slide region of 5000 x 5000 px is 10,000 tiles)
 MAX_TISSUE_PIXELS = 25_000_000
@@ -80,90 +81,6 @@ def find_default_model(root: str | Path | None = None) -> Path:
     latest_run = max(cards)[1]
     best = max((c for c in cards if c[1] == latest_run), key=lambda c: c[2])
     return best[3].with_suffix(".keras")
-
-
-@dataclass
-class Predictor:
-    """A loaded model with its card; scoring, Grad-CAM and tiling in batches."""
-
-    model: object
-    card: dict
-    batch_size: int = 128
-
-    @classmethod
-    def load(cls, model_path: str | Path) -> Predictor:
-        from .cards import load_model
-        from .infer import make_infer
-
-        model, card = load_model(model_path)
-        p = cls(model, card)
-        p._infer = make_infer(model, bool(card.get("tta", False)))
-        p._infer(np.zeros((1, PATCH_SIZE, PATCH_SIZE, 3), np.uint8))  # trace once, at start-up
-        return p
-
-    @property
-    def threshold(self) -> float:
-        return float(self.card["threshold"])
-
-    @property
-    def has_context(self) -> bool:
-        return bool(self.card.get("context"))
-
-    def with_context(self, coords: pd.DataFrame, probs: np.ndarray, use: bool):
-        """``(probabilities, threshold, words)`` with slide context when asked and available
-        (neighbouring tiles' scores, :mod:`idc_utils.context`), else the plain ones."""
-        if not (use and self.has_context):
-            return probs, self.threshold, "each tile scored alone"
-        from .context import ContextModel, smooth
-
-        ctx = self.card["context"]
-        model = ContextModel.from_dict(ctx)
-        words = (
-            f"with slide context (neighbouring tiles within {model.radius} steps, "
-            f"sigma {model.sigma:g}, strength {model.strength:g}, chosen on validation patients)"
-            if model.strength > 0
-            else "slide context did not help on validation patients, so each tile is scored alone"
-        )
-        return smooth(coords, probs, model), float(ctx["threshold"]), words
-
-    def probabilities(self, patches: np.ndarray, progress=None) -> np.ndarray:
-        out = np.empty(len(patches))
-        for s in range(0, len(patches), self.batch_size):
-            out[s : s + self.batch_size] = self._infer(patches[s : s + self.batch_size])
-            if progress is not None:
-                progress(min(1.0, (s + self.batch_size) / max(1, len(patches))))
-        return out
-
-    def describe(self) -> str:
-        """What the model is and what its threshold means, in words a pathologist reads."""
-        c = self.card
-        v = c.get("val_metrics", {})
-        tta = ", averaged over the 8 flips and quarter turns of a patch" if c.get("tta") else ""
-        target = round(100 * float(c["target_recall"]))
-        text = (
-            f"Model **{c['name']}** ({c['backbone']}, {c['image_size']} px{tta}). "
-            f"A patch is called **IDC+ when P(IDC+) ≥ {self.threshold:.3f}**. "
-            "That cut-off was set on "
-            f"{c.get('threshold_chosen_on', 'validation patients')} so that about **{target} of "
-            f"every 100 IDC+ patches are flagged**"
-        )
-        rec, prec = c.get("expected_recall"), c.get("expected_precision")
-        if rec:
-            text += (
-                f"; on a new set of patients like those, expect {100 * rec[1]:.0f} to "
-                f"{100 * rec[2]:.0f} of 100 (95% range)"
-            )
-        if prec:
-            text += (
-                f". Of the patches it flags, about {100 * prec[0]:.0f} in 100 are IDC+ "
-                f"({100 * prec[1]:.0f} to {100 * prec[2]:.0f})"
-            )
-        elif "precision" in v:
-            text += f". Of the patches it flagged, {100 * v['precision']:.0f} in 100 were IDC+"
-        return text + (
-            f". Validation AUC {v.get('auc', float('nan')):.3f}. The low cut-off is deliberate: "
-            "a missed tumour costs more than a second look"
-        )
 
 
 # ----------------------------------------------------------------------------- patches
@@ -281,6 +198,7 @@ class TissueResult:
     overlay: np.ndarray
     summary: str
     stats: dict
+    per_tile: np.ndarray | None = None  # the map shown, per 50x50 tile (NaN: background)
 
 
 def _heat_overlay(base: np.ndarray, grid_values: np.ndarray, step: int) -> np.ndarray:
@@ -405,21 +323,22 @@ def tissue_map(
     notes=(),
     use_context: bool = True,
 ) -> TissueResult:
-    from .slides import SlideGrid, tile_image, value_map
+    from .slides import SlideGrid, value_map
 
     t0 = time.perf_counter()
-    tiles, table = tile_image(image, PATCH_SIZE, min_tissue)
+    scores = score_image(pred.probabilities, image, min_tissue, progress)
+    table = scores.table
     keep = table["is_tissue"].to_numpy()
     if not keep.any():
         raise InputError(
             "No tissue found: every 50x50 tile looks like background (white or unstained). "
             "Is this an H&E image at the dataset's magnification?"
         )
-    t1 = time.perf_counter()
-    probs = pred.probabilities(tiles[keep], progress)
-    t2 = time.perf_counter()
+    t1, t2 = t0, t0 + scores.seconds
     coords = table.loc[keep, ["x", "y"]].assign(patient_id="upload")
-    probs, threshold, how = pred.with_context(coords, probs, use_context)
+    probs, threshold, how = pred.with_context(
+        coords, table.loc[keep, "prob"].to_numpy(), use_context
+    )
     per_tile = np.full(len(table), np.nan)  # background tiles stay NaN: not scored
     per_tile[keep] = probs
     grid = value_map(SlideGrid.from_coords(table["x"], table["y"]), per_tile)
@@ -449,7 +368,7 @@ def tissue_map(
         + (f"  \nInput: {'; '.join(notes)}." if notes else "")
         + f"  \n{pred.describe()}."
     )
-    return TissueResult(over, summary, stats)
+    return TissueResult(over, summary, stats, grid)
 
 
 def _analyze_patient_zip(
@@ -530,6 +449,96 @@ def example_patches(data_dir=None, n: int = 4) -> list[str]:
     return [str(root / p) for p in picked]
 
 
+# ----------------------------------------------------------------------------- DICOMweb
+
+
+@dataclass
+class DicomwebResult:
+    """What the DICOMweb tab keeps between "Map IDC" and "Store result"."""
+
+    url: str
+    study_uid: str
+    series_uid: str
+    source: object  # the slide level's DICOM attributes
+    per_tile: np.ndarray
+
+
+def default_dicomweb_url() -> str:
+    return os.environ.get("IDC_DICOMWEB_URL", "http://127.0.0.1:8042/dicom-web")
+
+
+def dicomweb_slides(url: str) -> list[tuple[str, str]]:
+    """The slides on a DICOMweb server as ``(label, "study|series")`` choices (QIDO-RS)."""
+    from . import dicom
+
+    try:
+        client = dicom.connect(url)
+        found = dicom.find_series(client, modality="SM")
+    except dicom.DicomError as exc:
+        raise InputError(str(exc)) from None
+    if not found:
+        raise InputError(f"no slide (modality SM) on {url}; upload one first")
+    return [
+        (
+            f"patient {r['patient_id']} · {r['description'] or 'slide'} · "
+            f"{r['instances']} level(s) · series …{r['series_uid'][-8:]}",
+            f"{r['study_uid']}|{r['series_uid']}",
+        )
+        for r in found
+    ]
+
+
+def analyze_dicomweb(
+    pred: Predictor, url: str, choice: str, progress=None, use_context: bool = True
+) -> tuple[TissueResult, DicomwebResult]:
+    """Stream the chosen slide's matching level and map it like the Tissue tab does."""
+    from . import dicom
+
+    if not choice or "|" not in str(choice):
+        raise InputError("Search the server and choose a slide first.")
+    study, series = str(choice).split("|", 1)
+    try:
+        client = dicom.connect(url)
+        lv = dicom.read_slide_level(client, study, series, progress)
+    except dicom.DicomError as exc:
+        raise InputError(str(exc)) from None
+    h, w = lv.image.shape[:2]
+    if h * w > MAX_TISSUE_PIXELS:
+        raise InputError(
+            f"the slide's level at {1000 * lv.spacing_mm:g} um per pixel is {w}x{h} pixels, "
+            f"above the tab's {MAX_TISSUE_PIXELS / 1e6:.0f}-million-pixel limit; use "
+            "idc_utils.dicom in a notebook for whole slides"
+        )
+    res = tissue_map(pred, lv.image, None, use_context=use_context)
+    res.summary = (
+        f"Read level {lv.level} ({1000 * lv.spacing_mm:g} um per pixel, {w}x{h}) over DICOMweb "
+        f"in {lv.read_seconds:.1f} s.  \n" + res.summary
+    )
+    return res, DicomwebResult(url, study, series, lv.source, res.per_tile)
+
+
+def store_dicomweb_result(pred: Predictor, state: DicomwebResult | None) -> str:
+    """Store the map shown as a FRACTIONAL Segmentation of the slide (STOW-RS)."""
+    from . import dicom
+
+    if state is None:
+        raise InputError("Map a slide first; then its result can be stored.")
+    try:
+        seg = dicom.probability_segmentation(
+            state.source, state.per_tile, model_name=str(pred.card.get("name", "idc-book"))
+        )
+        client = dicom.connect(state.url)
+        dicom.store(client, [seg])
+    except dicom.DicomError as exc:
+        raise InputError(str(exc)) from None
+    return (
+        f"Stored on {state.url}: a DICOM Segmentation (FRACTIONAL, {seg.NumberOfFrames} frames) "
+        f"in study …{state.study_uid[-8:]}, series {seg.SeriesInstanceUID}, on the slide's frame "
+        "of reference. Slide viewers that read DICOM SEG can overlay it. Research output, not a "
+        "diagnosis."
+    )
+
+
 def build_app(model_path: str | Path | None = None, data_dir=None):
     import gradio as gr
 
@@ -551,6 +560,28 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
         except InputError as exc:
             raise gr.Error(str(exc), title="Cannot use this input", print_exception=False) from None
         return res.overlay, res.summary
+
+    def search_slides(url):
+        try:
+            choices = dicomweb_slides(url)
+        except InputError as exc:
+            raise gr.Error(str(exc), title="DICOMweb", print_exception=False) from None
+        return gr.Dropdown(choices=choices, value=choices[0][1])
+
+    def map_slide(url, choice, progress=gr.Progress()):  # noqa: B008 - Gradio's way
+        try:
+            res, state = analyze_dicomweb(
+                pred, url, choice, lambda f: progress(f, desc="streaming tiles")
+            )
+        except InputError as exc:
+            raise gr.Error(str(exc), title="DICOMweb", print_exception=False) from None
+        return res.overlay, res.summary, state
+
+    def store_result(state):
+        try:
+            return store_dicomweb_result(pred, state)
+        except InputError as exc:
+            raise gr.Error(str(exc), title="DICOMweb", print_exception=False) from None
 
     with gr.Blocks(title="IDC patch classifier — research demo", analytics_enabled=False) as demo:
         gr.Markdown("# Invasive ductal carcinoma in H&E patches — research and teaching demo")
@@ -602,6 +633,26 @@ def build_app(model_path: str | Path | None = None, data_dir=None):
                 label="P(IDC+) per 50x50 tile", type="numpy", interactive=False, format="jpeg"
             )
             run_t.click(analyze_tissue, [tissue_in, context_box], [heat, summary_t])
+        with gr.Tab("DICOMweb"):
+            gr.Markdown(
+                "A slide stored in a PACS, found by a QIDO search, streamed tile by tile (WADO), "
+                "mapped, and the map stored back as a DICOM Segmentation (STOW). Start a local "
+                "server with `python -m idc_utils dicom serve`."
+            )
+            url_in = gr.Textbox(value=default_dicomweb_url(), label="DICOMweb address")
+            search_b = gr.Button("Search slides")
+            slide_in = gr.Dropdown(choices=[], label="Slide", interactive=True)
+            map_b = gr.Button("Map IDC", variant="primary")
+            summary_d = gr.Markdown(elem_id="dicomweb-summary")
+            heat_d = gr.Image(
+                label="P(IDC+) per 50x50 tile", type="numpy", interactive=False, format="jpeg"
+            )
+            store_b = gr.Button("Store result on the server")
+            stored_d = gr.Markdown(elem_id="dicomweb-stored")
+            state_d = gr.State(None)
+            search_b.click(search_slides, url_in, slide_in)
+            map_b.click(map_slide, [url_in, slide_in], [heat_d, summary_d, state_d])
+            store_b.click(store_result, state_d, stored_d)
     demo.queue(default_concurrency_limit=1, max_size=32)
     demo.predictor = pred
     demo.example_files = examples

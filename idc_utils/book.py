@@ -745,7 +745,13 @@ def stage_book(
         f.unlink()  # a page removed from the book
     generated = {
         src / "book" / "status.md": status_page(
-            profile, run.read_json(run.dir / "book.json").get("chapters", {}), edition
+            profile,
+            {  # the chapters of this table of contents (a renamed one leaves an old entry)
+                name: info
+                for name, info in run.read_json(run.dir / "book.json").get("chapters", {}).items()
+                if name in {nb.stem for nb in chapter_notebooks(root)}
+            },
+            edition,
         ),
     }
     config = yaml.safe_load((root / "_config.yml").read_text())

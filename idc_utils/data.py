@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 
 PATCH_SIZE = 50
 #: image files that ``predict`` and the app read as patches (decoded by PIL)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".dcm")
 #: the two classes of the dataset, by label
 CLASS_NAMES = {0: "IDC-", 1: "IDC+"}
 #: value used to pad edge patches (white, like the glass around the tissue)
@@ -347,13 +347,18 @@ def _to_uint8_rgb(img: Image.Image) -> tuple[np.ndarray, list[str]]:
 
 
 def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, list[str]]:
-    """Decode image bytes (PNG/JPEG/TIFF...) to uint8 RGB ``(H, W, 3)`` with notes on conversions.
+    """Decode image bytes (PNG, JPEG, TIFF..., single-frame DICOM) to uint8 RGB ``(H, W, 3)``
+    with notes on conversions.
 
     Raises :class:`PatchDecodeError` with a plain reason for empty, corrupt, truncated, non-image
     or oversized input.
     """
     if not data:
         raise PatchDecodeError("empty file (0 bytes)")
+    if data[128:132] == b"DICM":  # a DICOM file: single-frame images decode like the others
+        from .dicom import decode_dicom_image
+
+        return decode_dicom_image(data, max_pixels)
     try:
         with Image.open(io.BytesIO(data)) as img:
             w, h = img.size

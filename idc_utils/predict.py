@@ -18,7 +18,7 @@ import os
 import queue
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -260,3 +260,129 @@ def predict_to_csv(
     if strict and n_err:
         return 1
     return 0
+
+
+# ------------------------------------------------------------------------ a loaded model
+
+
+@dataclass
+class Predictor:
+    """A loaded model with its card; scoring, Grad-CAM and tiling in batches."""
+
+    model: object
+    card: dict
+    batch_size: int = 128
+
+    @classmethod
+    def load(cls, model_path: str | Path) -> Predictor:
+        from .cards import load_model
+        from .infer import make_infer
+
+        model, card = load_model(model_path)
+        p = cls(model, card)
+        p._infer = make_infer(model, bool(card.get("tta", False)))
+        p._infer(np.zeros((1, PATCH_SIZE, PATCH_SIZE, 3), np.uint8))  # trace once, at start-up
+        return p
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card["threshold"])
+
+    @property
+    def has_context(self) -> bool:
+        return bool(self.card.get("context"))
+
+    def with_context(self, coords: pd.DataFrame, probs: np.ndarray, use: bool):
+        """``(probabilities, threshold, words)`` with slide context when asked and available
+        (neighbouring tiles' scores, :mod:`idc_utils.context`), else the plain ones."""
+        if not (use and self.has_context):
+            return probs, self.threshold, "each tile scored alone"
+        from .context import ContextModel, smooth
+
+        ctx = self.card["context"]
+        model = ContextModel.from_dict(ctx)
+        words = (
+            f"with slide context (neighbouring tiles within {model.radius} steps, "
+            f"sigma {model.sigma:g}, strength {model.strength:g}, chosen on validation patients)"
+            if model.strength > 0
+            else "slide context did not help on validation patients, so each tile is scored alone"
+        )
+        return smooth(coords, probs, model), float(ctx["threshold"]), words
+
+    def probabilities(self, patches: np.ndarray, progress=None) -> np.ndarray:
+        out = np.empty(len(patches))
+        for s in range(0, len(patches), self.batch_size):
+            out[s : s + self.batch_size] = self._infer(patches[s : s + self.batch_size])
+            if progress is not None:
+                progress(min(1.0, (s + self.batch_size) / max(1, len(patches))))
+        return out
+
+    def describe(self) -> str:
+        """What the model is and what its threshold means, in words a pathologist reads."""
+        c = self.card
+        v = c.get("val_metrics", {})
+        tta = ", averaged over the 8 flips and quarter turns of a patch" if c.get("tta") else ""
+        target = round(100 * float(c["target_recall"]))
+        text = (
+            f"Model **{c['name']}** ({c['backbone']}, {c['image_size']} px{tta}). "
+            f"A patch is called **IDC+ when P(IDC+) ≥ {self.threshold:.3f}**. "
+            "That cut-off was set on "
+            f"{c.get('threshold_chosen_on', 'validation patients')} so that about **{target} of "
+            f"every 100 IDC+ patches are flagged**"
+        )
+        rec, prec = c.get("expected_recall"), c.get("expected_precision")
+        if rec:
+            text += (
+                f"; on a new set of patients like those, expect {100 * rec[1]:.0f} to "
+                f"{100 * rec[2]:.0f} of 100 (95% range)"
+            )
+        if prec:
+            text += (
+                f". Of the patches it flags, about {100 * prec[0]:.0f} in 100 are IDC+ "
+                f"({100 * prec[1]:.0f} to {100 * prec[2]:.0f})"
+            )
+        elif "precision" in v:
+            text += f". Of the patches it flagged, {100 * v['precision']:.0f} in 100 were IDC+"
+        return text + (
+            f". Validation AUC {v.get('auc', float('nan')):.3f}. The low cut-off is deliberate: "
+            "a missed tumour costs more than a second look"
+        )
+
+
+@dataclass
+class ImageScores:
+    """An image tiled on the 50-pixel grid and its tissue tiles scored: one row per tile
+    (``x, y, tissue, is_tissue, prob``; background tiles have no ``prob``), and the same values
+    as a grid (rows x cols, NaN = not scored)."""
+
+    table: pd.DataFrame
+    per_tile: np.ndarray
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)
+
+    @property
+    def tissue(self) -> pd.DataFrame:
+        return self.table[self.table["is_tissue"]]
+
+
+def score_image(
+    probabilities, image: np.ndarray, min_tissue: float = 0.25, progress=None
+) -> ImageScores:
+    """Tile an RGB image (the Tissue tab's upload, a slide level read over DICOMweb) on the
+    50-pixel grid, skip the background and score the tissue tiles with ``probabilities``
+    (e.g. :meth:`Predictor.probabilities`). One tiling rule for every way in."""
+    import time
+
+    from .slides import SlideGrid, tile_image, value_map
+
+    t0 = time.perf_counter()
+    tiles, table = tile_image(image, PATCH_SIZE, min_tissue)
+    keep = table["is_tissue"].to_numpy()
+    prob = np.full(len(table), np.nan)
+    if keep.any():
+        prob[keep] = (
+            probabilities(tiles[keep], progress) if progress else probabilities(tiles[keep])
+        )
+    table = table.assign(prob=prob)
+    per_tile = value_map(SlideGrid.from_coords(table["x"], table["y"]), prob)
+    return ImageScores(table, per_tile, time.perf_counter() - t0)

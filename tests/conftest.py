@@ -180,3 +180,17 @@ def launch_chromium(pw):
             "--disable-sync",
         ],
     )
+
+
+@pytest.fixture(scope="session")
+def orthanc():
+    """A real Orthanc with DICOMweb on loopback, for the session (skips, or fails under CI, when
+    Orthanc is not installed)."""
+    from idc_utils.orthanc import OrthancError, start_orthanc
+
+    try:
+        server = start_orthanc()
+    except OrthancError as exc:
+        skip_or_fail(str(exc))
+    yield server
+    server.stop()
