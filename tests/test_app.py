@@ -332,6 +332,16 @@ def app_process(untrained_model, shared_sample, tmp_path_factory):
         proc.wait(10)
 
 
+def open_app(page, url):
+    """Load the app and wait until its Patch tab can take files. (Not Playwright's "network
+    idle": since the app has its DICOMweb tab, its page did not reach it within 30 s here,
+    though every control works.)"""
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#notice", timeout=60_000)
+    page.locator("input[type=file]").first.wait_for(state="attached", timeout=60_000)
+    page.get_by_role("button", name="Classify").wait_for(timeout=60_000)
+
+
 @pytest.mark.browser
 def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
     app_process, sample_files, untrained_model
@@ -349,10 +359,10 @@ def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
         browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(url, wait_until="networkidle")
+            open_app(page, url)
             assert "not a medical device" in page.inner_text("#notice").lower()
             for n in (1, len(files)):  # one patch, then several (on a fresh page)
-                page.goto(url, wait_until="networkidle")
+                open_app(page, url)
                 page.locator("input[type=file]").first.set_input_files([str(f) for f in files[:n]])
                 page.get_by_role("button", name="Classify").click()
                 page.wait_for_function(
