@@ -18,11 +18,14 @@ Modules (one concern each):
     evaluate    metrics, thresholds, patient-bootstrap intervals, calibration
     explain     Grad-CAM
     slides      mosaics and maps rebuilt from patch coordinates, tiling
-    predict     score files into a CSV (the ``predict`` command)
-    app         the Gradio demo
+    predict     a loaded model (Predictor), scoring files into a CSV and images tile by tile
+    dicom       DICOM slides and patches, DICOMweb search/stream/store, results as Segmentations
+    orthanc     a local Orthanc DICOMweb server for the chapter, the app and the tests
+    context     slide context: a tile's score adjusted by its neighbours'
+    app         the Gradio demo (Patch, Tissue and DICOMweb tabs)
     figures     the figures and tables the chapters show
     book        run the chapters with papermill (reusing what has not changed), build the book
-    __main__    the command line: book, train, predict, app, data
+    __main__    the command line: book, train, predict, app, publish, data, dicom
 """
 
 __version__ = "0.1.0"
