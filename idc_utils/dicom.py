@@ -342,9 +342,9 @@ def connect(url: str, timeout: float = 10.0):
             "http://127.0.0.1:8042/dicom-web (start a local server with "
             "`python -m idc_utils dicom serve`)"
         )
-    session = requests.Session()
-    session.request = _with_timeout(session.request, timeout)
-    client = DICOMwebClient(url, session=session)
+    # a large read timeout: storing or streaming a slide level takes a while
+    client = DICOMwebClient(url, timeout=(timeout, max(60.0, timeout)))
+    client.set_http_retry_params(retry=False)  # the probe: an absent server answers at once
     try:
         client.search_for_studies(limit=1)
     except requests.exceptions.ConnectionError:
@@ -362,15 +362,9 @@ def connect(url: str, timeout: float = 10.0):
             f"the server at {url} refused a DICOMweb search (HTTP {code}); check the address "
             "(it ends with the DICOMweb root, e.g. /dicom-web) and your access rights"
         ) from None
+    # later requests retry a busy server (429, 503, ...) a few times, quickly
+    client.set_http_retry_params(retry=True, max_attempts=3, wait_exponential_multiplier=250)
     return client
-
-
-def _with_timeout(request, timeout):
-    def call(method, url, **kwargs):
-        kwargs.setdefault("timeout", timeout)
-        return request(method, url, **kwargs)
-
-    return call
 
 
 def store(client, datasets) -> int:
