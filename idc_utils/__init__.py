@@ -12,6 +12,7 @@ Modules (one concern each):
     models      the CNN, EfficientNet-Lite0 (ImageNet weights ported offline), Keras B0, the head
     torch_weights  reads the legacy PyTorch checkpoint of the Lite0 weights with NumPy
     balance     class weights, embeddings (cached), SMOTE and friends on embeddings
+    generate    synthetic patches: a class-conditional diffusion model; KID, memorisation, probe
     train       training phases, schedules, callbacks, devices, reuse, multi-worker
     cards       model cards: a saved model with its threshold and facts
     infer       forward passes with or without test-time augmentation
