@@ -425,3 +425,54 @@ def test_tissue_map_uses_slide_context_when_the_card_has_it(untrained_model, tmp
     assert "with slide context" in ctx.summary and "scored alone" in alone.summary
     assert ctx.stats["threshold"] == 0.5 and alone.stats["threshold"] == pred.threshold
     assert not np.array_equal(ctx.overlay, alone.overlay), "neighbours change the map"
+
+
+@pytest.mark.browser
+def test_browser_dicomweb_tab_searches_maps_and_stores(app_process, orthanc, tmp_path):
+    """The DICOMweb tab as a person uses it: address, search, map, store; the stored
+    Segmentation is then on the server."""
+    from playwright.sync_api import sync_playwright
+
+    from idc_utils import dicom
+
+    url, _ = app_process
+    region = np.full((300, 400, 3), 255, np.uint8)
+    region[50:250, 50:350] = np.clip(
+        np.random.default_rng(5).normal([170, 90, 160], 20, (200, 300, 3)), 0, 255
+    ).astype(np.uint8)
+    series = dicom.write_slide(region, tmp_path / "slide", patient_id="browser-1", tile=128)
+    client = dicom.connect(orthanc.dicomweb_url)
+    dicom.store(client, series.paths)
+    before = {r["series_uid"] for r in dicom.find_series(client, "SEG")}
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            open_app(page, url)
+            page.get_by_role("tab", name="DICOMweb").click()
+            page.get_by_label("DICOMweb address").fill(orthanc.dicomweb_url)
+            page.locator("button:visible", has_text="Search slides").click()
+            page.wait_for_function(  # the picker shows the slide QIDO found
+                "() => Array.from(document.querySelectorAll('input'))"
+                ".some(i => i.value.includes('patient browser-1'))",
+                timeout=60_000,
+            )
+            page.locator("button:visible", has_text="Map IDC").click()
+            page.wait_for_function(
+                "() => (document.querySelector('#dicomweb-summary')?.innerText || '')"
+                ".includes('over DICOMweb')",
+                timeout=90_000,
+            )
+            page.locator("button:visible", has_text="Store result on the server").click()
+            page.wait_for_function(
+                "() => (document.querySelector('#dicomweb-stored')?.innerText || '')"
+                ".includes('Stored on')",
+                timeout=60_000,
+            )
+            stored = page.inner_text("#dicomweb-stored")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "app_dicomweb_tab.png"), full_page=True)
+        finally:
+            browser.close()
+    (new,) = {r["series_uid"] for r in dicom.find_series(client, "SEG")} - before
+    assert new in stored
