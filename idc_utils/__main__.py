@@ -192,6 +192,18 @@ def cmd_dicom_slide(args) -> int:
     return 0
 
 
+def _run_arguments(parser, run_dir_help: str, param_help: str) -> None:
+    """The options ``book`` and ``train`` share: profile, data, run folder, parameters."""
+    parser.add_argument("--profile", default=os.environ.get("PROFILE", "sample"))
+    parser.add_argument(
+        "--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)"
+    )
+    parser.add_argument("--run-dir", default=None, help=run_dir_help)
+    parser.add_argument(
+        "-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"), help=param_help
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m idc_utils",
@@ -201,18 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("book", help="run the chapters with papermill and build the book")
-    b.add_argument("--profile", default=os.environ.get("PROFILE", "sample"))
-    b.add_argument(
-        "--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)"
-    )
-    b.add_argument("--run-dir", default=None, help="run folder (default: runs/<profile>)")
-    b.add_argument(
-        "-p",
-        "--param",
-        nargs=2,
-        action="append",
-        metavar=("KEY", "VALUE"),
-        help="override a profile parameter for every chapter that declares it",
+    _run_arguments(
+        b,
+        "run folder (default: runs/<profile>)",
+        "override a profile parameter for every chapter that declares it",
     )
     b.add_argument("--only", nargs="+", help="run only chapters whose names start with these")
     b.add_argument(
@@ -239,12 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train the CNN or the EfficientNet on a run's split (chapters 4/5)"
     )
     t.add_argument("--model", choices=["cnn", "efficientnet"], default="efficientnet")
-    t.add_argument("--profile", default=os.environ.get("PROFILE", "sample"))
-    t.add_argument(
-        "--data-dir", default=None, help="dataset folder or zip (default: $IDC_DATA_DIR)"
-    )
-    t.add_argument(
-        "--run-dir", default=None, help="run folder with split.csv (default: runs/<profile>)"
+    _run_arguments(
+        t, "run folder with split.csv (default: runs/<profile>)", "override a profile parameter"
     )
     t.add_argument(
         "--name", default=None, help="file name of the model (default: the --model value)"
@@ -254,14 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "mirrored", "multiworker"],
         default="auto",
         help="multiworker: tf.distribute.MultiWorkerMirroredStrategy over $TF_CONFIG's workers",
-    )
-    t.add_argument(
-        "-p",
-        "--param",
-        nargs=2,
-        action="append",
-        metavar=("KEY", "VALUE"),
-        help="override a profile parameter",
     )
     t.add_argument(
         "--force", action="store_true", help="retrain even if an identical model is saved"

@@ -334,7 +334,6 @@ def tissue_map(
             "No tissue found: every 50x50 tile looks like background (white or unstained). "
             "Is this an H&E image at the dataset's magnification?"
         )
-    t1, t2 = t0, t0 + scores.seconds
     coords = table.loc[keep, ["x", "y"]].assign(patient_id="upload")
     probs, threshold, how = pred.with_context(
         coords, table.loc[keep, "prob"].to_numpy(), use_context
@@ -350,7 +349,7 @@ def tissue_map(
         "tissue_tiles": n_t,
         "idc_tiles": n_pos,
         "idc_area_fraction": n_pos / n_t,
-        "tiles_per_second": n_t / max(t2 - t1, 1e-9),
+        "tiles_per_second": n_t / max(scores.seconds, 1e-9),
         "seconds": time.perf_counter() - t0,
         "threshold": threshold,
         "context": how,
@@ -360,7 +359,8 @@ def tissue_map(
         f"**IDC+ area: {100 * stats['idc_area_fraction']:.1f}% of the tissue** ({n_pos} of {n_t} "
         "tissue tiles "
         f"at P(IDC+) ≥ {threshold:.3f}, {how}); {stats['tiles'] - n_t} background tiles skipped. "
-        f"{n_t} tiles scored in {t2 - t1:.1f} s ({stats['tiles_per_second']:.0f} tiles/s).  \n"
+        f"{n_t} tiles scored in {scores.seconds:.1f} s "
+        f"({stats['tiles_per_second']:.0f} tiles/s).  \n"
         f"Colour: probability of IDC+ per 50x50 tile (scale below the map); uncoloured: "
         "background. "
         f"The tiles must show tissue at the dataset's magnification (about 2.5x) for this to mean "

@@ -155,12 +155,10 @@ def _downsample(img: np.ndarray) -> np.ndarray:
 
 def _frames(img: np.ndarray, tile: int) -> tuple[bytes, int]:
     """Tiles of ``img`` in row-major order (TILED_FULL), padded with white, as raw bytes."""
-    h, w = img.shape[:2]
-    rows, cols = -(-h // tile), -(-w // tile)
-    padded = np.full((rows * tile, cols * tile, 3), 255, np.uint8)
-    padded[:h, :w] = img
-    frames = padded.reshape(rows, tile, cols, tile, 3).swapaxes(1, 2)
-    return np.ascontiguousarray(frames).tobytes(), rows * cols
+    from .slides import grid_tiles
+
+    frames = grid_tiles(img, tile)
+    return np.ascontiguousarray(frames).tobytes(), len(frames)
 
 
 def _code(value: str, scheme: str, meaning: str):
@@ -538,6 +536,8 @@ def probability_segmentation(
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
+    from .slides import per_pixel
+
     h, w = int(source_ds.TotalPixelMatrixRows), int(source_ds.TotalPixelMatrixColumns)
     grid = np.nan_to_num(np.asarray(per_tile, np.float32), nan=0.0).clip(0, 1)
     rows, cols = -(-h // step), -(-w // step)
@@ -546,7 +546,7 @@ def probability_segmentation(
             f"the probability map is {grid.shape[1]}x{grid.shape[0]} tiles but the slide level "
             f"is {cols}x{rows} tiles of {step} pixels"
         )
-    pixels = np.repeat(np.repeat(grid, step, axis=0), step, axis=1)[:h, :w]
+    pixels = per_pixel(grid, step, (h, w))
     description = hd.seg.SegmentDescription(
         segment_number=1,
         segment_label="IDC probability",
@@ -578,6 +578,28 @@ def probability_segmentation(
         max_fractional_value=255,
     )
     return seg
+
+
+def segmentation_checks(
+    seg_ds, pixels: np.ndarray, level_ds, per_tile: np.ndarray, listed: list[dict]
+) -> dict[str, bool]:
+    """What to check on a probability map read back from the archive, against the slide level
+    it was computed on (``level_ds``): listed by QIDO, the same frame of reference and study,
+    the same size, and the values stored (within 8-bit rounding; background 0)."""
+    from .slides import per_pixel
+
+    size = (int(level_ds.TotalPixelMatrixRows), int(level_ds.TotalPixelMatrixColumns))
+    expected = per_pixel(np.nan_to_num(per_tile), PATCH_SIZE, size)
+    same_size = (int(seg_ds.TotalPixelMatrixRows), int(seg_ds.TotalPixelMatrixColumns)) == size
+    return {
+        "listed by QIDO-RS": seg_ds.SeriesInstanceUID in [r["series_uid"] for r in listed],
+        "same frame of reference as the slide": seg_ds.FrameOfReferenceUID
+        == level_ds.FrameOfReferenceUID,
+        "same study": seg_ds.StudyInstanceUID == level_ds.StudyInstanceUID,
+        "same size as the slide level": same_size and pixels.shape == size,
+        "values within 8-bit rounding": pixels.shape == size
+        and float(np.abs(pixels - expected).max()) <= 0.5 / 255 + 1e-6,
+    }
 
 
 def read_segmentation(source, study_uid=None, series_uid=None):

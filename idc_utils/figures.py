@@ -11,10 +11,16 @@ import numpy as np
 import pandas as pd
 
 from .eda import class_balance
-from .evaluate import binary_metrics, confusion, expected_calibration_error, reliability
+from .evaluate import (
+    CI_METRICS,
+    binary_metrics,
+    confusion,
+    expected_calibration_error,
+    reliability,
+)
 from .explain import overlay
 from .preprocess import SCALING, Augment, AugmentConfig, hed_channels
-from .slides import mosaic, value_map
+from .slides import mosaic, per_pixel, value_map
 from .split import patient_table
 
 CLASS_COLORS = {0: "#4C72B0", 1: "#C44E52"}
@@ -504,16 +510,7 @@ def plot_reliability(curves: dict, bins: int = 10):
 
 def ci_table(
     per_model: dict,
-    metrics=(
-        "auc",
-        "recall",
-        "precision",
-        "specificity",
-        "f1",
-        "accuracy",
-        "balanced_accuracy",
-        "brier",
-    ),
+    metrics=tuple(m for m in CI_METRICS if m != "average_precision"),
 ) -> pd.DataFrame:
     """``per_model``: name -> bootstrap_metrics() frame. A readable table:
     'estimate [low, high]'."""
@@ -808,8 +805,7 @@ def plot_dicom_roundtrip(
     axes[0].imshow(image)
     draw_outline(axes[0], truth, step, label="annotated IDC")
     axes[0].set_title("streamed over DICOMweb, annotated IDC outlined")
-    h, w = image.shape[:2]
-    full = np.kron(per_tile, np.ones((step, step)))[:h, :w]
+    full = per_pixel(per_tile, step, image.shape[:2])
     axes[1].imshow(np.ma.masked_invalid(full), cmap="magma", vmin=0, vmax=1)
     draw_outline(axes[1], truth, step, color="cyan")
     axes[1].set_title("P(IDC+) per 50x50 tile (computed)")

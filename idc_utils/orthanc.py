@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -56,12 +55,6 @@ def find_orthanc() -> tuple[str, list[str]]:
     if missing:
         raise OrthancError(f"Orthanc plugins {missing} are missing: {INSTALL_HINT}")
     return binary, plugins
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -129,7 +122,10 @@ def start_orthanc(
     owns = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="idc-orthanc-")) if owns else Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
+    if not port:
+        from .app import free_port
+
+        port = free_port()
     config = write_config(workdir, port, plugins)
     log_path = workdir / "orthanc.log"
     with open(log_path, "wb") as log:

@@ -123,10 +123,9 @@ def tissue_fraction(tile: np.ndarray) -> float:
     return float(tissue_fractions(tile[None])[0])
 
 
-def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.25):
-    """Cut an RGB image into ``tile`` x ``tile`` patches on a grid; partial tiles at the right and
-    bottom are padded with white (like the dataset's edge patches). Returns ``(tiles, table)``
-    where ``table`` has ``x, y, tissue, is_tissue`` per tile; only tissue tiles need scoring."""
+def grid_tiles(image: np.ndarray, tile: int = PATCH_SIZE) -> np.ndarray:
+    """Cut an RGB image into ``tile`` x ``tile`` tiles, row by row; partial tiles at the right
+    and bottom are padded with white (like the dataset's edge patches)."""
     h, w = image.shape[:2]
     rows_, cols_ = int(np.ceil(h / tile)), int(np.ceil(w / tile))
     rgb = image[..., :3]
@@ -134,9 +133,23 @@ def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.
         padded = np.full((rows_ * tile, cols_ * tile, 3), 255, np.uint8)
         padded[:h, :w] = rgb
         rgb = padded
-    tiles = rgb.reshape(rows_, tile, cols_, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
+    return rgb.reshape(rows_, tile, cols_, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
+
+
+def per_pixel(per_tile: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
+    """A per-tile map (rows x cols) repeated to the pixels of an image of ``shape`` (h, w)."""
+    h, w = shape
+    return np.repeat(np.repeat(np.asarray(per_tile), step, axis=0), step, axis=1)[:h, :w]
+
+
+def tile_image(image: np.ndarray, tile: int = PATCH_SIZE, min_tissue: float = 0.25):
+    """Cut an RGB image into ``tile`` x ``tile`` patches on a grid; partial tiles at the right and
+    bottom are padded with white (like the dataset's edge patches). Returns ``(tiles, table)``
+    where ``table`` has ``x, y, tissue, is_tissue`` per tile; only tissue tiles need scoring."""
+    tiles = grid_tiles(image, tile)
+    cols_ = int(np.ceil(image.shape[1] / tile))
     frac = tissue_fractions(tiles)
-    ys, xs = np.divmod(np.arange(rows_ * cols_), cols_)
+    ys, xs = np.divmod(np.arange(len(tiles)), cols_)
     table = pd.DataFrame(
         {"x": xs * tile, "y": ys * tile, "tissue": frac, "is_tissue": frac >= min_tissue}
     )

@@ -181,7 +181,6 @@ def test_upload_search_stream_classify_store_back_and_read_back(
     seg = dicom.probability_segmentation(web.source, web.per_tile)
     dicom.store(client, [seg])
     segs = dicom.find_series(client, modality="SEG")
-    assert seg.SeriesInstanceUID in [r["series_uid"] for r in segs]
     ds, pixels = dicom.read_segmentation(client, series.study_uid, seg.SeriesInstanceUID)
     assert isinstance(ds, pydicom.Dataset) and ds.SegmentationType == "FRACTIONAL"
     assert ds.FrameOfReferenceUID == series.frame_of_reference_uid
@@ -192,6 +191,11 @@ def test_upload_search_stream_classify_store_back_and_read_back(
     ]
     assert pixels.shape == img.shape[:2]
     np.testing.assert_allclose(pixels, expected, atol=1 / 255 / 2 + 1e-6)
+    checks = dicom.segmentation_checks(ds, pixels, web.source, web.per_tile, segs)
+    assert all(checks.values()), checks
+    # and the checks do catch a map that is not the one stored
+    wrong = dicom.segmentation_checks(ds, pixels, web.source, web.per_tile * 0.5, segs)
+    assert not wrong["values within 8-bit rounding"]
     table = dicom.describe_instance(ds).set_index("attribute")["value"]
     assert table["SegmentationType"] == "FRACTIONAL" and table["Modality"] == "SEG"
 
@@ -207,7 +211,7 @@ def test_a_series_that_is_not_a_slide_is_refused(slide_on_server):
 
 @pytest.mark.slow
 def test_unreachable_refusing_or_malformed_servers_get_a_plain_message(orthanc):
-    from idc_utils.orthanc import free_port
+    from idc_utils.app import free_port
 
     with pytest.raises(dicom.DicomError, match="no DICOMweb server answers"):
         dicom.connect(f"http://127.0.0.1:{free_port()}/dicom-web", timeout=3)
@@ -238,7 +242,7 @@ def test_the_app_dicomweb_tab_finds_maps_and_stores(slide_on_server, orthanc, un
         app.analyze_dicomweb(pred, orthanc.dicomweb_url, None)
     with pytest.raises(app.InputError, match="Map a slide first"):
         app.store_dicomweb_result(pred, None)
-    from idc_utils.orthanc import free_port
+    from idc_utils.app import free_port
 
     with pytest.raises(app.InputError, match="no DICOMweb server answers"):
         app.dicomweb_slides(f"http://127.0.0.1:{free_port()}/dicom-web")
