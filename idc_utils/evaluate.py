@@ -535,3 +535,28 @@ def paired_auc_gain(y, p_new, p_old, patients, n_boot: int = 1000, seed: int = 0
 def format_interval(d: dict) -> str:
     """A paired difference as ``+0.0123 [+0.004, +0.021]``."""
     return f"{d['difference']:+.4f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+def lever_table(levers: dict, parts: dict, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """What each inference lever adds to AUC, on validation and test patients, with paired
+    patient-bootstrap intervals. ``levers``: name -> ``(new, old, on_by_default)`` where ``new``
+    and ``old`` map a split name to the probabilities with and without the lever; ``parts``:
+    split name -> its rows (``label``, ``patient_id``). Column ``val_low`` is the lower end of
+    the validation interval (the lever helped when it is above zero)."""
+    rows = []
+    for lever, (new, old, kept) in levers.items():
+        gains = {
+            s: paired_auc_gain(
+                part["label"], new[s], old[s], part["patient_id"], n_boot=n_boot, seed=seed
+            )
+            for s, part in parts.items()
+        }
+        rows.append(
+            {
+                "lever": lever,
+                **{f"{s} AUC gain [95% CI]": format_interval(g) for s, g in gains.items()},
+                "on by default": kept,
+                "val_low": gains["val"]["low"],
+            }
+        )
+    return pd.DataFrame(rows).set_index("lever")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -114,3 +115,25 @@ def test_threshold_method_errors():
         evaluate.choose_operating_point([0, 1], [0.1, 0.9], 0.9, method="guess")
     with pytest.raises(ValueError, match="patients"):
         evaluate.choose_operating_point([0, 1], [0.1, 0.9], 0.9, method="patient_bootstrap")
+
+
+def test_lever_table_shows_a_real_gain_and_no_gain_for_no_change():
+
+    rng = np.random.default_rng(4)
+    parts, old, better = {}, {}, {}
+    for s in ("val", "test"):
+        y = rng.random(600) < 0.3
+        parts[s] = pd.DataFrame({"label": y.astype(int), "patient_id": np.arange(600) // 20})
+        old[s] = np.clip(0.5 * y + rng.normal(0.25, 0.35, 600), 0, 1)
+        better[s] = np.clip(0.5 * y + rng.normal(0.25, 0.15, 600), 0, 1)
+    table = evaluate.lever_table(
+        {"sharper": (better, old, True), "nothing": (old, old, False)}, parts, n_boot=200
+    )
+    assert table.loc["sharper", "val_low"] > 0 and table.loc["nothing", "val_low"] == 0
+    assert table.loc["nothing", "test AUC gain [95% CI]"].startswith("+0.0000")
+    assert list(table.columns) == [
+        "val AUC gain [95% CI]",
+        "test AUC gain [95% CI]",
+        "on by default",
+        "val_low",
+    ]
