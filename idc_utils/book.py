@@ -557,8 +557,8 @@ def _execute(
         params["run_dir"] = str(run.dir)
     chapter_params = {k: v for k, v in params.items() if k in wanted}
     before = _run_files(run.dir)
-    log_path = run.dir / "logs" / f"{nb_path.stem}.log"
-    log_path.parent.mkdir(exist_ok=True)
+    log_path = (run.dir / "logs" / f"{nb_path.stem}.log").resolve()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
     t0 = time.perf_counter()
     try:

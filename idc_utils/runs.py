@@ -100,7 +100,7 @@ class Run:
 
     @classmethod
     def for_profile(cls, profile: str, run_dir: str | Path | None = None) -> Run:
-        d = Path(run_dir) if run_dir else project_root() / "runs" / profile
+        d = Path(run_dir).resolve() if run_dir else project_root() / "runs" / profile
         return cls(d, profile)
 
     @property

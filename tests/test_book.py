@@ -39,7 +39,8 @@ def smoke_run(shared_sample, tmp_path_factory):
         record = json.loads((run_dir / "book.json").read_text())
         assert record["profile"] == "smoke", f"{run_dir} is not a smoke run"
         return run_dir, [run_dir / "notebooks" / p.name for p in book.chapter_notebooks()]
-    run_dir = tmp_path_factory.mktemp("run-smoke")
+    # a run folder that does not exist yet, as `--run-dir runs/mine` gives on a fresh clone
+    run_dir = tmp_path_factory.mktemp("run-smoke") / "runs" / "smoke"
     executed = book.run_chapters("smoke", str(shared_sample), run_dir=run_dir, log=lambda *_: None)
     return run_dir, executed
 

@@ -31,6 +31,14 @@ def test_chapter_params_fill_from_profile_and_keep_given(tmp_path):
     assert t.loc["max_patients", "source"] == "profile 'smoke'"
 
 
+def test_relative_run_dir_is_made_absolute(tmp_path, monkeypatch):
+    # chapters execute with notebooks/ as their working folder: a relative run folder given on
+    # the command line must still mean the folder under the caller's working folder
+    monkeypatch.chdir(tmp_path)
+    run = runs.Run.for_profile("smoke", "runs/mine")
+    assert run.dir == tmp_path / "runs" / "mine" and run.dir.is_absolute()
+
+
 def test_chapter_params_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown profile"):
         runs.chapter_params("x", profile="nope", run_dir=str(tmp_path))
