@@ -256,7 +256,7 @@ def weighted_metrics(y, p, weights: np.ndarray, threshold: float) -> dict[str, n
     }
 
 
-def _bootstrap_samples(y, p, patients, threshold, n_boot, seed, chunk: int = 0):
+def bootstrap_samples(y, p, patients, threshold, n_boot, seed, chunk: int = 0):
     """Metrics over the patient resamples, in chunks that keep ``(chunk, n)`` matrices small."""
     inv, counts = patient_bootstrap_counts(patients, n_boot, seed)
     chunk = chunk or max(1, min(n_boot, 4_000_000 // max(1, len(inv))))
@@ -282,7 +282,7 @@ def bootstrap_metrics(
     holding one class only have no AUC and are left out (``resamples`` counts those kept)."""
     y, p = _check(y_true, prob)
     point = binary_metrics(y, p, threshold)
-    boot = _bootstrap_samples(y, p, patients, threshold, n_boot, seed)
+    boot = bootstrap_samples(y, p, patients, threshold, n_boot, seed)
     valid = ~np.isnan(boot["auc"])
     a = (1 - level) / 2
     rows = {}
@@ -314,8 +314,8 @@ def paired_bootstrap_difference(
     y, pa = _check(y_true, prob_a)
     _, pb = _check(y_true, prob_b)
     diff = binary_metrics(y, pa, threshold_a)[metric] - binary_metrics(y, pb, threshold_b)[metric]
-    da = _bootstrap_samples(y, pa, patients, threshold_a, n_boot, seed)
-    db = _bootstrap_samples(y, pb, patients, threshold_b, n_boot, seed)
+    da = bootstrap_samples(y, pa, patients, threshold_a, n_boot, seed)
+    db = bootstrap_samples(y, pb, patients, threshold_b, n_boot, seed)
     valid = ~np.isnan(da["auc"])
     ds = (da[metric] - db[metric])[valid]
     ds = ds[~np.isnan(ds)]

@@ -102,6 +102,15 @@ class TrainConfig:
         return d
 
     @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The configuration a model card recorded (``card["training"]``): retrain the same
+        recipe on other data."""
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["phases"] = [Phase(**p) for p in d.get("phases", [])]
+        return cls(**kw)
+
+    @classmethod
     def for_transfer(cls, params) -> TrainConfig:
         """Chapter 5's recipe from its parameters (a dict or
         :class:`~idc_utils.runs.ChapterParams`)."""

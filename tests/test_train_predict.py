@@ -472,3 +472,36 @@ def test_predict_with_slide_context(inputs, tmp_path, capsys):
     lone = a.index[~kaggle][0]
     assert b.loc[lone, "prob"] == a.loc[lone, "prob"] and "scored alone" in b.loc[lone, "note"]
     assert ((b["prob"].astype(float) >= 0.4).astype(int) == b["pred"].astype(int)).all()
+
+
+@pytest.mark.slow
+def test_the_cnn_retrained_with_synthetic_patches_takes_equal_steps(cnn_run, tmp_path):
+    from idc_utils import generate
+
+    images, df, res = cnn_run
+    card = json.loads(res.card_path.read_text())
+    assert train.TrainConfig.from_dict(card["training"]).as_dict() == card["training"]
+    synthetic = np.full((12, 32, 32, 3), 120, np.uint8)  # generator-sized: resized to 50 px
+    labels = np.r_[np.zeros(6, int), np.ones(6, int)]
+    out = generate.retrain_cnn_with_synthetic(
+        images,
+        df,
+        synthetic,
+        labels,
+        card,
+        tmp_path,
+        data_fingerprint="toy+syn",
+        log=lambda *_: None,
+    )
+    new = json.loads(out.card_path.read_text())
+    n_real = int((df.split == "train").sum())
+    # as many steps per epoch as the real-only CNN took, whatever the synthetic rows add
+    assert new["training"]["steps_per_epoch"] == int(
+        np.ceil(n_real / card["training"]["batch_size"])
+    )
+    assert new["data"]["train_patients"] == card["data"]["train_patients"] + 1  # "synthetic"
+    table = generate.compare_cnns(
+        res.model_path, out.model_path, images, df[df.split == "test"], n_boot=50
+    )
+    assert list(table.index) == ["CNN, real patches", "CNN, real + synthetic"]
+    assert table.loc["CNN, real + synthetic", "AUC vs real only"].startswith(("+", "-"))
