@@ -14,6 +14,7 @@ Modules (one concern each):
     balance     class weights, embeddings (cached), SMOTE and friends on embeddings
     generate    synthetic patches: a class-conditional diffusion model; KID, memorisation, probe
     train       training phases, schedules, callbacks, devices, reuse, multi-worker
+    ensemble    several trained models averaged into one saved model with its own card
     cards       model cards: a saved model with its threshold and facts
     infer       forward passes with or without test-time augmentation
     evaluate    metrics, thresholds, patient-bootstrap intervals, calibration

@@ -126,13 +126,15 @@ def classify_patch_files(pred: Predictor, paths) -> tuple[str, list, pd.DataFram
     gallery = []
     if patches:
         batch = np.stack(patches)
-        cams, _ = gradcam(pred.model, batch)
+        # an ensemble averages networks: no single layer to explain, so no Grad-CAM overlay
+        cams = gradcam(pred.model, batch)[0] if pred.card.get("last_conv_layer") else None
         probs = pred.probabilities(batch)  # as predict scores them (with the card's TTA)
         for j, r in enumerate(good):
             p = float(probs[j])
             label = "IDC+" if p >= pred.threshold else "IDC-"
             rows[r]["class"], rows[r]["P(IDC+)"] = label, round(p, 4)
-            tile = result_tile(batch[j], overlay(batch[j], cams[j]), label, p, rows[r]["file"])
+            explained = overlay(batch[j], cams[j]) if cams is not None else None
+            tile = result_tile(batch[j], explained, label, p, rows[r]["file"])
             gallery.append((tile, f"{label}  P(IDC+) = {p:.3f}  {rows[r]['file']}"))
     table = pd.DataFrame(rows, columns=["file", "class", "P(IDC+)", "note", "error"])
     n_ok = len(good)
@@ -154,12 +156,13 @@ CLASS_COLOURS = {"IDC+": (196, 78, 82), "IDC-": (76, 114, 176)}
 
 
 def result_tile(
-    patch: np.ndarray, cam_overlay: np.ndarray, label: str, prob: float, name: str
+    patch: np.ndarray, cam_overlay: np.ndarray | None, label: str, prob: float, name: str
 ) -> np.ndarray:
     """One patch's answer as a square picture: the class and probability written on top, the
-    patch and its Grad-CAM side by side (each 4x, nearest neighbour, so pixels stay visible).
-    Square, so that no gallery layout crops it; the words are in the picture, so that they are
-    read even where a caption is not shown."""
+    patch and its Grad-CAM side by side (each 4x, nearest neighbour, so pixels stay visible;
+    the patch alone when the model has no Grad-CAM, as an ensemble). Square, so that no gallery
+    layout crops it; the words are in the picture, so that they are read even where a caption is
+    not shown."""
     from PIL import Image, ImageDraw, ImageFont
 
     side, scale, gap = TILE_SIDE, 4, 16
@@ -168,7 +171,11 @@ def result_tile(
     big = ImageFont.load_default(size=28)
     small = ImageFont.load_default(size=15)
     w = PATCH_SIZE * scale
-    left, top = (side - 2 * w - gap) // 2, (side - w) // 2 + 8  # centred; the title above
+    panels = [(patch, "patch")]
+    if cam_overlay is not None:
+        panels.append((cam_overlay, "Grad-CAM (red: IDC+ evidence)"))
+    width = len(panels) * w + (len(panels) - 1) * gap
+    left, top = (side - width) // 2, (side - w) // 2 + 8  # centred; the title above
     draw.text(
         (side // 2, top - 36),
         f"{label}   P(IDC+) = {prob:.3f}",
@@ -176,17 +183,11 @@ def result_tile(
         font=big,
         anchor="mm",
     )
-    for k, part in enumerate((patch, cam_overlay)):
+    for k, (part, caption) in enumerate(panels):
         panel = Image.fromarray(np.kron(part, np.ones((scale, scale, 1), np.uint8)))
-        img.paste(panel, (left + k * (w + gap), top))
-    draw.text((left + w // 2, top + w + 16), "patch", fill=(60, 60, 60), font=small, anchor="mm")
-    draw.text(
-        (left + w + gap + w // 2, top + w + 16),
-        "Grad-CAM (red: IDC+ evidence)",
-        fill=(60, 60, 60),
-        font=small,
-        anchor="mm",
-    )
+        x = left + k * (w + gap)
+        img.paste(panel, (x, top))
+        draw.text((x + w // 2, top + w + 16), caption, fill=(60, 60, 60), font=small, anchor="mm")
     return np.asarray(img)  # the file name is the gallery's caption
 
 

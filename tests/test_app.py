@@ -98,6 +98,29 @@ def test_classify_patch_files_mixed_input(predictor, toy_files, tmp_path):
         assert t.loc[f.name, "class"] == ("IDC+" if p >= predictor.threshold else "IDC-")
 
 
+def test_a_model_without_grad_cam_shows_the_patch_alone(predictor, toy_files):
+    # an ensemble (the mean of several networks) has no single layer to explain
+    plain = app.Predictor(predictor.model, {**predictor.card, "last_conv_layer": None})
+    plain._infer = predictor._infer
+    _, gallery, table = app.classify_patch_files(plain, toy_files[:1])
+    _, with_cam, _ = app.classify_patch_files(predictor, toy_files[:1])
+    tile, usual = gallery[0][0], with_cam[0][0]
+    patch = np.asarray(Image.open(toy_files[0]).convert("RGB"))
+    big = np.kron(patch, np.ones((4, 4, 1), np.uint8))
+    side = app.TILE_SIDE
+    centred = [
+        c
+        for r in range(0, side - 199, 2)
+        for c in range(0, side - 199, 2)
+        if np.array_equal(tile[r : r + 200, c : c + 200], big)
+    ]
+    assert centred and abs(centred[0] + 100 - side // 2) <= 2, "one panel, in the middle"
+    assert (tile != 255).sum() < (usual != 255).sum(), "no second (Grad-CAM) panel"
+    assert table["P(IDC+)"].iloc[0] == pytest.approx(
+        predictor.probabilities(patch[None])[0], abs=1e-4
+    )
+
+
 def test_classify_patch_files_refuses_nothing_and_too_much(predictor, toy_files):
     with pytest.raises(app.InputError, match="Upload"):
         app.classify_patch_files(predictor, [])

@@ -505,3 +505,52 @@ def test_the_cnn_retrained_with_synthetic_patches_takes_equal_steps(cnn_run, tmp
     )
     assert list(table.index) == ["CNN, real patches", "CNN, real + synthetic"]
     assert table.loc["CNN, real + synthetic", "AUC vs real only"].startswith(("+", "-"))
+
+
+@pytest.mark.slow
+def test_an_ensemble_is_the_mean_of_its_members_with_its_own_validation_threshold(
+    cnn_run, tmp_path
+):
+    from idc_utils import ensemble, evaluate
+
+    images, df, res = cnn_run
+    other = train.fit(
+        train.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=4, **FAST),
+        images,
+        df,
+        tmp_path,
+        "cnn_small",
+        data_fingerprint="toy",
+        log=lambda *_: None,
+    )
+    out = ensemble.build_ensemble(
+        [res.model_path, other.model_path],
+        images,
+        df,
+        tmp_path,
+        data_fingerprint="toy",
+        log=lambda *_: None,
+    )
+    test = df[df.split == "test"]
+    a, _ = cards.load_model(res.model_path)
+    b, _ = cards.load_model(other.model_path)
+    ens, card = cards.load_model(out.model_path)  # one file, as predict and the app load it
+    p_a, p_b = (infer.predict_proba(m, images, test["i"]) for m in (a, b))
+    np.testing.assert_allclose(
+        infer.predict_proba(ens, images, test["i"]), (p_a + p_b) / 2, atol=1e-6
+    )
+    val = df[df.split == "val"]
+    op = evaluate.choose_operating_point(
+        val["label"],
+        out.prob_val,
+        0.93,
+        patients=val["patient_id"],
+        method=card["threshold_method"],
+        seed=card["seed"],
+    )
+    assert card["threshold"] == pytest.approx(op.threshold)
+    assert [m["name"] for m in card["members"]] == ["cnn", "cnn_small"]
+    assert card["backbone"] == "ensemble" and card["last_conv_layer"] is None
+    assert "not a medical device" in card["disclaimer"]
+    with pytest.raises(ValueError, match="at least two"):
+        ensemble.average({"a": a})

@@ -1,0 +1,159 @@
+"""Several trained classifiers averaged into one model, saved as one ``.keras`` file with a card.
+
+The CNN of chapter 4 and the EfficientNet of chapter 5 make different mistakes (one learned from
+scratch at 50 px, the other transfers ImageNet features at 96 px), so the mean of their
+probabilities ranks patches better than either, on validation patients and on new ones. Saved as
+one model, the mean is what ``python -m idc_utils predict --model .../ensemble.keras`` and the app
+run, with its own operating threshold chosen on the validation patients like every other model's.
+
+Research and teaching software, not a medical device.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def average(members: dict) -> object:
+    """One Keras model: a raw ``(50, 50, 3)`` patch in, the mean of the members' P(IDC+) out.
+    Each member keeps its own resizing and scaling inside itself."""
+    import keras
+    from keras import layers
+
+    if len(members) < 2:
+        raise ValueError("an ensemble needs at least two models")
+    shapes = {tuple(m.input_shape[1:]) for m in members.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"the members take different inputs {sorted(shapes)}; they must agree")
+    inp = keras.Input(shapes.pop(), name="patch")
+    for key, m in members.items():
+        m.name = f"member_{key}"  # names must be unique inside one model (two CNNs, say)
+    outs = [m(inp) for m in members.values()]
+    out = layers.Average(name="mean_probability")(outs)
+    return keras.Model(inp, out, name="idc_ensemble")
+
+
+@dataclass
+class EnsembleResult:
+    model: object
+    card: dict
+    model_path: Path
+    card_path: Path
+    prob_val: np.ndarray
+
+
+def build_ensemble(
+    member_paths: list,
+    images: np.ndarray,
+    split_df: pd.DataFrame,
+    out_dir,
+    name: str = "ensemble",
+    *,
+    data_fingerprint: str = "",
+    log=print,
+) -> EnsembleResult:
+    """Average the saved models of ``member_paths``, choose the ensemble's threshold on the
+    validation patients (the members' target recall and threshold method; test-time
+    augmentation when every member uses it), fit its slide context there, and save
+    ``<name>.keras`` and its card into ``out_dir``. Test patients are not read."""
+    import keras
+    import tensorflow as tf
+
+    from . import __version__, evaluate, infer
+    from .cards import load_model, save_card
+    from .train import TrainConfig, fit_context
+
+    loaded = {Path(p).stem: load_model(p) for p in member_paths}
+    cards = {n: c for n, (_, c) in loaded.items()}
+    targets = {c["target_recall"] for c in cards.values()}
+    if len(targets) != 1:
+        raise ValueError(f"the members were tuned for different recalls {sorted(targets)}")
+    target = targets.pop()
+    method = next(iter(cards.values())).get("threshold_method", "patient_bootstrap")
+    seed = int(next(iter(cards.values())).get("seed", 0))
+    tta = all(c.get("tta") for c in cards.values())
+    t0 = time.perf_counter()
+    model = average({n: m for n, (m, _) in loaded.items()})
+    val = split_df[split_df["split"] == "val"]
+    train = split_df[split_df["split"] == "train"]
+    if val.empty:
+        raise ValueError("no validation patients in the split: run chapter 01 first")
+    prob_val = infer.predict_proba(model, images, val["i"], tta=tta)
+    op = evaluate.choose_operating_point(
+        val["label"], prob_val, target, patients=val["patient_id"], method=method, seed=seed
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / f"{name}.keras"
+    model.save(model_path)
+    notes = ", ".join(f"{n} ({c.get('backbone_note', c['backbone'])})" for n, c in cards.items())
+    card = {
+        "name": name,
+        "format": "idc-book model card v1",
+        "disclaimer": "Research and teaching software; not a medical device. Not for diagnosis.",
+        "backbone": "ensemble",
+        "backbone_note": f"mean of the probabilities of {notes}",
+        "members": [
+            {
+                "name": n,
+                "backbone": c["backbone"],
+                "image_size": c["image_size"],
+                "val_auc": c["val_metrics"]["auc"],
+                "created": c.get("created", ""),
+            }
+            for n, c in cards.items()
+        ],
+        "input": {
+            "shape": list(model.input_shape[1:]),
+            "dtype": "uint8 RGB in [0, 255]",
+            "smaller_patches": "padded with white",
+        },
+        "image_size": max(c["image_size"] for c in cards.values()),
+        "preprocessing": {
+            "inside_model": True,
+            "resize": "each member resizes the patch to its own size",
+            "scaling": "each member's own",
+        },
+        "last_conv_layer": None,  # Grad-CAM explains one network; ask a member
+        "tta": tta,
+        **op.as_dict(),
+        "threshold_chosen_on": f"validation patients ({val['patient_id'].nunique()})",
+        "training": {
+            "phases": [],
+            "combination": "mean of probabilities",
+            "members": list(cards),
+            "seed": seed,
+        },
+        "epochs_run": 0,
+        "seconds": {"combine": round(time.perf_counter() - t0, 1)},
+        "seed": seed,
+        "data": {
+            "fingerprint": data_fingerprint,
+            "train_patches": int(len(train)),
+            "train_patients": int(train["patient_id"].nunique()),
+            "val_patches": int(len(val)),
+            "val_patients": int(val["patient_id"].nunique()),
+        },
+        "device": "the members'",
+        "versions": {
+            "idc_utils": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if {"x", "y"} <= set(val.columns):
+        cfg = TrainConfig(target_recall=target, threshold_method=method, seed=seed)
+        card["context"] = fit_context(val, prob_val, cfg)
+    card_path = save_card(card, model_path)
+    log(
+        f"[{name}] saved the mean of {', '.join(cards)}; threshold {op.threshold:.4f} for recall "
+        f">= {target} on val (val recall {op.val['recall']:.3f}, precision "
+        f"{op.val['precision']:.3f}, AUC {op.val['auc']:.4f})"
+    )
+    return EnsembleResult(model, card, model_path, card_path, prob_val)
