@@ -433,24 +433,11 @@ class GainStudy:
         else:
             sentence = head + ": no difference that can be told apart from the noise."
         helped = bool(gain and not harm)
-        why = (
-            "The synthetic patches helped on these test patients. Before trusting that, check "
-            "that the gain holds for other seeds of the generator itself and that a probe cannot "
-            "tell the synthetic patches from real ones: a gain that rides on a shortcut can "
-            "vanish on another lab's slides."
-            if helped
-            else "Why no gain? Patches that a probe tells from real ones carry a cue about the "
-            "generator, not the tissue; a classifier that reads only some of the synthetic IDC+ "
-            "patches as IDC+ shows that the class detail is not all there; and a generator "
-            "trained on the training patients interpolates between them, adding no new patient, "
-            "stain or architecture: SMOTE's limit, reached at far greater cost."
-        )
         return {
             "best": best,
             "gain": helped,
             "harm": bool(harm and not gain),
             "sentence": sentence,
-            "why": why,
         }
 
 

@@ -787,3 +787,40 @@ def compare_cnns(
     rows[1]["AUC vs real only"] = f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
     rows[0]["AUC vs real only"] = ""
     return pd.DataFrame(rows).set_index("model")
+
+
+def why_sentence(gain: bool, probe_auc: float, idc_pos_called: float, memorised: float) -> str:
+    """The reasons this run's measures give for the gain study's outcome, one clause per
+    measure that speaks (``probe_auc``: real vs synthetic at the same size; ``idc_pos_called``:
+    share of synthetic IDC+ the classifier calls IDC+; ``memorised``: share of synthetic patches
+    closer to a training patch than 99% of new patients' patches are)."""
+    clauses = []
+    if probe_auc >= 0.9:
+        clauses.append(
+            f"a probe tells the synthetic patches from real ones at the same size (AUC "
+            f"{probe_auc:.2f}), so they carry a cue about the generator, not the tissue"
+        )
+    if idc_pos_called < 0.8:
+        clauses.append(
+            f"the chapter-5 model calls only {idc_pos_called:.0%} of the synthetic IDC+ patches "
+            "IDC+, so the class detail is not all there"
+        )
+    if memorised >= 0.05:
+        clauses.append(
+            f"{memorised:.0%} of them sit closer to a training patch than new patients' patches "
+            "do, so some are near-copies"
+        )
+    if gain:
+        head = "The synthetic patches helped on these test patients."
+        tail = (
+            " Before trusting that, check that it holds for other seeds of the generator itself"
+            + ("; and note that " + "; ".join(clauses) if clauses else "")
+            + ": a gain that rides on a shortcut can vanish on another lab's slides."
+        )
+        return head + tail
+    clauses.append(
+        "a generator trained on the training patients interpolates between them and adds no "
+        "new patient, stain or architecture: SMOTE's limit, reached at far greater cost"
+    )
+    text = "; ".join(clauses)
+    return "Why no gain? " + text[0].upper() + text[1:] + "."

@@ -70,3 +70,34 @@ def predict_proba(
         rows = order[s : s + step]
         out[rows] = infer(images[index[rows]])
     return out
+
+
+def models_probabilities(loaded: dict, images: np.ndarray, parts: dict) -> dict:
+    """P(IDC+) of every model in ``loaded`` (name -> ``(model, card)``) on every part (name ->
+    rows with column ``i``), each with its card's TTA setting: ``{model: {part: probs}}``.
+
+    An ensemble (card ``backbone`` "ensemble") whose members are all in ``loaded`` with the same
+    TTA setting is not run again: its output *is* the mean of theirs (the mean over the 8 views
+    and the mean over members commute), so running it would only pay for both networks twice."""
+    out: dict = {}
+    ensembles = {n for n, (_, c) in loaded.items() if c.get("backbone") == "ensemble"}
+    for name, (model, card) in loaded.items():
+        if name not in ensembles:
+            out[name] = {
+                s: predict_proba(model, images, rows["i"], tta=bool(card.get("tta")))
+                for s, rows in parts.items()
+            }
+    for name in ensembles:
+        model, card = loaded[name]
+        members = card.get("training", {}).get("members", [])
+        same = all(
+            m in out and bool(loaded[m][1].get("tta")) == bool(card.get("tta")) for m in members
+        )
+        if members and same:
+            out[name] = {s: np.mean([out[m][s] for m in members], axis=0) for s in parts}
+        else:
+            out[name] = {
+                s: predict_proba(model, images, rows["i"], tta=bool(card.get("tta")))
+                for s, rows in parts.items()
+            }
+    return {n: out[n] for n in loaded}

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from idc_utils import book, split
@@ -29,6 +30,8 @@ def test_toc_lists_existing_notebooks_with_parameters_cells():
         assert all(c.get("outputs", []) == [] for c in cells if c.cell_type == "code"), (
             f"{nb.name}: commit notebooks without outputs"
         )
+        raw = json.loads(nb.read_text())  # as saved, before nbformat fills anything in
+        assert all(c.get("id") for c in raw["cells"]), f"{nb.name}: a cell has no id"
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +121,34 @@ def test_later_chapters_record_their_numbers(smoke_run):
     assert {"prob_cnn", "prob_efficientnet"} <= set(preds.columns) and preds["prob_cnn"].between(
         0, 1
     ).all()
+    # the ensemble of chapter 5 is evaluated like the others, and is the mean of the two
+    assert "ensemble" in ev["models"]
+    np.testing.assert_allclose(
+        preds["prob_ensemble"], (preds["prob_cnn"] + preds["prob_efficientnet"]) / 2, atol=1e-5
+    )
+
+
+def test_the_synthetic_patches_chapter_records_its_checks(smoke_run, shared_sample):
+    run_dir, _ = smoke_run
+    syn = json.loads((run_dir / "metrics.json").read_text())["synthetic"]
+    gen = syn["generator"]
+    assert gen["steps"] > 0 and 0 < gen["best_step"] <= gen["steps"]
+    # the generator learned from the training patients of this run's split, and only them
+    from idc_utils import balance, generate, train
+
+    _, df = split.dataset_with_split(shared_sample, run_dir / "split.csv")
+
+    train_rows = df[df.split == "train"]
+    assert gen["data_fingerprint"] == train.split_fingerprint(train_rows)
+    assert generate.load_generator(run_dir / "models" / "generator").steps == gen["steps"]
+    methods = [row["method"] for row in syn["gain"]]
+    assert methods == list(balance.GAIN_METHODS)
+    for row in syn["gain"]:
+        if row["method"] != "none":
+            assert row["auc_vs_none_low"] <= row["auc_vs_none"] <= row["auc_vs_none_high"]
+    assert syn["verdict"]["sentence"] and syn["verdict"]["why"]
+    assert all(0.5 <= v <= 1 for v in syn["probe_auc"].values())
+    assert (run_dir / "figures" / "07_real_vs_synthetic.png").stat().st_size > 5_000
 
 
 def test_book_refuses_to_start_without_data(tmp_path, monkeypatch):

@@ -226,3 +226,12 @@ def test_sizes_round_trip_and_mixed_precision_setting():
     assert generate.resolve_mixed_precision("auto") in (True, False)
     with pytest.raises(ValueError, match="true, false or 'auto'"):
         generate.resolve_mixed_precision("yes")
+
+
+def test_the_why_sentence_names_only_the_measures_that_speak():
+    clean = generate.why_sentence(False, probe_auc=0.6, idc_pos_called=0.95, memorised=0.0)
+    assert clean.startswith("Why no gain? A generator trained") and "probe" not in clean
+    worst = generate.why_sentence(False, probe_auc=0.99, idc_pos_called=0.4, memorised=0.2)
+    assert "AUC 0.99" in worst and "only 40%" in worst and "20% of them" in worst
+    helped = generate.why_sentence(True, probe_auc=0.99, idc_pos_called=0.9, memorised=0.0)
+    assert helped.startswith("The synthetic patches helped") and "AUC 0.99" in helped

@@ -552,5 +552,15 @@ def test_an_ensemble_is_the_mean_of_its_members_with_its_own_validation_threshol
     assert [m["name"] for m in card["members"]] == ["cnn", "cnn_small"]
     assert card["backbone"] == "ensemble" and card["last_conv_layer"] is None
     assert "not a medical device" in card["disclaimer"]
+    # chapter 6 scores an ensemble from its members' probabilities: the same numbers
+    _, card_a = cards.load_model(res.model_path)
+    _, card_b = cards.load_model(other.model_path)
+    loaded = {"cnn": (a, card_a), "cnn_small": (b, card_b), "ensemble": (ens, card)}
+    fast = infer.models_probabilities(loaded, images, {"test": test})
+    np.testing.assert_allclose(
+        fast["ensemble"]["test"], infer.predict_proba(ens, images, test["i"]), atol=1e-6
+    )
+    alone = infer.models_probabilities({"ensemble": (ens, card)}, images, {"test": test})
+    np.testing.assert_allclose(alone["ensemble"]["test"], fast["ensemble"]["test"], atol=1e-6)
     with pytest.raises(ValueError, match="at least two"):
         ensemble.average({"a": a})
