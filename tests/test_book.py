@@ -90,7 +90,14 @@ def test_training_chapters_save_models_with_cards(smoke_run, shared_sample):
         assert card["data"]["fingerprint"] == ds.fingerprint and card["seed"] == 1337
         # the saved threshold is what the saved model's validation scores give for the target
         p_val = infer.predict_proba(model, ds.images, val["i"], tta=card["tta"])
-        expected = evaluate.threshold_for_recall(val["label"], p_val, card["target_recall"])
+        expected = evaluate.choose_operating_point(
+            val["label"],
+            p_val,
+            card["target_recall"],
+            patients=val["patient_id"],
+            method=card["threshold_method"],
+            seed=card["seed"],
+        ).threshold
         assert card["threshold"] == pytest.approx(expected, abs=1e-5), name
     assert (
         json.loads((run_dir / "models" / "efficientnet.json").read_text())["image_size"] == 64
