@@ -775,6 +775,25 @@ def stage_book(
     return src
 
 
+SOURCE_SUFFIXES = (".ipynb", ".md")
+
+
+def prune_removed_pages(src: Path, html: Path) -> list[Path]:
+    """Delete the rendered pages (and their ``_sources`` copies) of chapters and pages that
+    are no longer in the staged book: Sphinx's incremental build leaves them behind, and a
+    published copy would still serve a renamed chapter under its old name."""
+    removed = []
+    for folder in ("notebooks", "book"):
+        for page in sorted((html / folder).glob("*.html")):
+            if any((src / folder / (page.stem + suf)).exists() for suf in SOURCE_SUFFIXES):
+                continue
+            removed.append(page)
+            page.unlink()
+            for copy in (html / "_sources" / folder).glob(page.stem + ".*"):
+                copy.unlink()
+    return removed
+
+
 def edition_output(root: Path, edition: str) -> Path:
     """Where an edition is built: the teacher's in ``_build/html``, the student's in
     ``_build/student/_build/html``."""
@@ -823,6 +842,8 @@ def build_html(
     index = html / "index.html"
     if not index.exists():
         raise ChapterError(f"jupyter-book finished but {index} is missing")
+    for gone in prune_removed_pages(src, html):
+        log(f"[book] removed {display_path(gone)}: its chapter or page left the book")
     log(
         f"[book] built the {edition} edition: {display_path(index)} "
         f"in {time.perf_counter() - t0:.0f} s"
