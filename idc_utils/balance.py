@@ -147,21 +147,45 @@ def resample(X: np.ndarray, y: np.ndarray, method: str, seed: int = 0, k_neighbo
     return Xr, yr, None, synthetic
 
 
-def fit_head(X, y, sample_weight=None, seed: int = 0, C: float = 0.5):
-    """Standardised L2 logistic regression: a linear head on the embeddings."""
+def linear_head(C: float = 0.5, seed: int = 0):
+    """An unfitted standardised L2 logistic regression: the linear head on embeddings that
+    chapters 3 and 7 compare methods with (and the real-vs-synthetic probe)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
 
-    head = make_pipeline(
+    return make_pipeline(
         StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed)
     )
-    # one BLAS thread: for a few thousand rows, threads cost more than they give (a 2-core
-    # machine fitted 5-8x faster this way)
-    with threadpool_limits(1, user_api="blas"):
+
+
+def one_blas_thread():
+    """A context with one BLAS thread: for fits on a few thousand rows, threads cost more than
+    they give (a 2-core machine fitted the head 5-8x faster this way)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
+def fit_head(X, y, sample_weight=None, seed: int = 0, C: float = 0.5):
+    """The linear head (:func:`linear_head`) fitted on ``(X, y)``."""
+    head = linear_head(C, seed)
+    with one_blas_thread():
         head.fit(X, y, logisticregression__sample_weight=sample_weight)
     return head
+
+
+def score_head(Xr, yr, w, seed, emb: dict, labels: dict, target_recall: float) -> dict:
+    """Fit a head on (resampled) training rows and score it the way every comparison does:
+    ``{"val": p, "test": p, "threshold": t}``, the threshold chosen on validation for
+    ``target_recall``."""
+    from . import evaluate
+
+    head = fit_head(Xr, yr, w, seed)
+    p_val = head.predict_proba(emb["val"])[:, 1]
+    p_test = head.predict_proba(emb["test"])[:, 1]
+    t = evaluate.threshold_for_recall(labels["val"], p_val, target_recall)
+    return {"val": p_val, "test": p_test, "threshold": t}
 
 
 @dataclass
@@ -298,13 +322,9 @@ def compare_methods(
         except (ValueError, RuntimeError) as exc:
             failed[method] = f"{type(exc).__name__}: {exc}"
             continue
-        head = fit_head(Xr, yr, w, seed)
-        p_val = head.predict_proba(emb["val"])[:, 1]
-        p_test = head.predict_proba(emb["test"])[:, 1]
-        t = evaluate.threshold_for_recall(labels["val"], p_val, target_recall)
-        probs[method] = {"val": p_val, "test": p_test, "threshold": t}
+        probs[method] = score_head(Xr, yr, w, seed, emb, labels, target_recall)
         sizes[method] = (len(yr), int(syn.sum()))
-        del Xr, yr, w, syn, head
+        del Xr, yr, w, syn
     base = probs["none"]["test"] if "none" in probs else None
     for method in methods:
         if method in failed:
@@ -489,10 +509,8 @@ def compare_with_synthetic(
                 keep = y_syn == 1 if method == "synthetic_minority" else np.ones(len(y_syn), bool)
                 Xr, yr = np.vstack([X, X_syn[keep]]), np.r_[y, y_syn[keep]]
                 n_syn = int(keep.sum())
-            head = fit_head(Xr, yr, w, seed)
-            p_val = head.predict_proba(emb["val"])[:, 1]
-            p_test = head.predict_proba(emb["test"])[:, 1]
-            thr = evaluate.threshold_for_recall(labels["val"], p_val, target_recall)
+            scored = score_head(Xr, yr, w, seed, emb, labels, target_recall)
+            p_test, thr = scored["test"], scored["threshold"]
             point = evaluate.binary_metrics(labels["test"], p_test, thr)
             b = evaluate.bootstrap_samples(
                 labels["test"], p_test, patients["test"], thr, n_boot, boot_seed

@@ -69,6 +69,31 @@ def load_model(path: str | Path):
     return model, card
 
 
+DISCLAIMER = "Research and teaching software; not a medical device. Not for diagnosis."
+INPUT = {
+    "shape": [50, 50, 3],
+    "dtype": "uint8 RGB in [0, 255]",
+    "smaller_patches": "padded with white",
+}
+
+
+def versions() -> dict:
+    """The versions a card records: this package, TensorFlow, Keras, Python."""
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    from . import __version__
+
+    return {
+        "idc_utils": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+
+
 def save_card(card: dict, model_path: str | Path) -> Path:
     path = card_path(model_path)
     path.write_text(json.dumps(card, indent=2))

@@ -61,10 +61,8 @@ def build_ensemble(
     validation patients (the members' target recall and threshold method; test-time
     augmentation when every member uses it), fit its slide context there, and save
     ``<name>.keras`` and its card into ``out_dir``. Test patients are not read."""
-    import keras
-    import tensorflow as tf
-
-    from . import __version__, evaluate, infer
+    from . import cards as cards_
+    from . import evaluate, infer
     from .cards import load_model, save_card
     from .train import TrainConfig, fit_context
 
@@ -95,7 +93,7 @@ def build_ensemble(
     card = {
         "name": name,
         "format": "idc-book model card v1",
-        "disclaimer": "Research and teaching software; not a medical device. Not for diagnosis.",
+        "disclaimer": cards_.DISCLAIMER,
         "backbone": "ensemble",
         "backbone_note": f"mean of the probabilities of {notes}",
         "members": [
@@ -108,11 +106,7 @@ def build_ensemble(
             }
             for n, c in cards.items()
         ],
-        "input": {
-            "shape": list(model.input_shape[1:]),
-            "dtype": "uint8 RGB in [0, 255]",
-            "smaller_patches": "padded with white",
-        },
+        "input": dict(cards_.INPUT),
         "image_size": max(c["image_size"] for c in cards.values()),
         "preprocessing": {
             "inside_model": True,
@@ -140,11 +134,7 @@ def build_ensemble(
             "val_patients": int(val["patient_id"].nunique()),
         },
         "device": "the members'",
-        "versions": {
-            "idc_utils": __version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-        },
+        "versions": cards_.versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if {"x", "y"} <= set(val.columns):

@@ -129,12 +129,17 @@ def diffusion_rates(t):
     return np.cos(angles), np.sin(angles)
 
 
-def to_model_range(images_uint8: np.ndarray, size: int = GEN_SIZE) -> np.ndarray:
-    """uint8 patches -> float32 in [-1, 1] at ``size`` pixels (bilinear, antialiased)."""
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize, antialiased (a reduction averages instead of skipping pixels); float32."""
     import tensorflow as tf
 
-    x = tf.image.resize(tf.cast(images_uint8, tf.float32), (size, size), antialias=True)
-    return (x.numpy() / 127.5 - 1.0).astype(np.float32)
+    x = tf.image.resize(tf.cast(images, tf.float32), (size, size), antialias=True)
+    return x.numpy()
+
+
+def to_model_range(images_uint8: np.ndarray, size: int = GEN_SIZE) -> np.ndarray:
+    """uint8 patches -> float32 in [-1, 1] at ``size`` pixels (bilinear, antialiased)."""
+    return (_resize(images_uint8, size) / 127.5 - 1.0).astype(np.float32)
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
@@ -523,23 +528,22 @@ def nearest_distances(query: np.ndarray, reference: np.ndarray, chunk: int = 102
 def real_vs_synthetic_auc(real: np.ndarray, synthetic: np.ndarray, seed: int = 0) -> float:
     """Cross-validated AUC of a logistic probe that tells real from synthetic embeddings: 0.5
     means indistinguishable; near 1.0 means artefacts a classifier could learn as a label cue."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+
+    from .balance import linear_head, one_blas_thread
 
     x = np.concatenate([real, synthetic])
     y = np.r_[np.zeros(len(real)), np.ones(len(synthetic))]
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
     folds = min(5, int(min(len(real), len(synthetic))))
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"):  # small fits: threads cost more than they give
-        p = cross_val_predict(probe, x, y, cv=_stratified(folds, seed), method="predict_proba")[
-            :, 1
-        ]
-    from sklearn.metrics import roc_auc_score
-
+    with one_blas_thread():
+        p = cross_val_predict(
+            linear_head(C=0.1, seed=seed),
+            x,
+            y,
+            cv=_stratified(folds, seed),
+            method="predict_proba",
+        )[:, 1]
     return float(roc_auc_score(y, p))
 
 
@@ -555,17 +559,20 @@ def _stratified(folds: int, seed: int):
 def to_patch_size(images_uint8: np.ndarray, size: int = 50) -> np.ndarray:
     """Synthetic patches (or any uint8 patches) resized to ``size`` pixels, bilinear: the input
     size of the book's classifiers and embedder."""
-    import tensorflow as tf
-
-    x = tf.image.resize(tf.cast(images_uint8, tf.float32), (size, size), antialias=True)
-    return np.clip(np.round(x.numpy()), 0, 255).astype(np.uint8)
+    return np.clip(np.round(_resize(images_uint8, size)), 0, 255).astype(np.uint8)
 
 
 def round_trip(images_uint8: np.ndarray, gen_size: int, size: int = 50) -> np.ndarray:
     """Real patches taken down to the generator's resolution and back up: what a real patch
     looks like with the detail a ``gen_size`` generator cannot make. Comparisons of real and
     synthetic patches are fair only at the same resolution."""
-    return to_patch_size(to_uint8(to_model_range(images_uint8, gen_size)), size)
+    return enlarge(to_model_range(images_uint8, gen_size), size)
+
+
+def enlarge(x: np.ndarray, size: int = 50) -> np.ndarray:
+    """Patches in the generator's range ([-1, 1], its size) as uint8 patches of ``size``
+    pixels: the second half of :func:`round_trip`, for patches already reduced."""
+    return to_patch_size(to_uint8(x), size)
 
 
 def resolve_mixed_precision(setting) -> bool:
@@ -706,24 +713,18 @@ class Memorisation:
         return order, self.nearest[space][order]
 
 
-def memorisation(
-    syn_emb, syn_px, train_emb, train_px, val_emb, val_px, max_reference: int = 20000, seed=0
-) -> tuple[Memorisation, np.ndarray]:
+def memorisation(syn_emb, syn_px, train_emb, train_px, val_emb, val_px) -> Memorisation:
     """Distances from each synthetic patch and each validation patch to its nearest training
-    patch. Pixel arrays are at the generator's size; at most ``max_reference`` training patches
-    (seeded draw) are searched. Returns the result and the training positions searched."""
-    ref = np.arange(len(train_emb))
-    if len(ref) > max_reference:
-        ref = np.sort(np.random.default_rng(seed).choice(ref, max_reference, replace=False))
+    patch, in embedding space and in pixels (at the generator's size). The training patches
+    given are the ones searched (see :func:`memorisation_reference` for large sets)."""
     distances, nearest = {}, {}
     for space, s, r, v in (
         ("embedding", syn_emb, train_emb, val_emb),
         ("pixel", syn_px, train_px, val_px),
     ):
-        r = np.asarray(r)[ref]
         distances[space, "synthetic"], nearest[space] = nearest_distances(s, r)
         distances[space, "validation"], _ = nearest_distances(v, r)
-    return Memorisation(distances, nearest), ref
+    return Memorisation(distances, nearest)
 
 
 def label_fidelity(prob: np.ndarray, labels, threshold: float) -> pd.DataFrame:

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, evaluate, infer, models
+from . import cards, evaluate, infer, models
 from .balance import class_weights
 from .cards import load_model, save_card
 from .preprocess import Augment, AugmentConfig, patch_batches
@@ -728,16 +728,13 @@ def _PhaseCSV(path: Path, phase: str):
 def model_card(
     name, cfg: TrainConfig, op, device: Device, history, train, val, fingerprint, seconds
 ) -> dict:
-    import keras
-    import tensorflow as tf
-
     from .preprocess import SCALING
 
     spec = models.SPECS[cfg.backbone]
     return {
         "name": name,
         "format": "idc-book model card v1",
-        "disclaimer": "Research and teaching software; not a medical device. Not for diagnosis.",
+        "disclaimer": cards.DISCLAIMER,
         "backbone": cfg.backbone,
         "backbone_note": {
             "efficientnet_lite0": "EfficientNet-Lite0 (B0 block table, no squeeze-excite, ReLU6), "
@@ -746,11 +743,7 @@ def model_card(
             "efficientnet_b0": "Keras EfficientNetB0 with ImageNet weights",
             "cnn": "custom CNN trained from scratch",
         }[cfg.backbone],
-        "input": {
-            "shape": [50, 50, 3],
-            "dtype": "uint8 RGB in [0, 255]",
-            "smaller_patches": "padded with white",
-        },
+        "input": dict(cards.INPUT),
         "image_size": cfg.image_size,
         "preprocessing": {
             "inside_model": True,
@@ -776,11 +769,6 @@ def model_card(
         },
         "device": device.description,
         "mixed_precision": device.mixed_precision,
-        "versions": {
-            "idc_utils": __version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": cards.versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

@@ -159,16 +159,15 @@ def test_memorisation_flags_a_copied_training_patch():
     train_px, val_px = rng.normal(size=(200, 4, 4, 3)), rng.normal(size=(50, 4, 4, 3))
     syn_emb = np.vstack([train_emb[17], rng.normal(size=(9, 12))])
     syn_px = np.vstack([train_px[17:18], rng.normal(size=(9, 4, 4, 3))])
-    mem, ref = generate.memorisation(syn_emb, syn_px, train_emb, train_px, val_emb, val_px)
-    assert len(ref) == 200
+    mem = generate.memorisation(syn_emb, syn_px, train_emb, train_px, val_emb, val_px)
     s = mem.summary()
     assert s.loc["embedding", "synthetic closer than 99% of validation patches"] == 0.1
     order, neighbours = mem.closest("pixel", k=1)
     assert order[0] == 0 and neighbours[0] == 17
-    _, ref = generate.memorisation(
-        syn_emb, syn_px, train_emb, train_px, val_emb, val_px, max_reference=50
-    )
-    assert len(ref) == 50 and len(set(ref)) == 50  # a seeded subset of the training patches
+    assert list(generate.memorisation_reference(200, max_reference=500)) == list(range(200))
+    ref = generate.memorisation_reference(200, max_reference=50, seed=1)
+    assert len(set(ref)) == 50 and list(ref) == sorted(ref)  # a seeded subset, in order
+    np.testing.assert_array_equal(ref, generate.memorisation_reference(200, 50, seed=1))
 
 
 def test_fidelity_table_has_the_floor_and_the_synthetic_rows():
