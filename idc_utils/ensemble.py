@@ -62,9 +62,8 @@ def build_ensemble(
     augmentation when every member uses it), fit its slide context there, and save
     ``<name>.keras`` and its card into ``out_dir``. Test patients are not read."""
     from . import cards as cards_
-    from . import evaluate, infer
     from .cards import load_model, save_card
-    from .train import TrainConfig, fit_context
+    from .train import TrainConfig, operating_point
 
     loaded = {Path(p).stem: load_model(p) for p in member_paths}
     cards = {n: c for n, (_, c) in loaded.items()}
@@ -81,10 +80,8 @@ def build_ensemble(
     train = split_df[split_df["split"] == "train"]
     if val.empty:
         raise ValueError("no validation patients in the split: run chapter 01 first")
-    prob_val = infer.predict_proba(model, images, val["i"], tta=tta)
-    op = evaluate.choose_operating_point(
-        val["label"], prob_val, target, patients=val["patient_id"], method=method, seed=seed
-    )
+    cfg = TrainConfig(target_recall=target, threshold_method=method, seed=seed, tta=tta)
+    prob_val, op, ctx = operating_point(model, images, val, cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / f"{name}.keras"
@@ -137,9 +134,8 @@ def build_ensemble(
         "versions": cards_.versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if {"x", "y"} <= set(val.columns):
-        cfg = TrainConfig(target_recall=target, threshold_method=method, seed=seed)
-        card["context"] = fit_context(val, prob_val, cfg)
+    if ctx:
+        card["context"] = ctx
     card_path = save_card(card, model_path)
     log(
         f"[{name}] saved the mean of {', '.join(cards)}; threshold {op.threshold:.4f} for recall "

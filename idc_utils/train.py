@@ -492,24 +492,15 @@ def fit(
         state["done"].append(phase.name)
         state_path.write_text(json.dumps(state, indent=1))
 
-    # threshold on validation patients, for the target recall
-    prob_val = infer.predict_proba(clf, images, val["i"], tta=cfg.tta)
-    op = evaluate.choose_operating_point(
-        val["label"],
-        prob_val,
-        cfg.target_recall,
-        patients=val["patient_id"],
-        method=cfg.threshold_method,
-        seed=cfg.seed,
-    )
+    prob_val, op, ctx = operating_point(clf, images, val, cfg)
     history = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame()
     model_path = out_dir / f"{name}.keras"
     clf.save(model_path)
     card = model_card(
         name, cfg, op, device, history, train, val, data_fingerprint, state["seconds"]
     )
-    if cfg.context and {"x", "y"} <= set(val.columns):
-        card["context"] = fit_context(val, prob_val, cfg)
+    if ctx:
+        card["context"] = ctx
     card["reuse_key"] = reuse
     card_path = save_card(card, model_path)
     shutil.rmtree(work, ignore_errors=True)
@@ -552,6 +543,25 @@ def _fit_scope(model, device: Device):
         tf_trainer.reduce_per_replica = reduce_per_replica
     model._distribute_strategy = None
     return device.strategy.scope()
+
+
+def operating_point(model, images, val: pd.DataFrame, cfg: TrainConfig):
+    """What every saved model takes from the validation patients: ``(their probabilities (with
+    ``cfg.tta``), the operating point for ``cfg.target_recall`` by ``cfg.threshold_method``, the
+    slide-context fit or None)``. Training and the ensemble both choose their threshold here."""
+    prob_val = infer.predict_proba(model, images, val["i"], tta=cfg.tta)
+    op = evaluate.choose_operating_point(
+        val["label"],
+        prob_val,
+        cfg.target_recall,
+        patients=val["patient_id"],
+        method=cfg.threshold_method,
+        seed=cfg.seed,
+    )
+    ctx = (
+        fit_context(val, prob_val, cfg) if cfg.context and {"x", "y"} <= set(val.columns) else None
+    )
+    return prob_val, op, ctx
 
 
 def fit_context(val: pd.DataFrame, prob_val, cfg: TrainConfig) -> dict:
