@@ -18,6 +18,7 @@ Modules (one concern each):
     cards       model cards: a saved model with its threshold and facts
     infer       forward passes with or without test-time augmentation
     evaluate    metrics, thresholds, patient-bootstrap intervals, calibration
+    learning_curve  AUC against training patients: is the gap to the literature data or recipe?
     explain     Grad-CAM
     slides      mosaics and maps rebuilt from patch coordinates, tiling
     predict     a loaded model (Predictor), scoring files into a CSV and images tile by tile

@@ -201,6 +201,22 @@ def module_closure(code: str, package_dir: Path) -> dict[str, str]:
     return {f"{k}.py": v for k, v in sorted(seen.items())}
 
 
+STORED_RESULTS = Path("book") / "data"  # studies too long for a build, read by chapters
+
+
+def stored_results(code: str, root: Path) -> dict[str, str]:
+    """Hashes of the files in ``book/data`` whose names a chapter's code mentions (results of
+    ``tools/recipe_study.py`` and ``tools/learning_curve.py``): a new study re-runs the chapter."""
+    folder = root / STORED_RESULTS
+    if not folder.is_dir():
+        return {}
+    return {
+        f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+        for f in sorted(folder.iterdir())
+        if f.is_file() and f.name in code
+    }
+
+
 @dataclass
 class Dependencies:
     """Everything a chapter's outputs depend on, each part hashed, so that a change can be named."""
@@ -210,9 +226,11 @@ class Dependencies:
     modules: dict
     data: str
     upstream: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # stored study results the code reads (book/data)
 
     def key(self) -> str:
-        return _digest(self.code, self.params, self.modules, self.data, self.upstream)
+        parts = (self.code, self.params, self.modules, self.data, self.upstream)
+        return _digest(*parts, self.files) if self.files else _digest(*parts)
 
     def as_dict(self) -> dict:
         return {
@@ -221,6 +239,7 @@ class Dependencies:
             "modules": self.modules,
             "data": self.data,
             "upstream": self.upstream,
+            "files": self.files,
         }
 
     def changes_since(self, old: dict) -> list[str]:
@@ -245,6 +264,12 @@ class Dependencies:
             why.append(f"{PACKAGE} changed: " + ", ".join(touched))
         if old.get("data") != self.data:
             why.append("the data changed")
+        files = old.get("files", {})
+        redone = sorted(
+            k for k in set(files) | set(self.files) if files.get(k) != self.files.get(k)
+        )
+        if redone:
+            why.append("stored results it reads changed: " + ", ".join(redone))
         ups = old.get("upstream", {})
         moved = [k for k in self.upstream if ups.get(k) != self.upstream[k]]
         if moved:
@@ -466,6 +491,7 @@ def run_chapters(
             upstream={
                 n: keys.get(n, chapters.get(n, {}).get("key", "")) for n in chapter_needs(source)
             },
+            files=stored_results(code_source(source), root),
         )
         keys[name] = deps.key()
         if only and not any(name.startswith(o) for o in only):

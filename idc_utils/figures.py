@@ -738,6 +738,59 @@ def operating_point_table(checks: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def plot_learning_curve(study: dict, anchors: dict | None = None):
+    """Test AUC (with 95% intervals) and validation AUC against training patches on a log2 axis,
+    the least-squares line through the test points extended to the full set's training share,
+    and the published results at that size."""
+    import matplotlib.pyplot as plt
+
+    from . import learning_curve as lc
+
+    anchors = lc.ANCHOR_AUC if anchors is None else anchors
+    pts = pd.DataFrame(study["points"])
+    test = np.array([a[0] for a in pts["test_auc"]])
+    low = np.array([a[1] for a in pts["test_auc"]])
+    high = np.array([a[2] for a in pts["test_auc"]])
+    fit = lc.fit_log_linear(pts["train_patches"], test)
+    full = lc.full_train_patches(study)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.errorbar(
+        pts["train_patches"],
+        test,
+        yerr=[test - low, high - test],
+        fmt="o",
+        capsize=3,
+        label="test AUC, 95% CI (one point per seed)",
+    )
+    ax.plot(pts["train_patches"], pts["val_auc"], "s", mfc="none", label="validation AUC")
+    xs = np.geomspace(pts["train_patches"].min(), full, 50)
+    ax.plot(
+        xs,
+        fit.at(xs),
+        "--",
+        color="grey",
+        label=f"log-linear fit: {fit.per_doubling:+.4f} per doubling",
+    )
+    for k, (name, auc) in enumerate(anchors.items()):
+        ax.plot([full], [auc], "*", ms=11, color=f"C{k + 2}", label=f"{name}: {auc:.3f}")
+    ax.axvspan(pts["train_patches"].max() * 1.05, full * 1.5, color="0.93", zorder=0)
+    ax.annotate(
+        "extrapolated",
+        (full / 4, ax.get_ylim()[0]),
+        va="bottom",
+        ha="center",
+        fontsize=8,
+        color="grey",
+    )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training patches (log2 scale)")
+    ax.set_ylabel("AUC")
+    ax.set_title("How AUC grows with training data")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def recipe_table(study: dict) -> pd.DataFrame:
     """The training-recipe study (``tools/recipe_study.py``): one row per variant, validation AUC
     and its paired difference to the reference (what chooses), test AUC with its interval and

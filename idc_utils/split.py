@@ -203,6 +203,23 @@ def dataset_with_split(data_dir, split_csv):
     return ds, attach_split(ds.manifest, load_split(split_csv))
 
 
+def train_subset(split_df: pd.DataFrame, fraction: float, seed: int = 0) -> pd.DataFrame:
+    """Keep a seeded share of the *training* patients (whole patients); validation and test rows
+    are unchanged. Subsets of one seed are nested: the patients of a smaller fraction are among
+    those of every larger one, so a learning curve adds patients and never swaps them."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    train = split_df["split"] == "train"
+    patients = np.array(sorted(split_df.loc[train, "patient_id"].astype(str).unique()))
+    if len(patients) == 0:
+        raise ValueError("the split has no training patients")
+    order = np.random.default_rng(seed).permutation(len(patients))
+    n = max(1, int(round(fraction * len(patients))))
+    kept = set(patients[order[:n]])
+    keep = ~train | split_df["patient_id"].astype(str).isin(kept)
+    return split_df[keep].copy()
+
+
 def patch_split_leak(manifest: pd.DataFrame, test_frac: float = 0.15, seed: int = 0) -> dict:
     """What a random split of *patches* (scikit-learn's default) would do: how many test
     patients also have patches in training, and how many test patches belong to them."""

@@ -75,7 +75,8 @@ def project(tmp_path, tiny_dataset):
             (
                 "code",
                 "from idc_utils import runs\nP = runs.chapter_params('b_second', globals())\n"
-                "print('read', (P.run.dir / 'a.txt').read_text())",
+                "print('read', (P.run.dir / 'a.txt').read_text())\n"
+                "print('a stored study it would show: book/data/study.json')",
             ),
         ],
         needs=["a_first"],
@@ -141,6 +142,15 @@ def test_each_change_reruns_exactly_what_depends_on_it(project):
     edit_cell(b_nb, 1, lambda s: s + "\nprint('more')")  # code of the second chapter
     status = build(project, overrides={"size": 4})
     assert status["a_first"].startswith("reused") and "its code cells changed" in status["b_second"]
+
+    study = root / "book" / "data" / "study.json"  # a stored study only the second mentions
+    study.parent.mkdir(parents=True)
+    study.write_text("{}")
+    status = build(project, overrides={"size": 4})
+    assert status["a_first"].startswith("reused")
+    assert "stored results it reads changed: study.json" in status["b_second"]
+    study.write_text('{"measured": "again"}')
+    assert "study.json" in build(project, overrides={"size": 4})["b_second"]
 
     (root / "runs" / "smoke" / "a.txt").unlink()  # an output deleted
     status = build(project, overrides={"size": 4})

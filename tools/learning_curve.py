@@ -1,0 +1,95 @@
+"""Data or recipe? Train chapter 4's CNN on nested shares of the training patients.
+
+Validation and test patients stay those of the run's ``split.csv``; each point trains the
+profile's CNN recipe on ``fraction`` of the training patients (drawn with the point's seed, the
+same seed as the training), chooses its threshold on validation and is scored on the test
+patients with a patient-bootstrap interval. The CNN is used because it is the cheapest model of
+the book and ranks the test patients as well as the EfficientNet does. Chapter 6 shows the
+result and what it says about the gap to the published numbers
+(:func:`idc_utils.learning_curve.gap_sentence`).
+
+    IDC_DATA_DIR=../shared/idc-sample .venv/bin/python tools/learning_curve.py \\
+        --run runs/sample --out book/data/learning_curve.json \\
+        [--fractions 0.25 0.5 1 --seeds 1337 7]
+
+Models go to ``<run>/learning_curve/``; a point whose model is there already is reused, so the
+study can be stopped and resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from idc_utils import book, learning_curve, runs, split, train
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--run", default="runs/sample", help="run folder whose split.csv is used")
+    ap.add_argument("--profile", default="sample")
+    ap.add_argument("--out", default="book/data/learning_curve.json")
+    ap.add_argument("--fractions", nargs="+", type=float, default=[0.25, 0.5, 1.0])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1337, 7])
+    ap.add_argument("--n-boot", type=int, default=1000)
+    args = ap.parse_args()
+
+    run_dir = Path(args.run)
+    ds, df = split.dataset_with_split(None, run_dir / "split.csv")
+    params = runs.profile_params(args.profile)
+    cfg = train.TrainConfig.for_cnn(params)
+    out = Path(args.out)
+    study = {
+        "what": "chapter 4's CNN on nested shares of the training patients",
+        "profile": args.profile,
+        "split": str(run_dir / "split.csv"),
+        "val_frac": params["val_frac"],
+        "test_frac": params["test_frac"],
+        "val_patients": int(df[df.split == "val"].patient_id.nunique()),
+        "test_patients": int(df[df.split == "test"].patient_id.nunique()),
+        "patients_fingerprint": learning_curve.patients_fingerprint(df),
+        "points": [],
+    }
+    t0 = time.perf_counter()
+    for seed in args.seeds:
+        for fraction in sorted(args.fractions):
+            point = learning_curve.measure_point(
+                cfg,
+                ds.images,
+                df,
+                fraction,
+                seed,
+                run_dir / "learning_curve",
+                data_fingerprint=ds.fingerprint,
+                n_boot=args.n_boot,
+                log=lambda m: print(m, flush=True),
+            )
+            study["points"].append(point)
+            print(
+                f"[curve] {point['train_patients']} patients ({point['train_patches']:,} "
+                f"patches), seed {seed}: val AUC {point['val_auc']:.4f}, test AUC "
+                f"{point['test_auc'][0]:.4f}",
+                flush=True,
+            )
+            study.update(
+                machine=book.machine_description(),
+                finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                wall_minutes=(time.perf_counter() - t0) / 60,
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(study, indent=1))
+    print(learning_curve.gap_sentence(study))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
