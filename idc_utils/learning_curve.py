@@ -26,31 +26,6 @@ ANCHOR_AUC = {"source paper (EfficientNetB0)": 0.9558, "ResNet18, patient split"
 FULL_SET_PATCHES = 277_524
 
 
-def patients_fingerprint(split_df: pd.DataFrame) -> str:
-    """A short hash of which patient is in which split: tells whether a stored study was measured
-    on the same split as the run that shows it."""
-    import hashlib
-
-    pairs = split_df[["patient_id", "split"]].astype(str).drop_duplicates()
-    text = "\n".join(sorted(f"{p},{s}" for p, s in pairs.itertuples(index=False)))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def provenance(study: dict, split_df: pd.DataFrame) -> str:
-    """Where the study was measured, and whether on this run's split."""
-    same = study.get("patients_fingerprint") == patients_fingerprint(split_df)
-    return (
-        f"measured by tools/learning_curve.py on {study['machine']} ({study['finished'][:10]}), "
-        f"{study['val_patients']} validation and {study['test_patients']} test patients, "
-        + (
-            "this run's split"
-            if same
-            else "another split than this run's (read it for the size "
-            "of the effect, not for this run's numbers)"
-        )
-    )
-
-
 def measure_point(
     cfg,
     images: np.ndarray,

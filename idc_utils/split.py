@@ -8,6 +8,7 @@ IDC+ share so that each split keeps about the dataset's share of positives.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -201,6 +202,31 @@ def dataset_with_split(data_dir, split_csv):
 
     ds = load_dataset(data_dir)
     return ds, attach_split(ds.manifest, load_split(split_csv))
+
+
+def patients_fingerprint(split_df: pd.DataFrame) -> str:
+    """A short hash of which patient is in which split: tells whether a stored study was measured
+    on the same split as the run that shows it."""
+    pairs = split_df[["patient_id", "split"]].astype(str).drop_duplicates()
+    text = "\n".join(sorted(f"{p},{s}" for p, s in pairs.itertuples(index=False)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def study_provenance(study: dict, split_df: pd.DataFrame, tool: str) -> str:
+    """Where a stored study (``book/data/*.json``) was measured, and whether on the split of the
+    run that shows it (by :func:`patients_fingerprint`)."""
+    same = study.get("patients_fingerprint") == patients_fingerprint(split_df)
+    when = f" ({study['finished'][:10]})" if study.get("finished") else ""
+    return (
+        f"measured by {tool} on {study['machine']}{when}, {study['val_patients']} validation and "
+        f"{study['test_patients']} test patients, "
+        + (
+            "this run's split"
+            if same
+            else "another split than this run's (read it for the size of each effect, not for "
+            "this run's numbers)"
+        )
+    )
 
 
 def train_subset(split_df: pd.DataFrame, fraction: float, seed: int = 0) -> pd.DataFrame:

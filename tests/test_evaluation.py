@@ -263,6 +263,13 @@ def test_recipe_table_and_verdict_follow_the_validation_intervals():
     assert figures.recipe_verdict(study).startswith(
         "On the validation patients, **a** beat the reference"
     )
+    # a seed-only variant is the yardstick of chance, never a recipe that "beat" the reference
+    study["variants"]["seed_2"] = variant("seed", [0.03, 0.01, 0.05], [-0.004, -0.02, 0.01])
+    sentence = figures.recipe_verdict(study)
+    assert "**seed_2** beat" not in sentence and "**a** beat the reference" in sentence
+    assert "another seed (**seed_2**) moved validation AUC by +0.0300 and test AUC by -0.0040" in (
+        sentence
+    )
 
 
 def test_operating_point_check_says_met_overshot_or_missed():

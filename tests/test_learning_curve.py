@@ -122,10 +122,10 @@ def test_provenance_says_whether_the_study_used_this_split():
         "finished": "2026-11-30T00:00:00",
         "val_patients": 8,
         "test_patients": 8,
-        "patients_fingerprint": learning_curve.patients_fingerprint(df),
+        "patients_fingerprint": split.patients_fingerprint(df),
     }
-    assert learning_curve.provenance(study, df).endswith("this run's split")
+    assert split.study_provenance(study, df, "tools/x.py").endswith("this run's split")
     moved = df.copy()
     moved.loc[moved.patient_id == "0", "split"] = "val"
-    assert learning_curve.patients_fingerprint(moved) != study["patients_fingerprint"]
-    assert "another split" in learning_curve.provenance(study, moved)
+    assert split.patients_fingerprint(moved) != study["patients_fingerprint"]
+    assert "another split" in split.study_provenance(study, moved, "tools/x.py")

@@ -56,7 +56,7 @@ def main() -> int:
         "test_frac": params["test_frac"],
         "val_patients": int(df[df.split == "val"].patient_id.nunique()),
         "test_patients": int(df[df.split == "test"].patient_id.nunique()),
-        "patients_fingerprint": learning_curve.patients_fingerprint(df),
+        "patients_fingerprint": split.patients_fingerprint(df),
         "points": [],
     }
     t0 = time.perf_counter()

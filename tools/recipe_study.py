@@ -48,9 +48,13 @@ VARIANTS = {
             "patience": 4,
         },
     ),
-    "train_bn": (
-        "BatchNorm statistics re-estimated in phase 2 (twice the cost)",
-        {"train_bn": True},
+    "seed_2": (
+        "the same recipe with another seed: how far two trainings differ by chance",
+        {"seed": 2},
+    ),
+    "frozen_bn": (
+        "BatchNorm statistics frozen in phase 2 (the default before this study; 0.75x the cost)",
+        {"train_bn": False},
     ),
     "lr_1e-4": ("phase 2 starts at 1e-4", {"finetune_lr": 1e-4}),
     "lr_5e-4": ("phase 2 starts at 5e-4", {"finetune_lr": 5e-4}),
@@ -98,6 +102,11 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
+    fingerprint = split.patients_fingerprint(df)
+    if results.get("patients_fingerprint") != fingerprint and results.get("variants"):
+        print(f"[study] {out} was measured on another split: starting it over", flush=True)
+        results = {}
+    results["patients_fingerprint"] = fingerprint
     results.setdefault("variants", {})
     probs = {}
     for name in [] if args.summarise_only else args.variants:
@@ -158,6 +167,7 @@ def main() -> int:
         )
         results.update(
             machine=book.machine_description(),
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
             profile=args.profile,
             split=str(run_dir / "split.csv"),
             test_patients=int(test.patient_id.nunique()),
