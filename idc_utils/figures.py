@@ -739,54 +739,48 @@ def operating_point_table(checks: dict) -> pd.DataFrame:
 
 
 def plot_learning_curve(study: dict, anchors: dict | None = None):
-    """Test AUC (with 95% intervals) and validation AUC against training patches on a log2 axis,
-    the least-squares line through the test points extended to the full set's training share,
-    and the published results at that size."""
+    """The error 1 - AUC against training patches on log-log axes: test points with their 95%
+    intervals (one per seed), validation points, the fitted power law extended to the full set's
+    training share, and the published results at that size."""
     import matplotlib.pyplot as plt
 
     from . import learning_curve as lc
 
     anchors = lc.ANCHOR_AUC if anchors is None else anchors
     pts = pd.DataFrame(study["points"])
-    test = np.array([a[0] for a in pts["test_auc"]])
+    auc = np.array([a[0] for a in pts["test_auc"]])
     low = np.array([a[1] for a in pts["test_auc"]])
     high = np.array([a[2] for a in pts["test_auc"]])
-    fit = lc.fit_log_linear(pts["train_patches"], test)
+    fit = lc.fit_power_law(pts["train_patches"], auc)
     full = lc.full_train_patches(study)
+    err = 1 - auc
     fig, ax = plt.subplots(figsize=(8, 3.8))
     ax.errorbar(
         pts["train_patches"],
-        test,
-        yerr=[test - low, high - test],
+        err,
+        yerr=[err - (1 - high), (1 - low) - err],
         fmt="o",
         capsize=3,
-        label="test AUC, 95% CI (one point per seed)",
+        label="test, 95% CI (one point per seed)",
     )
-    ax.plot(pts["train_patches"], pts["val_auc"], "s", mfc="none", label="validation AUC")
+    ax.plot(pts["train_patches"], 1 - pts["val_auc"], "s", mfc="none", label="validation")
     xs = np.geomspace(pts["train_patches"].min(), full, 50)
     ax.plot(
         xs,
-        fit.at(xs),
+        fit.error_at(xs),
         "--",
         color="grey",
-        label=f"log-linear fit: {fit.per_doubling:+.4f} per doubling",
+        label=f"power law: error x {fit.error_per_doubling:.2f} per doubling",
     )
-    for k, (name, auc) in enumerate(anchors.items()):
-        ax.plot([full], [auc], "*", ms=11, color=f"C{k + 2}", label=f"{name}: {auc:.3f}")
-    ax.axvspan(pts["train_patches"].max() * 1.05, full * 1.5, color="0.93", zorder=0)
-    ax.annotate(
-        "extrapolated",
-        (full / 4, ax.get_ylim()[0]),
-        va="bottom",
-        ha="center",
-        fontsize=8,
-        color="grey",
-    )
+    for k, (name, a) in enumerate(anchors.items()):
+        ax.plot([full], [1 - a], "*", ms=11, color=f"C{k + 2}", label=f"{name}: AUC {a:.3f}")
+    ax.axvspan(pts["train_patches"].max() * 1.1, full * 1.3, color="0.93", zorder=0)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("training patches (log2 scale)")
-    ax.set_ylabel("AUC")
-    ax.set_title("How AUC grows with training data")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_yscale("log")
+    ax.set_xlabel("training patches (log scale; shaded: extrapolated)")
+    ax.set_ylabel("1 - AUC (log scale)")
+    ax.set_title("How the error falls with training data")
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 

@@ -40,28 +40,35 @@ def test_train_subset_keeps_whole_training_patients_nested_and_leaves_val_test_a
         split.train_subset(df, 0.0)
 
 
-def test_log_linear_fit_recovers_the_slope_and_extrapolates():
+def test_power_law_fit_recovers_the_rate_and_extrapolates():
     patches = np.array([1000, 2000, 4000, 1000, 2000, 4000])
-    auc = 0.80 + 0.01 * np.log2(patches / 1000) + np.array([0, 0, 0, 0.002, 0.002, 0.002])
-    fit = learning_curve.fit_log_linear(patches, auc)
-    assert fit.per_doubling == pytest.approx(0.01, abs=1e-9)
-    assert 0 < fit.per_doubling_se < 0.001, "two seeds 0.002 apart: a small, nonzero error"
-    assert fit.at(16000) == pytest.approx(0.841, abs=1e-6), "4 doublings past 1000 patches"
+    # the error halves with every doubling; the second seed's error is 5% higher throughout
+    err = 0.2 * (patches / 1000) ** -1.0 * np.array([1, 1, 1, 1.05, 1.05, 1.05])
+    fit = learning_curve.fit_power_law(patches, 1 - err)
+    assert fit.error_per_doubling == pytest.approx(0.5, abs=1e-9)
+    assert 0 < fit.slope_se < 0.05, "two seeds a constant factor apart: small, nonzero"
+    mid = 0.2 * np.sqrt(1.05)  # the fit passes between the seeds (geometric mean)
+    assert fit.at(16000) == pytest.approx(1 - mid / 16, abs=1e-9), "4 doublings past 1000"
+    assert fit.patches_for(1 - mid / 8) == pytest.approx(8000)
+    flat = learning_curve.fit_power_law([1000, 2000], [0.9, 0.89])
+    assert flat.patches_for(0.95) == float("inf")
     with pytest.raises(ValueError, match="two or more"):
-        learning_curve.fit_log_linear([1000, 1000], [0.8, 0.81])
+        learning_curve.fit_power_law([1000, 1000], [0.8, 0.81])
+    with pytest.raises(ValueError, match="strictly between"):
+        learning_curve.fit_power_law([1000, 2000], [0.8, 1.0])
 
 
-def study_with(slope: float, ours: float, val_frac=0.25, test_frac=0.15):
+def study_with(error_per_doubling: float, ours: float, val_frac=0.25, test_frac=0.15):
     points = []
     for patches, patients in ((1000, 27), (2000, 54), (4000, 108)):
-        auc = ours - slope * np.log2(4000 / patches)
+        auc = 1 - (1 - ours) * error_per_doubling ** np.log2(patches / 4000)
         points.append(
             {
                 "train_patients": patients,
                 "train_patches": patches,
                 "seed": 1,
                 "val_auc": auc - 0.02,
-                "test_auc": [auc, auc - 0.03, auc + 0.02],
+                "test_auc": [auc, auc - 0.03, min(auc + 0.02, 0.999)],
                 "train_minutes": 1.0,
             }
         )
@@ -69,31 +76,34 @@ def study_with(slope: float, ours: float, val_frac=0.25, test_frac=0.15):
 
 
 def test_gap_sentence_attributes_the_gap_to_data_or_to_recipe():
-    full = learning_curve.full_train_patches(study_with(0.01, 0.93))
+    full = learning_curve.full_train_patches(study_with(0.8, 0.93))
     assert full == round(277_524 * 0.6)
+    anchor = {"anchor": 0.955}
+    # the error falls by 20% a doubling: 0.07 -> 0.045 takes 2 doublings, far less than the set has
+    text = learning_curve.gap_sentence(study_with(0.8, 0.93), anchor)
+    assert "**0.80**" in text and "mostly the 3%" in text and "0.955" in text
+    # a rate that closes a small part of the gap within the full set: the recipe is the rest
+    slow = 0.99
+    text = learning_curve.gap_sentence(study_with(slow, 0.93), anchor)
     doublings = np.log2(full / 4000)
-    # a slope that reaches the anchors at the full size: the gap is data
-    steep = 0.025 / doublings
-    text = learning_curve.gap_sentence(study_with(steep, 0.93), {"anchor": 0.955})
-    assert f"{steep:+.4f}" in text and "mostly the 3%" in text and "0.955" in text
-    # a slope that closes a fifth of it: the recipe is the larger lever
-    text = learning_curve.gap_sentence(study_with(0.005 / doublings, 0.93), {"anchor": 0.955})
-    assert "recipe is the larger lever" in text and "20%" in text
-    # a flat curve cannot blame the data
-    text = learning_curve.gap_sentence(study_with(-0.001, 0.93), {"anchor": 0.955})
+    closed = doublings * np.log(1 / slow) / np.log(0.07 / 0.045)
+    assert f"data accounts for about {closed:.0%} of the gap" in text and "recipe" in text
+    # an error that does not fall cannot blame the data
+    text = learning_curve.gap_sentence(study_with(1.02, 0.93), anchor)
     assert "cannot attribute the gap to data" in text
     # already there
-    text = learning_curve.gap_sentence(study_with(0.01, 0.96), {"anchor": 0.955})
+    text = learning_curve.gap_sentence(study_with(0.8, 0.96), anchor)
     assert "already at the anchors' level" in text
 
 
 def test_learning_curve_figure_draws_points_line_and_anchors():
-    study = study_with(0.008, 0.93)
+    study = study_with(0.8, 0.93)
     fig = figures.plot_learning_curve(study, {"paper": 0.9558})
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("test AUC" in t for t in labels) and any("paper" in t for t in labels)
-    line = [ln for ln in ax.get_lines() if ln.get_label().startswith("log-linear")][0]
+    assert any("test, 95% CI" in t for t in labels) and any("paper" in t for t in labels)
+    line = [ln for ln in ax.get_lines() if ln.get_label().startswith("power law")][0]
+    assert "x 0.80 per doubling" in line.get_label()
     assert max(line.get_xdata()) == pytest.approx(learning_curve.full_train_patches(study))
     assert learning_curve.points_table(study)["train patients"].tolist() == [27, 54, 108]
 
