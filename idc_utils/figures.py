@@ -775,8 +775,14 @@ def plot_learning_curve(study: dict, anchors: dict | None = None):
     for k, (name, a) in enumerate(anchors.items()):
         ax.plot([full], [1 - a], "*", ms=11, color=f"C{k + 2}", label=f"{name}: AUC {a:.3f}")
     ax.axvspan(pts["train_patches"].max() * 1.1, full * 1.3, color="0.93", zorder=0)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.yaxis.set_major_locator(FixedLocator([0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("training patches (log scale; shaded: extrapolated)")
     ax.set_ylabel("1 - AUC (log scale)")
     ax.set_title("How the error falls with training data")
