@@ -180,9 +180,9 @@ def gap_sentence(study: dict, anchors: dict | None = None) -> str:
         text += (
             f"At that rate the anchors' AUC comes at about **{_two_digits(need):,}** training "
             "patches "
-            f"({need / n_ours:.1f}x ours), and the full set's training share has {full:,}: data "
-            "alone can account for the whole gap; what separates this run from the literature is "
-            "mostly the 3% of the set it trains on, not the recipe."
+            f"({need / n_ours:.1f}x ours), and the full set's training share has {full:,}: at the "
+            "measured rate, data alone can account for the whole gap. The gap is consistent with "
+            "the 3% of the set this run trains on; it does not need a weaker recipe to explain it."
         )
     else:
         closed = np.log(fit.error_at(n_ours) / fit.error_at(full)) / np.log(

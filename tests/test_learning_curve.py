@@ -81,7 +81,7 @@ def test_gap_sentence_attributes_the_gap_to_data_or_to_recipe():
     anchor = {"anchor": 0.955}
     # the error falls by 20% a doubling: 0.07 -> 0.045 takes 2 doublings, far less than the set has
     text = learning_curve.gap_sentence(study_with(0.8, 0.93), anchor)
-    assert "**0.80**" in text and "mostly the 3%" in text and "0.955" in text
+    assert "**0.80**" in text and "consistent with the 3% of the set" in text and "0.955" in text
     # 0.07 -> 0.045 at x0.8 a doubling: 1.98 doublings past 4,000 patches = 15,800
     assert "about **16,000** training patches (3.9x ours)" in text
     # a rate that closes a small part of the gap within the full set: the recipe is the rest
