@@ -302,3 +302,28 @@ def test_pages_of_chapters_that_left_the_book_are_removed_from_the_html(tmp_path
     assert not (html / "_sources" / "notebooks" / "07_dicomweb.ipynb").exists()
     assert (html / "notebooks" / "08_dicomweb.html").exists()
     assert (html / "book" / "intro.html").exists()
+
+
+def test_stored_studies_the_chapters_read_are_in_the_repository():
+    """Chapter code names its stored studies as ``"book" / "data" / "<file>"``: each must exist
+    and be committed (not git-ignored), or a fresh clone's chapter says the study is missing."""
+    import re
+    import subprocess
+
+    named = set()
+    for nb in book.chapter_notebooks(ROOT):
+        code = book.code_source(nbformat.read(nb, as_version=4))
+        named |= set(re.findall(r'"book" / "data" / "([^"]+)"', code))
+    assert {"recipe_study.json", "learning_curve.json"} <= named
+    for name in sorted(named):
+        path = ROOT / "book" / "data" / name
+        assert path.is_file(), f"{path} is missing: run the tool that writes it"
+        assert set(book.stored_results(name, ROOT)) == {name}
+        if (ROOT / ".git").exists() and shutil.which("git"):
+            tracked = subprocess.run(
+                ["git", "ls-files", "--error-unmatch", str(path)],
+                cwd=ROOT,
+                check=False,
+                capture_output=True,
+            ).returncode
+            assert tracked == 0, f"{path} is not committed: a fresh clone would not have it"
