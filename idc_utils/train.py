@@ -545,19 +545,24 @@ def _fit_scope(model, device: Device):
     return device.strategy.scope()
 
 
-def operating_point(model, images, val: pd.DataFrame, cfg: TrainConfig):
-    """What every saved model takes from the validation patients: ``(their probabilities (with
-    ``cfg.tta``), the operating point for ``cfg.target_recall`` by ``cfg.threshold_method``, the
-    slide-context fit or None)``. Training and the ensemble both choose their threshold here."""
-    prob_val = infer.predict_proba(model, images, val["i"], tta=cfg.tta)
-    op = evaluate.choose_operating_point(
+def _choose_on_validation(val: pd.DataFrame, prob, cfg: TrainConfig):
+    """The threshold for ``cfg.target_recall`` on the validation patients, by the card's method."""
+    return evaluate.choose_operating_point(
         val["label"],
-        prob_val,
+        prob,
         cfg.target_recall,
         patients=val["patient_id"],
         method=cfg.threshold_method,
         seed=cfg.seed,
     )
+
+
+def operating_point(model, images, val: pd.DataFrame, cfg: TrainConfig):
+    """What every saved model takes from the validation patients: ``(their probabilities (with
+    ``cfg.tta``), the operating point for ``cfg.target_recall`` by ``cfg.threshold_method``, the
+    slide-context fit or None)``. Training and the ensemble both choose their threshold here."""
+    prob_val = infer.predict_proba(model, images, val["i"], tta=cfg.tta)
+    op = _choose_on_validation(val, prob_val, cfg)
     ctx = (
         fit_context(val, prob_val, cfg) if cfg.context and {"x", "y"} <= set(val.columns) else None
     )
@@ -571,14 +576,7 @@ def fit_context(val: pd.DataFrame, prob_val, cfg: TrainConfig) -> dict:
 
     model, grid = context.fit(val, prob_val, val["label"])
     smoothed = context.smooth(val, prob_val, model)
-    op = evaluate.choose_operating_point(
-        val["label"],
-        smoothed,
-        cfg.target_recall,
-        patients=val["patient_id"],
-        method=cfg.threshold_method,
-        seed=cfg.seed,
-    )
+    op = _choose_on_validation(val, smoothed, cfg)
     return {
         **model.as_dict(),
         "threshold": op.threshold,

@@ -121,6 +121,12 @@ def test_measure_point_trains_on_the_subset_and_scores_val_and_test(tmp_path):
     )
     assert point["train_patients"] == 2 and point["train_patches"] == 40
     assert point["seed"] == 11 and 0 <= point["val_auc"] <= 1
+    from idc_utils import cards, evaluate, infer
+
+    model, _ = cards.load_model(tmp_path / "lc_0.4_seed11.keras")
+    val = df[df.split == "val"]
+    p_val = infer.predict_proba(model, images, val["i"])
+    assert point["val_auc"] == pytest.approx(evaluate.binary_metrics(val["label"], p_val)["auc"])
     est, low, high = point["test_auc"]
     assert low <= est <= high
     card = (tmp_path / "lc_0.4_seed11.json").read_text()
