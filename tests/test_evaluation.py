@@ -272,6 +272,49 @@ def test_recipe_table_and_verdict_follow_the_validation_intervals():
     )
 
 
+def test_the_book_recipe_row_is_found_by_recipe_and_named_in_table_and_verdict():
+    def variant(recipe, val_d, test_d):
+        return {
+            "what": "w",
+            "train_minutes": 5.0,
+            "recipe": recipe,
+            "tta": {
+                "val_auc": 0.92,
+                "val_auc_vs_reference": val_d,
+                "test": {"auc": [0.94, 0.92, 0.96]},
+                "test_auc_vs_reference": test_d,
+            },
+        }
+
+    ref = {"finetune_lr": 2e-4, "augment": {"zoom": 0.1}, "seed": 1337}
+    pair = {"finetune_lr": 5e-4, "augment": {"zoom": 0.0}, "seed": 1337}
+    study = {
+        "variants": {
+            "reference": variant(ref, [0, 0, 0], [0, 0, 0]),
+            "pair": variant(pair, [0.013, 0.006, 0.021], [0.017, 0.005, 0.03]),
+            "seed_2": variant({**ref, "seed": 2}, [0.0003, -0.004, 0.006], [-0.002, -0.009, 0.003]),
+            "pair_seed_2": variant(
+                {**pair, "seed": 2}, [0.011, 0.004, 0.019], [0.015, 0.002, 0.03]
+            ),
+        }
+    }
+    # the chapter-5 card's recipe with another seed is still the row "pair" (not its seed twin)
+    assert figures.book_recipe_variant(study, {**pair, "seed": 7}) == "pair"
+    assert figures.book_recipe_variant(study, {**pair, "finetune_lr": 1e-4}) is None
+    table = figures.recipe_table(study, "pair")
+    assert "pair (the book's recipe)" in table.index and "reference" in table.index
+    sentence = figures.recipe_verdict(study, "pair")
+    # the seed-2 repeat confirms, it is not a second candidate
+    assert sentence.startswith("On the validation patients, **pair** beat the reference")
+    assert "**pair_seed_2**" not in sentence
+    assert "Trained again with seed 2, **pair** moved validation AUC by +0.0110" in sentence
+    assert "The book trains **pair** (it beat the reference on validation)" in sentence
+    assert (
+        "on test, read only as confirmation, it moved AUC by +0.0170 [+0.005, +0.030]" in sentence
+    )
+    assert "not a row of the study" in figures.recipe_verdict(study, None)
+
+
 def test_operating_point_check_says_met_overshot_or_missed():
     y, p, pats = patient_data(n_pat=40, seed=8)
     card = {

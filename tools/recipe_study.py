@@ -33,9 +33,21 @@ import numpy as np
 
 from idc_utils import book, evaluate, infer, runs, split, train
 
-#: variant name -> (what it changes, parameter overrides on the profile's chapter-5 recipe)
+#: The study's reference: the profile's chapter-5 recipe as it was when the study began (the
+#: source paper's free rotation, shift and zoom; phase 2 from 2e-4). Every variant changes it; the
+#: book's recipe is the variant the study chose (chapter 6 marks it).
+STUDY_BASE = {
+    "augment": {"rotation_deg": 15.0, "translate": 0.1, "zoom": 0.1},
+    "finetune_lr": 2e-4,
+}
+
+#: variant name -> (what it changes, parameter overrides on STUDY_BASE). A name ending in
+#: ``_seed_2`` is compared with ``seed_2`` (the reference trained with the same seed).
 VARIANTS = {
-    "reference": ("the recipe of the profile", {}),
+    "reference": (
+        "the recipe the study began with: the paper's rotation, shift and zoom; phase 2 at 2e-4",
+        {},
+    ),
     "landed": (
         "the first landing: 2 + 12 epochs, constant rate, BatchNorm trained, phase 1 on images",
         {
@@ -53,7 +65,7 @@ VARIANTS = {
         {"seed": 2},
     ),
     "frozen_bn": (
-        "BatchNorm statistics frozen in phase 2 (the default before this study; 0.75x the cost)",
+        "BatchNorm statistics frozen in phase 2 (the default before train_bn; 0.75x the cost)",
         {"train_bn": False},
     ),
     "lr_1e-4": ("phase 2 starts at 1e-4", {"finetune_lr": 1e-4}),
@@ -67,6 +79,18 @@ VARIANTS = {
     "no_affine": (
         "no free rotation, shift or zoom (flips and quarter turns kept)",
         {"augment": {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0}},
+    ),
+    "no_affine_lr_5e-4": (
+        "the two best single changes together: no free affine, phase 2 at 5e-4",
+        {"augment": {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0}, "finetune_lr": 5e-4},
+    ),
+    "no_affine_lr_5e-4_seed_2": (
+        "the same pair with seed 2 (against seed_2)",
+        {
+            "augment": {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0},
+            "finetune_lr": 5e-4,
+            "seed": 2,
+        },
     ),
 }
 
@@ -97,7 +121,7 @@ def main() -> int:
     run_dir = Path(args.run)
     ds, df = split.dataset_with_split(None, run_dir / "split.csv")
     val, test = df[df.split == "val"], df[df.split == "test"]
-    base = runs.profile_params(args.profile)
+    base = variant_params(runs.profile_params(args.profile), STUDY_BASE)
     work = run_dir / "recipe_study"
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
@@ -175,6 +199,12 @@ def main() -> int:
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1))
+    results["study_base"] = STUDY_BASE
+    for name, row in results["variants"].items():
+        if name in VARIANTS:  # what each row trained, to find the book's recipe among them
+            row["what"], overrides = VARIANTS[name]
+            cfg = train.TrainConfig.for_transfer(variant_params(base, overrides))
+            row["recipe"] = cfg.as_dict()
     add_paired_differences(results, work, val, test, args.n_boot)
     out.write_text(json.dumps(results, indent=1))
     return 0
@@ -184,16 +214,15 @@ def add_paired_differences(
     results: dict, work: Path, val, test, n_boot: int, reference: str = "reference"
 ) -> None:
     """AUC of each variant minus the reference's, on validation and on test patients, with the
-    same patient resamples for both models (with and without test-time augmentation)."""
-    ref = work / f"{reference}.probs.npz"
-    if not ref.exists():
-        return
-    r = np.load(ref)
+    same patient resamples for both models (with and without test-time augmentation). A variant
+    named ``<x>_seed_2`` is compared with ``seed_2``: the reference trained with its seed."""
     for name, row in results["variants"].items():
-        f = work / f"{name}.probs.npz"
-        if not f.exists():
+        twin = "seed_2" if name.endswith("_seed_2") and name != "seed_2" else reference
+        f, ref = work / f"{name}.probs.npz", work / f"{twin}.probs.npz"
+        if not (f.exists() and ref.exists()):
             continue
-        v = np.load(f)
+        v, r = np.load(f), np.load(ref)
+        row["compared_with"] = twin
         for tag in ("plain", "tta"):
             for part, rows in (("val", val), ("test", test)):
                 d = evaluate.paired_bootstrap_difference(
