@@ -64,6 +64,13 @@ class AugmentConfig:
     def none(cls) -> AugmentConfig:
         return cls(False, False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
+    @classmethod
+    def paper(cls) -> AugmentConfig:
+        """The source paper's strengths (rotation +-15 degrees, 0.1 shift and zoom, brightness,
+        contrast) with this book's lossless flips, quarter turns and stain jitter. The profiles
+        train without the free rotation, shift and zoom (chapter 6's recipe study)."""
+        return cls()
+
 
 def _keras():
     import keras

@@ -327,3 +327,19 @@ def test_stored_studies_the_chapters_read_are_in_the_repository():
                 capture_output=True,
             ).returncode
             assert tracked == 0, f"{path} is not committed: a fresh clone would not have it"
+
+
+def test_the_sample_profile_trains_a_recipe_the_stored_study_measured():
+    """Chapter 6 marks the study's row of the recipe chapter 5 trains: a profile changed without
+    measuring it would leave the book's recipe outside the lever table."""
+    import json
+
+    from idc_utils import figures, runs, train
+
+    study = json.loads((ROOT / "book" / "data" / "recipe_study.json").read_text())
+    recipe = train.TrainConfig.for_transfer(runs.profile_params("sample")).as_dict()
+    chosen = figures.book_recipe_variant(study, json.loads(json.dumps(recipe)))
+    assert chosen is not None, "the sample profile's recipe is not a row of the recipe study"
+    assert chosen != "reference"  # the study's start; the profile took its validation choice
+    d = study["variants"][chosen]["tta"]["val_auc_vs_reference"]
+    assert d[1] > 0, f"{chosen} is not better than the reference on validation: {d}"

@@ -160,6 +160,15 @@ def test_chapter_figures_and_tables():
     assert not np.array_equal(gallery["all together"][0], patches[0])
     fig = figures.plot_gallery(gallery)
     assert len(fig.axes) == 3 * len(gallery) and fig.axes[0].get_ylabel() == "original"
+    # the profile trains without free rotation: the gallery shows the paper's, marked off
+    trained = AugmentConfig(rotation_deg=0.0, translate=0.0, zoom=0.0)
+    marked = figures.augmentation_gallery(patches[0], trained, draws=3, paper=AugmentConfig.paper())
+    off = "rotation_deg 15 (paper; off in training)"
+    assert off in marked and "rotation_deg" not in marked
+    assert not np.array_equal(marked[off][0], patches[0])
+    assert set(figures.augmentation_gallery(patches[0], trained, draws=3)).isdisjoint(
+        {off, "rotation_deg", "zoom", "translate"}
+    )
     n, seconds = preprocess.pipeline_throughput(
         preprocess.patch_batches(patches, [0, 1], None, batch_size=1)
     )
