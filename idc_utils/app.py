@@ -30,7 +30,7 @@ import pandas as pd
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from . import DISCLAIMER
+from . import DISCLAIMER, cards
 from .data import IMAGE_SUFFIXES, PATCH_SIZE, PatchDecodeError, decode_image
 from .predict import Predictor, score_image
 
@@ -57,7 +57,7 @@ def find_default_model(root: str | Path | None = None) -> Path:
     from .runs import project_root
 
     runs_dir = Path(root) if root else project_root() / "runs"
-    cards = []
+    found = []  # (created, run folder, card path, card)
     for card_path in runs_dir.glob("*/models/*.json"):
         if not card_path.with_suffix(".keras").exists():
             continue
@@ -65,22 +65,15 @@ def find_default_model(root: str | Path | None = None) -> Path:
             card = json.loads(card_path.read_text())
         except (OSError, ValueError):
             continue
-        cards.append(
-            (
-                card.get("created", ""),
-                card_path.parent.parent,
-                card.get("val_metrics", {}).get("auc", 0),
-                card_path,
-            )
-        )
-    if not cards:
+        found.append((card.get("created", ""), card_path.parent.parent, card_path, card))
+    if not found:
         raise FileNotFoundError(
             f"no trained model found under {runs_dir}: run `make book` first (it trains "
             "runs/sample/models/efficientnet.keras), or pass --model path/to/model.keras"
         )
-    latest_run = max(cards)[1]
-    best = max((c for c in cards if c[1] == latest_run), key=lambda c: c[2])
-    return best[3].with_suffix(".keras")
+    latest_run = max(found, key=lambda f: (f[0], str(f[1])))[1]
+    in_run = {path: card for _, run, path, card in found if run == latest_run}
+    return cards.best_by_validation(in_run).with_suffix(".keras")
 
 
 # ----------------------------------------------------------------------------- patches

@@ -141,6 +141,12 @@ def find_models(models_dir) -> list[Path]:
     return sorted(found, key=lambda p: (order.get(p.stem, 2), p.stem))
 
 
+def best_by_validation(cards: dict):
+    """Of one run's model cards (key -> card), the key of the highest validation AUC: the model
+    the app serves when it is not given one."""
+    return max(cards, key=lambda k: cards[k].get("val_metrics", {}).get("auc", 0))
+
+
 def compare(cards: dict) -> pd.DataFrame:
     """Validation facts of several model cards side by side (name -> card)."""
     rows = {

@@ -334,11 +334,11 @@ def test_the_sample_profile_trains_a_recipe_the_stored_study_measured():
     measuring it would leave the book's recipe outside the lever table."""
     import json
 
-    from idc_utils import figures, runs, train
+    from idc_utils import recipe_study, runs, train
 
     study = json.loads((ROOT / "book" / "data" / "recipe_study.json").read_text())
     recipe = train.TrainConfig.for_transfer(runs.profile_params("sample")).as_dict()
-    chosen = figures.book_recipe_variant(study, json.loads(json.dumps(recipe)))
+    chosen = recipe_study.book_variant(study, json.loads(json.dumps(recipe)))
     assert chosen is not None, "the sample profile's recipe is not a row of the recipe study"
     assert chosen != "reference"  # the study's start; the profile took its validation choice
     d = study["variants"][chosen]["tta"]["val_auc_vs_reference"]

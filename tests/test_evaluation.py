@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from idc_utils import evaluate, figures
+from idc_utils import evaluate, figures, recipe_study
 
 
 def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
@@ -252,20 +252,20 @@ def test_recipe_table_and_verdict_follow_the_validation_intervals():
             "b": variant("b", [-0.02, -0.03, -0.01], [0.0, -0.01, 0.01]),
         }
     }
-    t = figures.recipe_table(study)
+    t = recipe_study.table(study)
     assert (
         t.loc["a", "val: vs reference"] == "+0.0100 [-0.010, +0.020]"
         and t.loc["reference", "val: vs reference"] == ""
     )
-    sentence = figures.recipe_verdict(study)
+    sentence = recipe_study.verdict(study)
     assert "no variant beat the reference" in sentence and "**b** did worse" in sentence
     study["variants"]["a"]["tta"]["val_auc_vs_reference"] = [0.02, 0.01, 0.03]
-    assert figures.recipe_verdict(study).startswith(
+    assert recipe_study.verdict(study).startswith(
         "On the validation patients, **a** beat the reference"
     )
     # a seed-only variant is the yardstick of chance, never a recipe that "beat" the reference
     study["variants"]["seed_2"] = variant("seed", [0.03, 0.01, 0.05], [-0.004, -0.02, 0.01])
-    sentence = figures.recipe_verdict(study)
+    sentence = recipe_study.verdict(study)
     assert "**seed_2** beat" not in sentence and "**a** beat the reference" in sentence
     assert "another seed (**seed_2**) moved validation AUC by +0.0300 and test AUC by -0.0040" in (
         sentence
@@ -299,11 +299,11 @@ def test_the_book_recipe_row_is_found_by_recipe_and_named_in_table_and_verdict()
         }
     }
     # the chapter-5 card's recipe with another seed is still the row "pair" (not its seed twin)
-    assert figures.book_recipe_variant(study, {**pair, "seed": 7}) == "pair"
-    assert figures.book_recipe_variant(study, {**pair, "finetune_lr": 1e-4}) is None
-    table = figures.recipe_table(study, "pair")
+    assert recipe_study.book_variant(study, {**pair, "seed": 7}) == "pair"
+    assert recipe_study.book_variant(study, {**pair, "finetune_lr": 1e-4}) is None
+    table = recipe_study.table(study, "pair")
     assert "pair (the book's recipe)" in table.index and "reference" in table.index
-    sentence = figures.recipe_verdict(study, "pair")
+    sentence = recipe_study.verdict(study, "pair")
     # the seed-2 repeat confirms, it is not a second candidate
     assert sentence.startswith("On the validation patients, **pair** beat the reference")
     assert "**pair_seed_2**" not in sentence
@@ -312,7 +312,17 @@ def test_the_book_recipe_row_is_found_by_recipe_and_named_in_table_and_verdict()
     assert (
         "on test, read only as confirmation, it moved AUC by +0.0170 [+0.005, +0.030]" in sentence
     )
-    assert "not a row of the study" in figures.recipe_verdict(study, None)
+    assert "not a row of the study" in recipe_study.verdict(study, None)
+
+
+def test_a_variant_changes_only_what_it_names_and_a_seed_repeat_pairs_with_seed_2():
+    base = {"finetune_lr": 2e-4, "augment": {"zoom": 0.1, "hed": 0.03}, "seed": 1337}
+    p = recipe_study.variant_params(base, {"augment": {"zoom": 0.0}, "finetune_lr": 5e-4})
+    assert p == {"finetune_lr": 5e-4, "augment": {"zoom": 0.0, "hed": 0.03}, "seed": 1337}
+    assert base["augment"]["zoom"] == 0.1  # the base is not changed
+    assert recipe_study.compared_with("no_affine_seed_2") == "seed_2"
+    assert recipe_study.compared_with("seed_2") == "reference"
+    assert recipe_study.compared_with("lr_5e-4") == "reference"
 
 
 def test_operating_point_check_says_met_overshot_or_missed():

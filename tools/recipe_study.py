@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from idc_utils import book, evaluate, infer, runs, split, train
+from idc_utils.recipe_study import compared_with, variant_params
 
 #: The study's reference: the profile's chapter-5 recipe as it was when the study began (the
 #: source paper's free rotation, shift and zoom; phase 2 from 2e-4). Every variant changes it; the
@@ -40,6 +41,9 @@ STUDY_BASE = {
     "augment": {"rotation_deg": 15.0, "translate": 0.1, "zoom": 0.1},
     "finetune_lr": 2e-4,
 }
+
+#: no free rotation, shift or zoom (flips and quarter turns kept)
+NO_AFFINE = {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0}
 
 #: variant name -> (what it changes, parameter overrides on STUDY_BASE). A name ending in
 #: ``_seed_2`` is compared with ``seed_2`` (the reference trained with the same seed).
@@ -78,28 +82,17 @@ VARIANTS = {
     "stain_0.08": ("stronger HED stain jitter (0.08)", {"augment": {"hed": 0.08}}),
     "no_affine": (
         "no free rotation, shift or zoom (flips and quarter turns kept)",
-        {"augment": {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0}},
+        {"augment": NO_AFFINE},
     ),
     "no_affine_lr_5e-4": (
         "the two best single changes together: no free affine, phase 2 at 5e-4",
-        {"augment": {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0}, "finetune_lr": 5e-4},
+        {"augment": NO_AFFINE, "finetune_lr": 5e-4},
     ),
     "no_affine_lr_5e-4_seed_2": (
         "the same pair with seed 2 (against seed_2)",
-        {
-            "augment": {"rotation_deg": 0.0, "translate": 0.0, "zoom": 0.0},
-            "finetune_lr": 5e-4,
-            "seed": 2,
-        },
+        {"augment": NO_AFFINE, "finetune_lr": 5e-4, "seed": 2},
     ),
 }
-
-
-def variant_params(base: dict, overrides: dict) -> dict:
-    p = dict(base)
-    for k, v in overrides.items():
-        p[k] = {**p[k], **v} if k == "augment" else v
-    return p
 
 
 def main() -> int:
@@ -210,14 +203,12 @@ def main() -> int:
     return 0
 
 
-def add_paired_differences(
-    results: dict, work: Path, val, test, n_boot: int, reference: str = "reference"
-) -> None:
+def add_paired_differences(results: dict, work: Path, val, test, n_boot: int) -> None:
     """AUC of each variant minus the reference's, on validation and on test patients, with the
     same patient resamples for both models (with and without test-time augmentation). A variant
-    named ``<x>_seed_2`` is compared with ``seed_2``: the reference trained with its seed."""
+    named ``<x>_seed_2`` is compared with ``seed_2`` (``recipe_study.compared_with``)."""
     for name, row in results["variants"].items():
-        twin = "seed_2" if name.endswith("_seed_2") and name != "seed_2" else reference
+        twin = compared_with(name)
         f, ref = work / f"{name}.probs.npz", work / f"{twin}.probs.npz"
         if not (f.exists() and ref.exists()):
             continue
