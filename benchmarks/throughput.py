@@ -19,14 +19,14 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from idc_utils import data, models, predict, preprocess
+from idc_utils.data import dataset, pipeline, scan, sources
+from idc_utils.models import classifier, inference
+from idc_utils.serving import predict
 
 
 def rate(fn, n, repeat=2):
@@ -49,9 +49,9 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[50, 96, 200])
     args = ap.parse_args()
 
-    root = data.resolve_data_dir(args.data)
-    scan = data.scan(root)
-    files = [root / p for p in scan.patches["path"][: args.n]]
+    root = sources.resolve_data_dir(args.data)
+    listed = scan.scan(root)
+    files = [root / p for p in listed.files["path"][: args.n]]
     n = len(files)
     print(f"{n} patch files from {root}; batch {args.batch}; {os.cpu_count()} CPUs")
 
@@ -61,9 +61,9 @@ def main() -> int:
             np.stack([b for b in batch if b is not None])
 
     a_files = rate(load_all, n)
-    ds = data.load_dataset(root)
+    ds = dataset.load_dataset(root)
     idx = np.arange(min(len(ds), 8192))
-    pipe = preprocess.patch_batches(ds.images, idx, None, batch_size=args.batch, shuffle=True)
+    pipe = pipeline.patch_batches(ds.images, idx, None, batch_size=args.batch, shuffle=True)
     a_train = rate(lambda: [None for _ in pipe], len(idx))
     print(f"(a) input pipeline, files -> batches:        {a_files:9,.0f} patches/s")
     print(f"(a) training pipeline, cache -> batches:     {a_train:9,.0f} patches/s")
@@ -72,10 +72,10 @@ def main() -> int:
     rows = []
     setups = [("cnn", 50)] + [("efficientnet_lite0", s) for s in args.sizes]
     for backbone, size in setups:
-        model = models.build_classifier(
+        model = classifier.build_classifier(
             backbone, size, weights="imagenet" if backbone != "cnn" else None
         )
-        infer = predict.make_infer(model)
+        infer = inference.make_infer(model)
         infer(in_memory[: args.batch])  # trace and warm up
         chunks = [in_memory[k : k + args.batch] for k in range(0, len(in_memory), args.batch)]
         b = rate(lambda infer=infer, chunks=chunks: [infer(c) for c in chunks], len(in_memory))

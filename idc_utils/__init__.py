@@ -1,39 +1,21 @@
-"""idc_utils: the package every chapter of idc-book shares.
+"""idc_utils: the package the chapters of idc-book share.
 
-Research and teaching software for invasive ductal carcinoma (IDC) detection in H&E
-patches. It is not a diagnostic device.
+Research and teaching software for invasive ductal carcinoma (IDC) detection in H&E patches;
+not a diagnostic device. Subpackages in the order data flows; each may import only those
+listed before it (``make lint`` checks this with import-linter):
 
-Modules (one concern each):
-    data        find, parse, validate and load patches; the decoded-patch cache
-    split       patient-level train/val/test split and leakage checks
-    runs        profiles, chapter parameters, the run folder
-    eda         dataset summaries for the exploratory chapter
-    preprocess  resizing and scaling layers, augmentation, the tf.data pipeline
-    models      the CNN, EfficientNet-Lite0 (ImageNet weights ported offline), Keras B0, the head
-    torch_weights  reads the legacy PyTorch checkpoint of the Lite0 weights with NumPy
-    balance     class weights, embeddings (cached), SMOTE and friends on embeddings
-    generate    synthetic patches: a class-conditional diffusion model; KID, memorisation, probe
-    train       training phases, schedules, callbacks, devices, reuse, multi-worker
-    ensemble    several trained models averaged into one saved model with its own card
-    cards       model cards: a saved model with its threshold and facts
-    infer       forward passes with or without test-time augmentation
-    evaluate    metrics, thresholds, patient-bootstrap intervals, calibration
-    learning_curve  AUC against training patients: is the gap to the literature data or recipe?
-    explain     Grad-CAM
-    slides      mosaics and maps rebuilt from patch coordinates, tiling
-    predict     a loaded model (Predictor), scoring files into a CSV and images tile by tile
-    dicom       DICOM slides and patches, DICOMweb search/stream/store, results as Segmentations
-    orthanc     a local Orthanc DICOMweb server for the chapter, the app and the tests
-    context     slide context: a tile's score adjusted by its neighbours'
-    app         the Gradio demo (Patch, Tissue and DICOMweb tabs)
-    figures     the figures and tables the chapters show
-    book        run the chapters with papermill (reusing what has not changed), build the book
-    __main__    the command line: book, train, predict, app, publish, data, dicom
+    core        constants, errors and small utilities; imports nothing of ours
+    data        patch files, decoding, the dataset and its cache, the patient split, mosaics
+    models      preprocessing layers, augmentation, networks, model cards, forward passes
+    evaluation  metrics, bootstrap intervals, thresholds, calibration, slide context
+    training    the fit loop, devices, reuse, the ensemble, the diffusion generator
+    serving     predict, the Gradio app, DICOMweb and Orthanc (does not import training)
+    studies     the chapters' experiments and the sentences they print
+    chapters    what a notebook needs besides: parameters, the run folder, its figures
+    book        run the chapters (re-running only what changed), render and publish the book
+    cli         ``python -m idc_utils``
+
+The map of the code, with where a new chapter's code goes: ``book/package.md``.
 """
 
 __version__ = "0.1.0"
-
-DISCLAIMER = (
-    "Research and teaching software. Not a medical device: not for diagnosis, "
-    "treatment or any clinical decision."
-)

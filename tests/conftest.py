@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -15,11 +17,34 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def shared_dir(tmp_path_factory, name: str) -> Path:
+    """A folder that every test process of this run shares (under pytest-xdist, beside each
+    process's own temporary folder): what one process made, the others reuse."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path = base / name
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def one_process_at_a_time(folder: Path):
+    """Hold ``folder``'s lock: test processes that make the same thing there take turns."""
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
-    """Never touch the user's ~/.cache: each test session gets its own patch cache."""
+    """Never touch the user's ~/.cache: the test run gets its own cache of decoded patches and
+    embeddings, shared by its processes (the caches are written atomically)."""
     old = os.environ.get("IDC_CACHE_DIR")
-    os.environ["IDC_CACHE_DIR"] = str(tmp_path_factory.mktemp("idc-cache"))
+    os.environ["IDC_CACHE_DIR"] = str(shared_dir(tmp_path_factory, "idc-cache"))
     yield
     if old is None:
         os.environ.pop("IDC_CACHE_DIR", None)
@@ -126,6 +151,24 @@ def toy_data(n=160, seed=0):
     return images, df
 
 
+#: settings that keep a test training to seconds
+FAST = dict(batch_size=16, patience=2, augment=None, seed=3)
+
+
+@pytest.fixture(scope="session")
+def cnn_run(tmp_path_factory):
+    """One real (1-epoch) training on toy patches, shared by the tests of what training writes
+    and of what uses a trained model (made once per test run)."""
+    from idc_utils.training import config, loop
+
+    images, df = toy_data()
+    out = shared_dir(tmp_path_factory, "trained-cnn")
+    cfg = config.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST)
+    with one_process_at_a_time(out):  # the first trains; the others reuse its model and card
+        res = loop.fit(cfg, images, df, out, "cnn", data_fingerprint="toy", log=lambda *_: None)
+    return images, df, res
+
+
 @pytest.fixture(scope="session")
 def untrained_model(tmp_path_factory) -> Path:
     """A small CNN with random weights, saved with a valid card: what ``predict`` and the app need
@@ -134,14 +177,14 @@ def untrained_model(tmp_path_factory) -> Path:
     both classes occur."""
     import keras
 
-    from idc_utils import cards, infer, models
+    from idc_utils.models import cards, classifier, inference
 
     keras.utils.set_random_seed(0)
-    model = models.build_classifier("cnn", 50, weights=None, cnn_width=4, dropout=0.0)
+    model = classifier.build_classifier("cnn", 50, weights=None, cnn_width=4, dropout=0.0)
     path = tmp_path_factory.mktemp("untrained") / "toy.keras"
     model.save(path)
     images, _ = toy_data(64)
-    threshold = float(np.median(infer.make_infer(model)(images)))
+    threshold = float(np.median(inference.make_infer(model)(images)))
     cards.save_card(
         {
             "name": "toy",
@@ -186,7 +229,7 @@ def launch_chromium(pw):
 def orthanc():
     """A real Orthanc with DICOMweb on loopback, for the session (skips, or fails under CI, when
     Orthanc is not installed)."""
-    from idc_utils.orthanc import OrthancError, start_orthanc
+    from idc_utils.serving.orthanc import OrthancError, start_orthanc
 
     try:
         server = start_orthanc()

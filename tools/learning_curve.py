@@ -6,7 +6,7 @@ same seed as the training), chooses its threshold on validation and is scored on
 patients with a patient-bootstrap interval. The CNN is used because it is the cheapest model of
 the book (a point costs minutes, not a quarter of an hour). Chapter 6 shows the
 result and what it says about the gap to the published numbers
-(:func:`idc_utils.learning_curve.gap_sentence`).
+(:func:`idc_utils.studies.learning_curve.gap_sentence`).
 
     IDC_DATA_DIR=../shared/idc-sample .venv/bin/python tools/learning_curve.py \\
         --run runs/sample --out book/data/learning_curve.json \\
@@ -26,9 +26,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from idc_utils import book, learning_curve, runs, split, train
+from idc_utils.book import machine
+from idc_utils.chapters import profiles
+from idc_utils.data import split
+from idc_utils.studies import learning_curve, learning_curve_points
+from idc_utils.training import config
 
 
 def main() -> int:
@@ -45,8 +48,8 @@ def main() -> int:
 
     run_dir = Path(args.run)
     ds, df = split.dataset_with_split(None, run_dir / "split.csv")
-    params = runs.profile_params(args.profile)
-    cfg = train.TrainConfig.for_cnn(params)
+    params = profiles.profile_params(args.profile)
+    cfg = config.TrainConfig.for_cnn(params)
     out = Path(args.out)
     study = {
         "what": "chapter 4's CNN on nested shares of the training patients",
@@ -56,13 +59,13 @@ def main() -> int:
         "test_frac": params["test_frac"],
         "val_patients": int(df[df.split == "val"].patient_id.nunique()),
         "test_patients": int(df[df.split == "test"].patient_id.nunique()),
-        "patients_fingerprint": split.patients_fingerprint(df),
+        "assignment_digest": split.assignment_digest(df),
         "points": [],
     }
     t0 = time.perf_counter()
     for seed in args.seeds:
         for fraction in sorted(args.fractions):
-            point = learning_curve.measure_point(
+            point = learning_curve_points.measure_point(
                 cfg,
                 ds.images,
                 df,
@@ -81,7 +84,7 @@ def main() -> int:
                 flush=True,
             )
             study.update(
-                machine=book.machine_description(),
+                machine=machine.machine_description(),
                 finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                 wall_minutes=(time.perf_counter() - t0) / 60,
             )

@@ -1,6 +1,6 @@
 """Write tests/fixtures/lite0_reference.npz: ImageNet probabilities of the *PyTorch* reference
 EfficientNet-Lite0 for a fixed input, so that the test suite can check the Keras port of
-idc_utils.models against it without installing torch.
+idc_utils.models.lite0 against it without installing torch.
 
 Run once, in a separate environment (not a dependency of the project):
 

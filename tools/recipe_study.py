@@ -27,12 +27,16 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from idc_utils import book, evaluate, infer, runs, split, train
-from idc_utils.recipe_study import compared_with, variant_params
+from idc_utils.book import machine
+from idc_utils.chapters import profiles
+from idc_utils.data import split
+from idc_utils.evaluation import bootstrap, metrics
+from idc_utils.models import inference
+from idc_utils.studies.recipe_study import compared_with, variant_params
+from idc_utils.training import config, loop
 
 #: The study's reference: the profile's chapter-5 recipe as it was when the study began (the
 #: source paper's free rotation, shift and zoom; phase 2 from 2e-4). Every variant changes it; the
@@ -114,24 +118,26 @@ def main() -> int:
     run_dir = Path(args.run)
     ds, df = split.dataset_with_split(None, run_dir / "split.csv")
     val, test = df[df.split == "val"], df[df.split == "test"]
-    base = variant_params(runs.profile_params(args.profile), STUDY_BASE)
+    base = variant_params(profiles.profile_params(args.profile), STUDY_BASE)
     work = run_dir / "recipe_study"
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
-    fingerprint = split.patients_fingerprint(df)
-    if results.get("patients_fingerprint") != fingerprint and results.get("variants"):
+    digest = split.assignment_digest(df)
+    # (a study stored before the rename calls the digest "patients_fingerprint")
+    stored = results.pop("patients_fingerprint", results.get("assignment_digest"))
+    if stored != digest and results.get("variants"):
         print(f"[study] {out} was measured on another split: starting it over", flush=True)
         results = {}
-    results["patients_fingerprint"] = fingerprint
+    results["assignment_digest"] = digest
     results.setdefault("variants", {})
     probs = {}
     for name in [] if args.summarise_only else args.variants:
         what, overrides = VARIANTS[name]
         p = variant_params(base, overrides)
-        cfg = train.TrainConfig.for_transfer(p)
+        cfg = config.TrainConfig.for_transfer(p)
         t0 = time.perf_counter()
-        res = train.fit(
+        res = loop.fit(
             cfg,
             ds.images,
             df,
@@ -143,7 +149,7 @@ def main() -> int:
         probs[name] = {}
         for s, part in (("val", val), ("test", test)):
             for tta in (False, True):
-                probs[name][(s, tta)] = infer.predict_proba(
+                probs[name][(s, tta)] = inference.predict_proba(
                     res.model, ds.images, part["i"], tta=tta
                 )
         np.savez(
@@ -161,12 +167,12 @@ def main() -> int:
         for tta in (False, True):
             tag = "tta" if tta else "plain"
             pv, pt = probs[name][("val", tta)], probs[name][("test", tta)]
-            thr = evaluate.threshold_for_recall(val["label"], pv, cfg.target_recall)
-            ci = evaluate.bootstrap_metrics(
+            thr = metrics.threshold_for_recall(val["label"], pv, cfg.target_recall)
+            ci = bootstrap.bootstrap_metrics(
                 test["label"], pt, test["patient_id"], thr, n_boot=args.n_boot, seed=0
             )
             row[tag] = {
-                "val_auc": evaluate.binary_metrics(val["label"], pv)["auc"],
+                "val_auc": metrics.binary_metrics(val["label"], pv)["auc"],
                 "threshold": thr,
                 "test": {
                     m: ci.loc[m, ["estimate", "low", "high"]].tolist()
@@ -183,7 +189,7 @@ def main() -> int:
             flush=True,
         )
         results.update(
-            machine=book.machine_description(),
+            machine=machine.machine_description(),
             finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
             profile=args.profile,
             split=str(run_dir / "split.csv"),
@@ -196,7 +202,7 @@ def main() -> int:
     for name, row in results["variants"].items():
         if name in VARIANTS:  # what each row trained, to find the book's recipe among them
             row["what"], overrides = VARIANTS[name]
-            cfg = train.TrainConfig.for_transfer(variant_params(base, overrides))
+            cfg = config.TrainConfig.for_transfer(variant_params(base, overrides))
             row["recipe"] = cfg.as_dict()
     add_paired_differences(results, work, val, test, args.n_boot)
     out.write_text(json.dumps(results, indent=1))
@@ -216,7 +222,7 @@ def add_paired_differences(results: dict, work: Path, val, test, n_boot: int) ->
         row["compared_with"] = twin
         for tag in ("plain", "tta"):
             for part, rows in (("val", val), ("test", test)):
-                d = evaluate.paired_bootstrap_difference(
+                d = bootstrap.paired_bootstrap_difference(
                     rows["label"],
                     v[f"{part}_{tag}"],
                     r[f"{part}_{tag}"],

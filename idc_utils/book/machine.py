@@ -1,0 +1,79 @@
+"""What a chapter ran on: the CPU model, the GPUs, and the peak memory of its kernel."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+
+class PeakMemory:
+    """Samples the resident memory of this process's children (the chapter's kernel) in a
+    thread; ``peak_mb`` is the largest total seen."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        try:
+            import psutil
+        except ImportError:  # pragma: no cover - psutil comes with the book extra
+            return
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):  # a child may end while we look
+                    total += child.memory_info().rss
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak / 2**20, 1)
+
+
+def cpu_model() -> str:
+    """The processor's name, e.g. 'AMD EPYC 7763 64-Core Processor'."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs of this machine (``nvidia-smi``), or an empty list."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def machine_description() -> str:
+    gpus = gpu_names()
+    where = f"{cpu_model()}, {os.cpu_count()} cores"
+    return where + (f"; {', '.join(gpus)}" if gpus else "; no GPU")

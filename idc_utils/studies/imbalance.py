@@ -1,0 +1,272 @@
+"""Class imbalance on embeddings: no balancing, class weights, random oversampling, SMOTE & co.
+
+SMOTE (Chawla et al. 2002) makes a synthetic minority example by interpolating between a real
+one and one of its minority neighbours. On pixels that makes ghostly double exposures, not
+tissue; in the feature space of a pretrained network ("embeddings") interpolation is meaningful,
+which is why the source paper applied SMOTE there. Synthetic points are made from the
+**training patients only**; validation and test patients are never resampled.
+
+The comparison here is deliberately controlled: every method trains the same head (a
+standardised logistic regression on the same frozen ImageNet embeddings) and is scored on the
+same validation and test patients, with the operating threshold chosen on validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from idc_utils.models.linear_head import fit_head
+from idc_utils.training.class_weights import class_weights
+
+METHODS = ("none", "class_weight", "random_oversample", "smote", "borderline_smote", "adasyn")
+
+
+def resample(X: np.ndarray, y: np.ndarray, method: str, seed: int = 0, k_neighbors: int = 5):
+    """Balance ``(X, y)`` with ``method``.
+
+    Returns ``(X', y', sample_weight or None, is_synthetic)``;
+    the real rows come first and unchanged."""
+    y = np.asarray(y).astype(int)
+    if method not in METHODS:
+        raise ValueError(f"unknown balancing method {method!r}; choose one of {METHODS}")
+    real = np.zeros(len(y), bool)
+    if method == "none":
+        return X, y, None, real
+    if method == "class_weight":
+        cw = class_weights(y)
+        return X, y, np.where(y == 1, cw[1], cw[0]), real
+    from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
+
+    k = min(k_neighbors, int(min(np.bincount(y))) - 1)
+    if k < 1 and method != "random_oversample":
+        raise ValueError("the minority class has too few examples for SMOTE's neighbours")
+    sampler = {
+        "random_oversample": lambda: RandomOverSampler(random_state=seed),
+        "smote": lambda: SMOTE(random_state=seed, k_neighbors=k),
+        "borderline_smote": lambda: BorderlineSMOTE(random_state=seed, k_neighbors=k),
+        "adasyn": lambda: ADASYN(random_state=seed, n_neighbors=k),
+    }[method]()
+    Xr, yr = sampler.fit_resample(X, y)
+    # imbalanced-learn keeps the original rows first and appends the new ones
+    synthetic = np.r_[real, np.ones(len(yr) - len(y), bool)]
+    if not np.array_equal(Xr[: len(y)], X):
+        raise RuntimeError(
+            f"{method}: the resampler reordered the real rows; cannot mark synthetic ones"
+        )
+    return Xr, yr, None, synthetic
+
+
+def score_head(Xr, yr, w, seed, emb: dict, labels: dict, target_recall: float) -> dict:
+    """Fit a head on (resampled) training rows and score it the way every comparison does:
+    ``{"val": p, "test": p, "threshold": t}``, the threshold chosen on validation for
+    ``target_recall``."""
+    from idc_utils.evaluation import metrics
+
+    head = fit_head(Xr, yr, w, seed)
+    p_val = head.predict_proba(emb["val"])[:, 1]
+    p_test = head.predict_proba(emb["test"])[:, 1]
+    t = metrics.threshold_for_recall(labels["val"], p_val, target_recall)
+    return {"val": p_val, "test": p_test, "threshold": t}
+
+
+@dataclass
+class Comparison:
+    table: pd.DataFrame  # one row per method: metrics, their CI bounds (_low/_high), AUC vs 'none'
+    probs: dict  # method -> {"val": p, "test": p, "threshold": t}
+    resampled: dict  # method -> (n_train, n_synthetic)
+
+    def readable(self) -> pd.DataFrame:
+        """Estimates with their 95% intervals as text, for the book."""
+        t = self.table
+        ran = t["error"] == "" if "error" in t else pd.Series(True, index=t.index)
+        out = t[["train_rows", "synthetic", "threshold"]].copy()
+        for m in ("auc", "recall", "precision", "balanced_accuracy"):
+            out[m] = [
+                f"{e:.3f} [{lo:.3f}, {hi:.3f}]" if ok else "could not run"
+                for e, lo, hi, ok in zip(t[m], t[f"{m}_low"], t[f"{m}_high"], ran)
+            ]
+        if "auc_vs_none" in t:
+            out["AUC vs none (paired)"] = [
+                "" if np.isnan(e) else f"{e:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                for e, lo, hi in zip(t["auc_vs_none"], t["auc_vs_none_low"], t["auc_vs_none_high"])
+            ]
+        if not ran.all():
+            out["why not"] = t["error"].fillna("")
+        return out
+
+    def verdict(self) -> dict:
+        """The balancing method with the highest test AUC, its paired difference to no balancing,
+        whether that difference is distinguishable from zero, and a sentence saying so."""
+        t = self.table
+        if "error" in t:
+            t = t[t["error"] == ""]
+        others = t.drop(index="none", errors="ignore")
+        if others.empty or "auc_vs_none" not in t:
+            return {
+                "best": "none",
+                "gain": 0.0,
+                "low": 0.0,
+                "high": 0.0,
+                "distinguishable": False,
+                "sentence": "Only one method was run, so there is nothing to compare.",
+            }
+        best = others["auc"].idxmax()
+        gain = float(t.loc[best, "auc_vs_none"])
+        lo, hi = float(t.loc[best, "auc_vs_none_low"]), float(t.loc[best, "auc_vs_none_high"])
+        ci = f"paired 95% CI {lo:+.3f} to {hi:+.3f}"
+        if lo > 0:
+            sentence = (
+                f"The best balancing method, **{best}**, beats no balancing by {gain:+.3f} AUC "
+                f"({ci}): a real gain on these patients."
+            )
+        elif hi < 0:
+            sentence = (
+                f"Every balancing method did worse than no balancing; the closest, **{best}**, by "
+                f"{gain:+.3f} AUC "
+                f"({ci}), an interval below zero."
+            )
+        else:
+            sentence = (
+                f"No balancing method can be told apart from no balancing: the one with the "
+                "highest AUC, "
+                f"**{best}**, differs by {gain:+.3f} ({ci}), an interval that contains zero."
+            )
+        worse = [m for m in others.index if t.loc[m, "auc_vs_none_high"] < 0]
+        if worse and best not in worse:
+            sentence += (
+                " Significantly worse than no balancing: "
+                + ", ".join(f"**{m}**" for m in worse)
+                + "."
+            )
+        return {
+            "best": best,
+            "gain": gain,
+            "low": lo,
+            "high": hi,
+            "distinguishable": bool(lo > 0 or hi < 0),
+            "worse_than_none": worse,
+            "sentence": sentence,
+        }
+
+
+def patient_subsample(patients, max_rows: int | None, seed: int = 0) -> np.ndarray:
+    """Row positions of whole patients, drawn in a seeded order until ``max_rows`` rows are
+    reached (all rows when ``max_rows`` is None or not smaller): a smaller training set that
+    still never splits a patient."""
+    patients = np.asarray(patients).astype(str)
+    if not max_rows or len(patients) <= max_rows:
+        return np.arange(len(patients))
+    uniq = np.unique(patients)
+    order = np.random.default_rng(seed).permutation(uniq)
+    counts = pd.Series(patients).value_counts()
+    chosen, total = [], 0
+    for pid in order:
+        if total >= max_rows:
+            break
+        chosen.append(pid)
+        total += int(counts[pid])
+    return np.flatnonzero(np.isin(patients, chosen))
+
+
+def compare_methods(
+    emb: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    patients: dict[str, np.ndarray],
+    methods=METHODS,
+    *,
+    target_recall: float = 0.93,
+    seed: int = 0,
+    n_boot: int = 1000,
+    max_train: int | None = None,
+    log=None,
+) -> Comparison:
+    """Train one head per method on the train embeddings, threshold on val, score test; 95% CIs
+    and the paired difference to 'none' by bootstrapping test *patients*.
+
+    ``max_train`` caps the training rows (whole patients, seeded) for sets too large for
+    nearest-neighbour resampling on a CPU. A method that cannot run on this data (ADASYN when
+    no minority point has a majority neighbour, say) keeps its row with the reason; the others
+    are compared without it."""
+    from idc_utils.evaluation import bootstrap
+
+    keep = patient_subsample(patients["train"], max_train, seed)
+    X_train, y_train = emb["train"][keep], np.asarray(labels["train"])[keep]
+    if log and len(keep) < len(emb["train"]):
+        log(
+            f"training rows for the comparison: {len(keep):,} of {len(emb['train']):,} "
+            "(whole patients)"
+        )
+    rows, probs, sizes, failed = [], {}, {}, {}
+    for method in methods:
+        try:
+            Xr, yr, w, syn = resample(X_train, y_train, method, seed)
+        except (ValueError, RuntimeError) as exc:
+            failed[method] = f"{type(exc).__name__}: {exc}"
+            continue
+        probs[method] = score_head(Xr, yr, w, seed, emb, labels, target_recall)
+        sizes[method] = (len(yr), int(syn.sum()))
+        del Xr, yr, w, syn
+    base = probs["none"]["test"] if "none" in probs else None
+    for method in methods:
+        if method in failed:
+            rows.append({"method": method, "error": failed[method]})
+            continue
+        pr = probs[method]
+        ci = bootstrap.bootstrap_metrics(
+            labels["test"], pr["test"], patients["test"], pr["threshold"], n_boot=n_boot, seed=seed
+        )
+        row = {
+            "method": method,
+            "train_rows": sizes[method][0],
+            "synthetic": sizes[method][1],
+            "threshold": pr["threshold"],
+            "error": "",
+        }
+        for metric in ("auc", "recall", "precision", "balanced_accuracy"):
+            row[metric] = ci.loc[metric, "estimate"]
+            row[f"{metric}_low"] = ci.loc[metric, "low"]
+            row[f"{metric}_high"] = ci.loc[metric, "high"]
+        if base is not None and method != "none":
+            d = bootstrap.paired_bootstrap_difference(
+                labels["test"],
+                pr["test"],
+                base,
+                patients["test"],
+                metric="auc",
+                n_boot=n_boot,
+                seed=seed,
+            )
+            row.update(
+                auc_vs_none=d["difference"], auc_vs_none_low=d["low"], auc_vs_none_high=d["high"]
+            )
+        rows.append(row)
+    return Comparison(pd.DataFrame(rows).set_index("method"), probs, sizes)
+
+
+def pixel_interpolation(
+    a: np.ndarray, b: np.ndarray, steps=(0.0, 0.25, 0.5, 0.75, 1.0)
+) -> np.ndarray:
+    """What SMOTE would do on pixels: straight-line mixes of two patches."""
+    a = a.astype(np.float32)
+    b = b.astype(np.float32)
+    return np.stack([np.clip(a + s * (b - a), 0, 255).astype(np.uint8) for s in steps])
+
+
+def project_2d(X: np.ndarray, method: str = "pca", seed: int = 0, fit_rows=None) -> np.ndarray:
+    """2-D view of embeddings: PCA (fast, fitted on ``fit_rows`` = the real points) or t-SNE."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    Z = StandardScaler().fit(X if fit_rows is None else X[fit_rows]).transform(X)
+    if method == "pca":
+        pca = PCA(2, random_state=seed).fit(Z if fit_rows is None else Z[fit_rows])
+        return pca.transform(Z)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        Z50 = PCA(min(50, Z.shape[1]), random_state=seed).fit_transform(Z)
+        return TSNE(2, random_state=seed, init="pca", perplexity=30).fit_transform(Z50)
+    raise ValueError("projection must be 'pca' or 'tsne'")

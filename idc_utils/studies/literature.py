@@ -1,0 +1,92 @@
+"""Published results on this dataset, as their papers report them (not re-measured here), and our
+models' test results beside them with their intervals (chapter 6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: published numbers on this dataset, as their papers report them (not re-measured here)
+#: the source paper's row of :data:`LITERATURE`
+SOURCE_PAPER = "Source paper (EfficientNetB0, 200 px)"
+
+LITERATURE = pd.DataFrame(
+    [
+        {
+            "study": "Cruz-Roa et al. 2014 (3-layer CNN)",
+            "split": "by patient: 113 train+val / 49 test slides",
+            "AUC": np.nan,
+            "recall": np.nan,
+            "precision": np.nan,
+            "F1": 0.7180,
+            "balanced accuracy": 0.8423,
+        },
+        {
+            "study": "Janowczyk & Madabhushi 2016 (AlexNet variant)",
+            "split": "by patient, as Cruz-Roa 2014",
+            "AUC": np.nan,
+            "recall": np.nan,
+            "precision": np.nan,
+            "F1": 0.7648,
+            "balanced accuracy": 0.8468,
+        },
+        {
+            "study": SOURCE_PAPER,
+            "split": "stated as patient-level; sizes not given",
+            "AUC": 0.9558,
+            "recall": 0.9319,
+            "precision": 0.71,
+            "F1": np.nan,
+            "balanced accuracy": np.nan,
+        },
+    ]
+).set_index("study")
+
+
+LITERATURE_METRICS = {
+    "AUC": "auc",
+    "recall": "recall",
+    "precision": "precision",
+    "F1": "f1",
+    "balanced accuracy": "balanced_accuracy",
+}
+
+
+def literature_rows(cis: dict, cards: dict, test: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Our models as rows of the literature table, each number with its 95% patient-bootstrap
+    interval (``cis``: name -> bootstrap_metrics frame)."""
+    rows = []
+    for name, t in cis.items():
+        card = cards[name]
+        row = {
+            "study": f"this book: {name} ({card['backbone']}, {card['image_size']} px, profile "
+            f"{profile})",
+            "split": f"by patient: {test['patient_id'].nunique()} test patients, {len(test):,} "
+            "patches",
+        }
+        for col, m in LITERATURE_METRICS.items():
+            row[col] = t.loc[m, "estimate"]
+            row[f"{col} low"], row[f"{col} high"] = t.loc[m, "low"], t.loc[m, "high"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("study")
+
+
+def beside_literature(ours: pd.DataFrame) -> pd.DataFrame:
+    """The published rows and ours in one table; ours with their 95% intervals; numbers a paper
+    did not report say so (published numbers come without intervals: the papers gave none)."""
+    both = pd.concat([LITERATURE, ours])
+    out = both[["split", *LITERATURE_METRICS]].copy().astype(object)
+    for c in LITERATURE_METRICS:
+        texts = []
+        for study, v in both[c].items():
+            if pd.isna(v):
+                texts.append("not reported")
+            elif f"{c} low" in both and pd.notna(both.loc[study, f"{c} low"]):
+                texts.append(
+                    f"{v:.4f} [{both.loc[study, f'{c} low']:.3f}, "
+                    f"{both.loc[study, f'{c} high']:.3f}]"
+                )
+            else:
+                texts.append(f"{v:.4f}")
+        out[c] = texts
+    return out

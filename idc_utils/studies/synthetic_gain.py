@@ -1,0 +1,183 @@
+"""Chapter 7's question: do synthetic *images* help where chapter 3's balancing methods did not?
+The same head on the same embeddings, with the generator's patches added, against no balancing,
+class weights and SMOTE, over several generator seeds and with paired intervals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from idc_utils.studies.imbalance import resample, score_head
+
+GAIN_METHODS = ("none", "class_weight", "smote", "synthetic_minority", "synthetic_both")
+
+
+GAIN_LABELS = {
+    "none": "no balancing",
+    "class_weight": "class weights",
+    "smote": "SMOTE on embeddings",
+    "synthetic_minority": "+ synthetic IDC+ images",
+    "synthetic_both": "+ synthetic images of both classes",
+}
+
+
+@dataclass
+class GainStudy:
+    """Balancing with synthetic images against the chapter-3 methods, over several seeds."""
+
+    table: pd.DataFrame  # per method: means over seeds, seed ranges, paired CIs vs 'none'
+    per_seed: pd.DataFrame  # one row per (method, seed)
+    seeds: list
+    target_recall: float
+
+    def readable(self) -> pd.DataFrame:
+        t = self.table
+        out = pd.DataFrame(index=[GAIN_LABELS.get(m, m) for m in t.index])
+        out["synthetic rows"] = t["synthetic"].round().astype(int).to_numpy()
+        out["test AUC (seed range)"] = [
+            f"{a:.3f} ({lo:.3f}-{hi:.3f})"
+            for a, lo, hi in zip(t["auc"], t["auc_seed_min"], t["auc_seed_max"])
+        ]
+        for m, name in (("auc", "AUC"), ("precision", "precision")):
+            out[f"{name} vs none [95% CI]"] = [
+                "" if k == "none" else f"{e:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                for k, e, lo, hi in zip(
+                    t.index, t[f"{m}_vs_none"], t[f"{m}_vs_none_low"], t[f"{m}_vs_none_high"]
+                )
+            ]
+        out["recall at the threshold"] = t["recall"].map("{:.3f}".format).to_numpy()
+        return out
+
+    def verdict(self) -> dict:
+        """Does either synthetic-image method beat no balancing, in AUC or in precision at the
+        target recall, by more than the patients' and the seeds' noise? A sentence that says so."""
+        t = self.table
+        syn = [m for m in ("synthetic_minority", "synthetic_both") if m in t.index]
+        if not syn or "none" not in t.index:
+            return {"gain": False, "sentence": "The synthetic methods were not run."}
+        best = max(syn, key=lambda m: t.loc[m, "auc"])
+        parts, gain, harm = [], False, False
+        for metric, what in (
+            ("auc", "AUC"),
+            ("precision", f"precision at recall {self.target_recall:.2f}"),
+        ):
+            e = t.loc[best, f"{metric}_vs_none"]
+            lo, hi = t.loc[best, f"{metric}_vs_none_low"], t.loc[best, f"{metric}_vs_none_high"]
+            gain |= lo > 0
+            harm |= hi < 0
+            parts.append(f"{what} by {e:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})")
+        n = len(self.seeds)
+        head = (
+            f"The better of the synthetic-image methods, **{GAIN_LABELS[best]}**, changes the test "
+            f"{parts[0]} and the {parts[1]}, averaged over {n} seed{'s' if n > 1 else ''}"
+        )
+        if gain and not harm:
+            sentence = head + ": a gain larger than the noise of patients and seeds."
+        elif harm and not gain:
+            sentence = head + ": synthetic images made the classifier worse here."
+        else:
+            sentence = head + ": no difference that can be told apart from the noise."
+        helped = bool(gain and not harm)
+        return {
+            "best": best,
+            "gain": helped,
+            "harm": bool(harm and not gain),
+            "sentence": sentence,
+        }
+
+
+def compare_with_synthetic(
+    emb: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    patients: dict[str, np.ndarray],
+    synthetic: dict[int, tuple[np.ndarray, np.ndarray]],
+    *,
+    methods=GAIN_METHODS,
+    target_recall: float = 0.93,
+    n_boot: int = 1000,
+    boot_seed: int = 0,
+) -> GainStudy:
+    """Chapter 3's controlled comparison with synthetic *images* added: the same head on the
+    same training embeddings, threshold on validation patients, scored on test patients.
+
+    ``synthetic`` maps each seed to ``(embeddings, labels)`` of patches the generator drew with
+    that seed. ``synthetic_minority`` adds their IDC+ rows to the training rows,
+    ``synthetic_both`` all of them; ``smote`` uses the seed for its draws. The test patients'
+    bootstrap resamples are the same for every method and seed, so each difference to 'none' is
+    paired; a method's resample value is its mean over the seeds, so the interval holds the
+    patients' noise and the seeds' together."""
+    from idc_utils.evaluation import bootstrap, metrics
+
+    seeds = list(synthetic)
+    if not seeds:
+        raise ValueError("no synthetic sets given: pass {seed: (embeddings, labels)}")
+    rows, boot = [], {}
+    for method in methods:
+        for seed in seeds:
+            if method in ("none", "class_weight") and seed != seeds[0]:
+                # no randomness in these two: the first seed's head stands for every seed
+                boot[method, seed] = boot[method, seeds[0]]
+                rows.append({**rows[-1], "seed": seed})
+                continue
+            Xr, yr, w, n_syn = training_rows(
+                emb["train"], labels["train"], synthetic[seed], method, seed
+            )
+            scored = score_head(Xr, yr, w, seed, emb, labels, target_recall)
+            p_test, thr = scored["test"], scored["threshold"]
+            point = metrics.binary_metrics(labels["test"], p_test, thr)
+            boot[method, seed] = bootstrap.bootstrap_samples(
+                labels["test"], p_test, patients["test"], thr, n_boot, boot_seed
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "synthetic": n_syn,
+                    "threshold": thr,
+                    **{k: point[k] for k in ("auc", "recall", "precision")},
+                }
+            )
+    per_seed = pd.DataFrame(rows)
+    return GainStudy(_gain_table(per_seed, boot, seeds), per_seed, seeds, target_recall)
+
+
+def training_rows(X, y, synthetic_set, method: str, seed: int):
+    """The training rows a method fits its head on: ``(X, y, sample weights or None, synthetic
+    rows added)``. The chapter-3 methods resample the real rows; the synthetic ones append the
+    generator's IDC+ rows (``synthetic_minority``) or all of them (``synthetic_both``)."""
+    y = np.asarray(y).astype(int)
+    if method in ("none", "class_weight", "smote"):
+        Xr, yr, w, syn = resample(X, y, method, seed)
+        return Xr, yr, w, int(syn.sum())
+    X_syn, y_syn = synthetic_set
+    y_syn = np.asarray(y_syn).astype(int)
+    keep = y_syn == 1 if method == "synthetic_minority" else np.ones(len(y_syn), bool)
+    return np.vstack([X, X_syn[keep]]), np.r_[y, y_syn[keep]], None, int(keep.sum())
+
+
+def _gain_table(per_seed: pd.DataFrame, boot: dict, seeds: list) -> pd.DataFrame:
+    """Per method: the means over seeds, the seeds' AUC range, and the paired differences to
+    'none' with intervals over the shared patient resamples (each averaged over the seeds)."""
+    by_method = per_seed.groupby("method", sort=False)
+    table = by_method[["synthetic", "threshold", "auc", "recall", "precision"]].mean()
+    table["auc_seed_min"] = by_method["auc"].min()
+    table["auc_seed_max"] = by_method["auc"].max()
+
+    def mean_over_seeds(method, metric):
+        return np.mean([boot[method, s][metric] for s in seeds], axis=0)
+
+    if "none" not in table.index:
+        return table
+    for metric in ("auc", "precision"):
+        base = mean_over_seeds("none", metric)
+        for method in table.index:
+            d = mean_over_seeds(method, metric) - base
+            d = d[~np.isnan(d)]
+            table.loc[method, f"{metric}_vs_none"] = (
+                table.loc[method, metric] - table.loc["none", metric]
+            )
+            table.loc[method, f"{metric}_vs_none_low"] = float(np.quantile(d, 0.025))
+            table.loc[method, f"{metric}_vs_none_high"] = float(np.quantile(d, 0.975))
+    return table

@@ -1,0 +1,304 @@
+"""Synthetic patches from a small class-conditional diffusion model: the network, its noise
+schedule, sampling, and the sizes synthetic patches are compared at.
+
+Why diffusion and not a GAN: a denoising model trains with one plain regression loss (predict
+the noise that was added), so it is stable on a few thousand patches and a CPU, and its sampler
+(DDIM, deterministic) gives the same patches for the same seed. The structure follows the
+"Denoising Diffusion Implicit Models" example of keras.io (cosine schedule, a small U-Net fed with
+the noise level), with the class (IDC- / IDC+) added as an embedding beside the noise level, and
+an exponential moving average of the weights for sampling.
+
+Patches are resized from 50 to :data:`GEN_SIZE` pixels. Training, on training patients only, is
+:mod:`idc_utils.training.generator`; judging the patches is
+:mod:`idc_utils.evaluation.synthetic_quality`. Research and teaching software, not a medical
+device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+GEN_SIZE = 32
+MIN_SIGNAL_RATE = 0.02
+MAX_SIGNAL_RATE = 0.95
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """The generator's settings (recorded with every checkpoint)."""
+
+    image_size: int = GEN_SIZE
+    widths: tuple = (32, 64, 96)
+    block_depth: int = 1
+    embedding_dims: int = 32
+    batch_size: int = 32
+    lr: float = 1e-3
+    ema: float = 0.99
+    uncond_share: float = 0.1  # batches' share trained without their class (for guidance)
+    mixed_precision: bool = False  # float16 compute (a GPU's tensor cores); weights stay float32
+    seed: int = 0
+    architecture: int = 2  # bumped when build_denoiser changes: old checkpoints do not resume
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GenConfig:
+        d = dict(d)
+        d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
+def _sinusoidal(x, dims: int):
+    import keras
+    from keras import ops
+
+    freqs = ops.exp(ops.linspace(math.log(1.0), math.log(1000.0), dims // 2))
+    angles = 2.0 * math.pi * freqs * ops.cast(x, freqs.dtype)
+    return keras.ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+
+def _residual_block(x, width: int, cond):
+    """Two convolutions with a skip; the condition (noise level and class) is added between
+    them, so that every block hears it."""
+    from keras import layers
+
+    residual = x if x.shape[-1] == width else layers.Conv2D(width, 1)(x)
+    x = layers.BatchNormalization(center=False, scale=False)(x)
+    x = layers.Conv2D(width, 3, padding="same", activation="swish")(x)
+    x = x + layers.Dense(width)(cond)
+    x = layers.Conv2D(width, 3, padding="same")(x)
+    return layers.Add()([x, residual])
+
+
+NULL_LABEL = 2  # "no class": trained on a share of batches, for classifier-free guidance
+
+
+def build_denoiser(cfg: GenConfig):
+    """A small U-Net: (noisy images, noise variance, class or NULL_LABEL) -> predicted noise."""
+    import keras
+    from keras import layers
+
+    size, dims = cfg.image_size, cfg.embedding_dims
+    images = keras.Input((size, size, 3), name="noisy")
+    variance = keras.Input((1, 1, 1), name="noise_variance")
+    label = keras.Input((), dtype="int32", name="label")
+    e = layers.Lambda(lambda v: _sinusoidal(v, dims), output_shape=(1, 1, dims))(variance)
+    c = layers.Reshape((1, 1, dims))(layers.Embedding(3, dims)(label))
+    cond = layers.Dense(2 * dims, activation="swish")(layers.Concatenate()([e, c]))
+    x = layers.Conv2D(cfg.widths[0], 1)(images)  # the condition enters every block instead
+    skips = []
+    for width in cfg.widths[:-1]:
+        for _ in range(cfg.block_depth):
+            x = _residual_block(x, width, cond)
+            skips.append(x)
+        x = layers.AveragePooling2D(2)(x)
+    for _ in range(cfg.block_depth):
+        x = _residual_block(x, cfg.widths[-1], cond)
+    for width in reversed(cfg.widths[:-1]):
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        for _ in range(cfg.block_depth):
+            x = layers.Concatenate()([x, skips.pop()])
+            x = _residual_block(x, width, cond)
+    out = layers.Conv2D(3, 1, kernel_initializer="zeros", dtype="float32")(x)
+    return keras.Model([images, variance, label], out, name="denoiser")
+
+
+def diffusion_rates(t):
+    """Cosine schedule: signal and noise rates for diffusion times ``t`` in [0, 1]."""
+    start, end = math.acos(MAX_SIGNAL_RATE), math.acos(MIN_SIGNAL_RATE)
+    angles = start + t * (end - start)
+    return np.cos(angles), np.sin(angles)
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize, antialiased (a reduction averages instead of skipping pixels); float32."""
+    import tensorflow as tf
+
+    x = tf.image.resize(tf.cast(images, tf.float32), (size, size), antialias=True)
+    return x.numpy()
+
+
+def to_model_range(images_uint8: np.ndarray, size: int = GEN_SIZE) -> np.ndarray:
+    """uint8 patches -> float32 in [-1, 1] at ``size`` pixels (bilinear, antialiased)."""
+    return (_resize(images_uint8, size) / 127.5 - 1.0).astype(np.float32)
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """Patches in the generator's range [-1, 1] back to uint8."""
+    return np.clip((np.asarray(x) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class Generator:
+    """A trained (or training) generator: configuration, the EMA network, progress."""
+
+    cfg: GenConfig
+    network: object  # the EMA denoiser used for sampling
+    steps: int
+    history: pd.DataFrame
+    training_rows_digest: str  # which patches it was trained on (idc_utils.data.split)
+    seconds: float
+    best_step: int = 0  # the step whose weights sample (lowest validation error)
+
+    def sample(
+        self, n: int, label: int, seed: int, diffusion_steps: int = 20, guidance: float = 1.0
+    ) -> np.ndarray:
+        return sample(self, n, label, seed, diffusion_steps, guidance)
+
+
+def build_network(cfg: GenConfig):
+    """One denoiser, in float16 compute when ``cfg`` asks (the global policy is left as it was)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    if cfg.mixed_precision:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        return build_denoiser(cfg)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_pair(cfg: GenConfig):
+    """The trained network and its moving average, which starts equal to it."""
+    network, ema = build_network(cfg), build_network(cfg)
+    ema.set_weights(network.get_weights())
+    return network, ema
+
+
+def validation_loss(network, x_val: np.ndarray, y_val: np.ndarray, seed: int = 0) -> float:
+    """Mean denoising error on validation patches with noise and noise levels fixed by ``seed``
+    (the same draw at every evaluation, so that values are comparable along training)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(x_val.shape).astype(np.float32)
+    t = np.linspace(0.05, 0.95, len(x_val), dtype=np.float32).reshape(-1, 1, 1, 1)
+    signal, noise_rate = diffusion_rates(t)
+    noisy = (signal * x_val + noise_rate * noise).astype(np.float32)
+    errors = []
+    for s in range(0, len(x_val), 256):
+        b = slice(s, s + 256)
+        pred = np.asarray(
+            network([noisy[b], (noise_rate[b] ** 2).astype(np.float32), y_val[b]], training=False)
+        )
+        errors.append(np.abs(pred - noise[b]).mean(axis=(1, 2, 3)))
+    return float(np.concatenate(errors).mean())
+
+
+def _denoise_fn(gen: Generator):
+    """One compiled call of the network for a batch, with the class-free estimate computed in
+    the same batch (classifier-free guidance costs one pass of twice the size, not two)."""
+    import tensorflow as tf
+
+    fn = getattr(gen, "_denoise", None)
+    if fn is None:
+
+        @tf.function(reduce_retracing=True)
+        def fn(noisy, variance, labels, guidance):
+            n = tf.shape(noisy)[0]
+            free = tf.fill([n], NULL_LABEL)
+            both = gen.network(
+                [
+                    tf.concat([noisy, noisy], 0),
+                    tf.concat([variance, variance], 0),
+                    tf.concat([labels, free], 0),
+                ],
+                training=False,
+            )
+            cond, uncond = both[:n], both[n:]
+            return cond + guidance * (cond - uncond)
+
+        gen._denoise = fn
+    return fn
+
+
+def sample(
+    gen: Generator,
+    n: int,
+    label: int,
+    seed: int,
+    diffusion_steps: int = 20,
+    guidance: float = 1.0,
+    batch_size: int = 256,
+):
+    """``n`` synthetic patches of class ``label`` (uint8, ``image_size`` pixels), the same for
+    the same seed: the starting noise comes from ``seed`` and DDIM's steps are deterministic.
+    ``guidance`` > 0 pushes the samples towards their class (classifier-free guidance: the
+    class-conditional noise estimate moved away from the unconditional one by that factor)."""
+    size = gen.cfg.image_size
+    noise0 = np.random.default_rng(seed).standard_normal((n, size, size, 3)).astype(np.float32)
+    denoise = _denoise_fn(gen)
+    out = []
+    step = 1.0 / diffusion_steps
+    for s in range(0, n, batch_size):
+        noisy = noise0[s : s + batch_size]
+        m = len(noisy)
+        labels = np.full(m, int(label), np.int32)
+        pred_images = noisy
+        for k in range(diffusion_steps):
+            t = np.full((m, 1, 1, 1), 1.0 - k * step, np.float32)
+            signal, noise_rate = diffusion_rates(t)
+            variance = (noise_rate**2).astype(np.float32)
+            pred_noise = denoise(noisy, variance, labels, np.float32(guidance)).numpy()
+            pred_images = (noisy - noise_rate * pred_noise) / signal
+            next_signal, next_noise = diffusion_rates(t - step)
+            noisy = (next_signal * pred_images + next_noise * pred_noise).astype(np.float32)
+        out.append(to_uint8(np.clip(pred_images, -1, 1)))
+    return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
+
+
+def sample_sets(
+    gen: Generator,
+    per_class: int,
+    seeds,
+    diffusion_steps: int = 20,
+    guidance: float = 1.0,
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each seed, ``per_class`` synthetic IDC- and ``per_class`` IDC+ patches and their
+    labels (IDC- first): independent draws, one set per seed, for comparisons over seeds."""
+    sets = {}
+    for seed in seeds:
+        neg = gen.sample(per_class, 0, 2 * int(seed), diffusion_steps, guidance)
+        pos = gen.sample(per_class, 1, 2 * int(seed) + 1, diffusion_steps, guidance)
+        sets[int(seed)] = (
+            np.concatenate([neg, pos]),
+            np.r_[np.zeros(per_class, int), np.ones(per_class, int)],
+        )
+    return sets
+
+
+def to_patch_size(images_uint8: np.ndarray, size: int = 50) -> np.ndarray:
+    """Synthetic patches (or any uint8 patches) resized to ``size`` pixels, bilinear: the input
+    size of the book's classifiers and embedder."""
+    return np.clip(np.round(_resize(images_uint8, size)), 0, 255).astype(np.uint8)
+
+
+def round_trip(images_uint8: np.ndarray, gen_size: int, size: int = 50) -> np.ndarray:
+    """Real patches taken down to the generator's resolution and back up: what a real patch
+    looks like with the detail a ``gen_size`` generator cannot make. Comparisons of real and
+    synthetic patches are fair only at the same resolution."""
+    return enlarge(to_model_range(images_uint8, gen_size), size)
+
+
+def enlarge(x: np.ndarray, size: int = 50) -> np.ndarray:
+    """Patches in the generator's range ([-1, 1], its size) as uint8 patches of ``size``
+    pixels: the second half of :func:`round_trip`, for patches already reduced."""
+    return to_patch_size(to_uint8(x), size)
+
+
+def resolve_mixed_precision(setting) -> bool:
+    """``True``/``False`` as given; ``"auto"``: on when TensorFlow sees a GPU (float16 is slower
+    than float32 on a CPU)."""
+    if isinstance(setting, str):
+        if setting != "auto":
+            raise ValueError(f"mixed precision must be true, false or 'auto', not {setting!r}")
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    return bool(setting)

@@ -1,0 +1,268 @@
+"""Training the diffusion generator (:mod:`idc_utils.training.diffusion`) on training patients
+only, with validation patients choosing the weights that sample; checkpoints that resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from idc_utils.data.split import training_rows_digest
+from idc_utils.training.diffusion import (
+    MAX_SIGNAL_RATE,
+    MIN_SIGNAL_RATE,
+    NULL_LABEL,
+    GenConfig,
+    Generator,
+    build_network,
+    build_pair,
+    to_model_range,
+    validation_loss,
+)
+
+
+def _state_paths(out_dir: Path) -> tuple[Path, Path, Path, Path]:
+    """The state file, the network's, the moving average's and the best average's weights."""
+    return (
+        out_dir / "generator.json",
+        out_dir / "denoiser.weights.h5",
+        out_dir / "ema.weights.h5",
+        out_dir / "best.weights.h5",
+    )
+
+
+def _check_split(rows: pd.DataFrame, split: str, what: str) -> None:
+    """Refuse rows of any split but ``split`` (the generator never sees other patients)."""
+    if "split" in rows and not (rows["split"] == split).all():
+        others = sorted(set(rows["split"]) - {split})
+        raise ValueError(
+            f"the generator's {what} must be {split} patients only; got rows of {others}. "
+            f"Pass df[df.split == '{split}']"
+        )
+
+
+def train_generator(
+    images_uint8: np.ndarray,
+    rows: pd.DataFrame,
+    cfg: GenConfig,
+    out_dir: str | Path,
+    *,
+    val_rows: pd.DataFrame | None = None,
+    budget_s: float = 60.0,
+    max_steps: int | None = None,
+    eval_every: int = 100,
+    restart: bool | None = None,
+    log=print,
+) -> Generator:
+    """Train (or continue training) the generator on ``rows`` (column ``i`` indexes
+    ``images_uint8``; ``label``; ``split`` all "train") until ``budget_s`` seconds or
+    ``max_steps`` steps in total, checkpointing into ``out_dir``. A checkpoint of the same
+    configuration and training rows is resumed; another is an error.
+
+    With ``val_rows`` (validation patients only), the moving-average network's denoising error
+    on them is measured every ``eval_every`` steps, and the weights with the lowest error are the
+    ones kept for sampling: validation patients decide when the generator was best, the training
+    patients are all it learns from, and test patients never come near it.
+
+    ``restart``: a checkpoint of another configuration or training set is deleted and training
+    starts over (the book's chapter does this when its parameters or split change); ``None``
+    restarts when ``$IDC_FORCE_TRAIN`` is set (``make book FORCE=1``), else such a checkpoint is
+    an error."""
+    import keras
+
+    _check_split(rows, "train", "training data")
+    if val_rows is not None:
+        _check_split(val_rows, "val", "stopping data")
+    if rows["label"].nunique() < 2:
+        raise ValueError("the generator needs patches of both classes")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    digest = training_rows_digest(rows.assign(split="train"))
+    keras.utils.set_random_seed(cfg.seed)
+    network, ema = build_pair(cfg)
+    progress = _open_checkpoint(out_dir, cfg, digest, restart, network, ema, log)
+    data = _training_arrays(images_uint8, rows, val_rows, cfg)
+    _run_steps(network, ema, cfg, data, progress, out_dir, budget_s, max_steps, eval_every)
+    _save_checkpoint(out_dir, network, ema, cfg, digest, progress, validated=data[2] is not None)
+    log(
+        f"[generator] {progress['steps']} steps in {progress['seconds']:.0f} s "
+        f"(budget {budget_s:.0f} s)"
+    )
+    return load_generator(out_dir, network=ema)
+
+
+def _open_checkpoint(out_dir: Path, cfg, digest: str, restart, network, ema, log) -> dict:
+    """Resume from the checkpoint in ``out_dir`` when it holds the same configuration and
+    training rows: load its weights and return its progress (steps, history, seconds, best).
+    Another checkpoint is deleted (``restart``, or ``$IDC_FORCE_TRAIN`` when ``restart`` is None)
+    or an error."""
+    import os
+    import shutil
+
+    state_path, weights_path, ema_path, _ = _state_paths(out_dir)
+    fresh = {"steps": 0, "history": [], "seconds": 0.0, "best": {"step": 0, "val_loss": math.inf}}
+    force = os.environ.get("IDC_FORCE_TRAIN", "") not in ("", "0")
+    if state_path.exists() and force and restart is None:
+        log(f"[generator] IDC_FORCE_TRAIN is set: starting over in {out_dir}")
+        shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True)
+    if not state_path.exists():
+        return fresh
+    state = json.loads(state_path.read_text())
+    # checkpoints written before the rename called the digest "data_fingerprint"
+    saved = state.get("training_rows_digest", state.get("data_fingerprint"))
+    if state["config"] != cfg.to_dict() or saved != digest:
+        if not restart:
+            raise ValueError(
+                f"{out_dir} holds a generator of another configuration or training set; "
+                "use a new folder, delete it, or pass restart=True to start again"
+            )
+        log(f"[generator] configuration or training set changed: starting over in {out_dir}")
+        shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True)
+        return fresh
+    network.load_weights(weights_path)
+    ema.load_weights(ema_path)
+    log(f"[generator] resuming at step {state['steps']}")
+    return {
+        "steps": state["steps"],
+        "history": state["history"],
+        "seconds": state["seconds"],
+        "best": state.get("best", fresh["best"]),
+    }
+
+
+def _training_arrays(images_uint8, rows, val_rows, cfg):
+    """``(x, y, x_val, y_val)``: the training patches in the generator's range and size with
+    their labels, and up to 512 validation patches (``None`` without validation rows)."""
+    x_all = to_model_range(images_uint8[rows["i"].to_numpy()], cfg.image_size)
+    y_all = rows["label"].to_numpy().astype(np.int32)
+    x_val = y_val = None
+    if val_rows is not None and len(val_rows):
+        pick = val_rows.sample(min(len(val_rows), 512), random_state=cfg.seed).sort_index()
+        x_val = to_model_range(images_uint8[pick["i"].to_numpy()], cfg.image_size)
+        y_val = pick["label"].to_numpy().astype(np.int32)
+    return x_all, y_all, x_val, y_val
+
+
+def _train_step_fn(network, ema, cfg):
+    """One compiled denoising step: noise the batch to random diffusion times, predict the
+    noise, descend on the mean absolute error, move the average weights towards the new ones."""
+    import keras
+    import tensorflow as tf
+
+    optimizer = keras.optimizers.AdamW(cfg.lr, weight_decay=1e-4)
+    if cfg.mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    start, end = math.acos(MAX_SIGNAL_RATE), math.acos(MIN_SIGNAL_RATE)
+
+    @tf.function
+    def train_step(x, y, noise, t):
+        angles = start + t * (end - start)
+        signal, noise_rate = tf.cos(angles), tf.sin(angles)
+        noisy = signal * x + noise_rate * noise
+        with tf.GradientTape() as tape:
+            pred = network([noisy, noise_rate**2, y], training=True)
+            loss = tf.reduce_mean(tf.abs(tf.cast(pred, tf.float32) - noise))
+            scaled = optimizer.scale_loss(loss) if cfg.mixed_precision else loss
+        grads = tape.gradient(scaled, network.trainable_weights)
+        optimizer.apply_gradients(zip(grads, network.trainable_weights))
+        for w, e in zip(network.weights, ema.weights):
+            e.assign(cfg.ema * e + (1 - cfg.ema) * w)
+        return loss
+
+    return train_step
+
+
+def _run_steps(network, ema, cfg, data, progress, out_dir, budget_s, max_steps, eval_every):
+    """Train until the time budget or the step count is reached, recording the mean loss every
+    25 steps and, every ``eval_every`` steps, the validation error (keeping the best weights)."""
+    x_all, y_all, x_val, y_val = data
+    best_path = _state_paths(out_dir)[3]
+    best = progress["best"]
+    train_step = _train_step_fn(network, ema, cfg)
+
+    def evaluate_and_keep_best():
+        if x_val is None:
+            return None
+        v = validation_loss(ema, x_val, y_val, cfg.seed)
+        if v < best["val_loss"]:
+            best.update(step=progress["steps"], val_loss=v)
+            ema.save_weights(best_path)
+        return v
+
+    rng = np.random.default_rng(cfg.seed + progress["steps"])
+    t0, losses = time.perf_counter(), []
+    while max_steps is None or progress["steps"] < max_steps:
+        if progress["seconds"] + (time.perf_counter() - t0) >= budget_s:
+            break
+        idx = rng.integers(0, len(x_all), cfg.batch_size)
+        x = np.rot90(x_all[idx], k=int(rng.integers(4)), axes=(1, 2))  # quarter turns, flips
+        if rng.random() < 0.5:
+            x = x[:, :, ::-1]
+        noise = rng.standard_normal(x.shape).astype(np.float32)
+        t = rng.random((len(x), 1, 1, 1)).astype(np.float32)
+        y = np.where(rng.random(len(idx)) < cfg.uncond_share, NULL_LABEL, y_all[idx])
+        losses.append(float(train_step(np.ascontiguousarray(x), y.astype(np.int32), noise, t)))
+        progress["steps"] += 1
+        if progress["steps"] % 25 == 0:
+            entry = {"step": progress["steps"], "loss": float(np.mean(losses))}
+            if progress["steps"] % eval_every == 0:
+                entry["val_loss"] = evaluate_and_keep_best()
+            progress["history"].append(entry)
+            losses = []
+    if losses:
+        progress["history"].append(
+            {
+                "step": progress["steps"],
+                "loss": float(np.mean(losses)),
+                "val_loss": evaluate_and_keep_best(),
+            }
+        )
+    progress["seconds"] += time.perf_counter() - t0
+
+
+def _save_checkpoint(out_dir, network, ema, cfg, digest, progress, validated: bool) -> None:
+    """The weights of both networks and the state a later call resumes from."""
+    state_path, weights_path, ema_path, _ = _state_paths(out_dir)
+    network.save_weights(weights_path)
+    ema.save_weights(ema_path)
+    state = {
+        "config": cfg.to_dict(),
+        "training_rows_digest": digest,
+        **progress,
+        "trained_on": "training patients only",
+        "stopped_on": "validation patients" if validated else "the time budget",
+    }
+    state_path.write_text(json.dumps(state, indent=1))
+
+
+def load_generator(out_dir: str | Path, network=None) -> Generator:
+    """The saved generator, with the moving-average weights that did best on validation
+    patients (or the last ones when training had no validation patients). ``network``: a
+    denoiser of the saved configuration to load them into (default: a new one)."""
+    state_path, _, ema_path, best_path = _state_paths(Path(out_dir))
+    if not state_path.exists():
+        raise FileNotFoundError(
+            f"no generator in {out_dir}: train one with training.generator.train_generator "
+            "(the synthetic-patches chapter does)"
+        )
+    state = json.loads(state_path.read_text())
+    cfg = GenConfig.from_dict(state["config"])
+    ema = network if network is not None else build_network(cfg)
+    best = state.get("best", {})
+    use_best = best.get("step", 0) > 0 and best_path.exists()
+    ema.load_weights(best_path if use_best else ema_path)
+    return Generator(
+        cfg,
+        ema,
+        state["steps"],
+        pd.DataFrame(state["history"]),
+        state.get("training_rows_digest", state.get("data_fingerprint", "")),
+        state["seconds"],
+        best_step=int(best["step"]) if use_best else int(state["steps"]),
+    )

@@ -1,0 +1,269 @@
+"""The book runner re-executes a chapter only when something it depends on changed.
+
+A tiny book of two notebooks (no TensorFlow, seconds per kernel) in a temporary project: the
+second reads what the first wrote. Each test changes one thing and checks which chapters run and
+what the log says."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pytest
+import yaml
+from conftest import ROOT
+
+from idc_utils.book import dependencies, notebooks, runner, site
+
+
+def notebook(cells, needs=()):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["idc_book"] = {"needs": list(needs)}
+    for kind, src, *tags in cells:
+        cell = (
+            nbformat.v4.new_code_cell(src) if kind == "code" else nbformat.v4.new_markdown_cell(src)
+        )
+        if tags:
+            cell.metadata["tags"] = list(tags)
+        nb.cells.append(cell)
+    return nb
+
+
+PARAMS = 'profile = "smoke"\ndata_dir = None\nrun_dir = None\nseed = None\nsize = None\n'
+
+
+@pytest.fixture
+def project(tmp_path, tiny_dataset):
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copytree(
+        ROOT / "idc_utils", root / "idc_utils", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "idc_utils" / "profiles.yml").write_text(
+        yaml.safe_dump({"smoke": {"seed": 1, "size": 3}})
+    )
+    (root / "_toc.yml").write_text(
+        yaml.safe_dump(
+            {
+                "format": "jb-book",
+                "root": "intro",
+                "chapters": [{"file": "notebooks/a_first"}, {"file": "notebooks/b_second"}],
+            }
+        )
+    )
+    a = notebook(
+        [
+            ("markdown", "# First\nIt writes a file."),
+            ("code", PARAMS, "parameters"),
+            (
+                "code",
+                "from idc_utils.chapters import params\n"
+                "P = params.chapter_params('a_first', globals())\n"
+                "(P.run.dir / 'a.txt').write_text(str(P.seed * P.size))",
+            ),
+        ]
+    )
+    b = notebook(
+        [
+            ("code", PARAMS, "parameters"),
+            (
+                "code",
+                "from idc_utils.chapters import dicomweb_figures, params\n"
+                "from idc_utils.serving import dicomweb\n"
+                "P = params.chapter_params('b_second', globals())\n"
+                "print('read', (P.run.dir / 'a.txt').read_text())\n"
+                "print('a stored study it would show: book/data/study.json')",
+            ),
+        ],
+        needs=["a_first"],
+    )
+    nbformat.write(a, root / "notebooks" / "a_first.ipynb")
+    nbformat.write(b, root / "notebooks" / "b_second.ipynb")
+    return root, tiny_dataset
+
+
+def build(project, **kw):
+    root, data = project
+    logs = []
+    runner.run_chapters("smoke", str(data), root=root, log=logs.append, **kw)
+    status = {}
+    for line in logs:
+        name, _, rest = line.removeprefix("[book] ").partition(": ")
+        if rest.startswith(("reused", "running")):
+            status[name] = rest
+    return status
+
+
+def touch(root, module):
+    """Edit a module of the project's copy of the package (a comment at its end)."""
+    path = root / "idc_utils" / module
+    path.write_text(path.read_text() + "\n# edited\n")
+
+
+def edit_cell(path, k, change):
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[k].source = change(nb.cells[k].source)
+    nbformat.write(nb, path)
+
+
+def test_each_change_reruns_exactly_what_depends_on_it(project):
+    """One scenario, build after build (each build checks the previous one's record)."""
+    root, data = project
+    a_nb, b_nb = root / "notebooks" / "a_first.ipynb", root / "notebooks" / "b_second.ipynb"
+    status = build(project)
+    assert all(s.startswith("running, because no executed copy") for s in status.values()), status
+
+    status = build(project)  # nothing changed
+    assert all(s.startswith("reused") for s in status.values()), status
+    rec = json.loads((root / "runs" / "smoke" / "book.json").read_text())["chapters"]
+    assert rec["a_first"]["outputs"] == ["a.txt"] and rec["a_first"]["peak_rss_mb"] > 0
+    assert rec["a_first"]["depends_on"]["params"] == {"profile": "smoke", "seed": 1, "size": 3}
+    assert "chapters/params.py" in rec["a_first"]["depends_on"]["modules"]
+    assert "serving/dicomweb.py" not in rec["a_first"]["depends_on"]["modules"]
+    assert (root / "runs" / "smoke" / "logs" / "a_first.log").exists()
+
+    edit_cell(a_nb, 0, lambda s: "# First, reworded\nIt writes a file.")  # prose only
+    status = build(project)
+    assert status["a_first"].startswith("reused") and "prose updated" in status["a_first"]
+    assert status["b_second"].startswith("reused")
+    done = nbformat.read(root / "runs" / "smoke" / "notebooks" / "a_first.ipynb", as_version=4)
+    assert done.cells[0].source.startswith("# First, reworded")
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in done.cells)
+
+    status = build(project, overrides={"size": 4})  # a parameter
+    assert "parameters changed: size 3 -> 4" in status["a_first"]
+    assert "it reads a_first, which ran in this build" in status["b_second"]
+
+    touch(root, "chapters/run_folder.py")  # a module both import (through chapters/params.py)
+    status = build(project, overrides={"size": 4})
+    assert all("idc_utils changed: chapters/run_folder.py" in s for s in status.values()), status
+    touch(root, "serving/app/ui.py")  # a module neither imports
+    assert all(s.startswith("reused") for s in build(project, overrides={"size": 4}).values())
+    for edited in ("serving/dicomweb.py", "chapters/dicomweb_figures.py"):
+        touch(root, edited)  # the DICOMweb code; the second chapter's figure code
+        status = build(project, overrides={"size": 4})
+        assert status["a_first"].startswith("reused"), status
+        assert f"idc_utils changed: {edited}" in status["b_second"], status
+
+    edit_cell(b_nb, 1, lambda s: s + "\nprint('more')")  # code of the second chapter
+    status = build(project, overrides={"size": 4})
+    assert status["a_first"].startswith("reused") and "its code cells changed" in status["b_second"]
+
+    study = root / "book" / "data" / "study.json"  # a stored study only the second mentions
+    study.parent.mkdir(parents=True)
+    study.write_text("{}")
+    status = build(project, overrides={"size": 4})
+    assert status["a_first"].startswith("reused")
+    assert "stored results it reads changed: study.json" in status["b_second"]
+    study.write_text('{"measured": "again"}')
+    assert "study.json" in build(project, overrides={"size": 4})["b_second"]
+
+    (root / "runs" / "smoke" / "a.txt").unlink()  # an output deleted
+    status = build(project, overrides={"size": 4})
+    assert "its outputs are missing: a.txt" in status["a_first"]
+
+    extra = next(data.glob("101/0/*.png"))  # the data
+    shutil.copy(extra, extra.with_name(extra.name.replace("_x", "_x9")))
+    assert all("the data changed" in s for s in build(project, overrides={"size": 4}).values())
+    forced = build(project, overrides={"size": 4}, force=True)
+    assert all(s.startswith("running, because --force") for s in forced.values())
+
+
+def test_module_closure_follows_imports_inside_the_package():
+    code = "from idc_utils.serving import predict\nimport numpy as np\n%matplotlib inline\n"
+    mods = dependencies.module_closure(code, ROOT / "idc_utils")
+    # predict imports decode at the top and slide context inside a function; the parents' too
+    assert {"__init__.py", "serving/__init__.py", "serving/predict.py"} <= set(mods)
+    assert {"data/decode.py", "models/inference.py", "evaluation/slide_context.py"} <= set(mods)
+    assert not any(m.startswith(("serving/app/", "book/", "training/")) for m in mods), mods
+    assert dependencies.module_closure("import numpy", ROOT / "idc_utils") == {}
+
+
+def test_an_import_the_tracking_cannot_resolve_fails_loudly(project):
+    root, _ = project
+    with pytest.raises(dependencies.UnresolvedImportError, match="cell 1, line 1.*slides"):
+        dependencies.module_closure("from idc_utils import slides", root / "idc_utils")
+    b_nb = root / "notebooks" / "b_second.ipynb"  # a chapter that imports a moved module
+    edit_cell(b_nb, 1, lambda s: "import numpy\nfrom idc_utils.chapters import runs\n" + s)
+    with pytest.raises(
+        dependencies.UnresolvedImportError, match="b_second.ipynb, code cell 2, line 2: .*runs"
+    ):
+        build(project)
+    edit_cell(b_nb, 1, lambda s: s.split("\n", 2)[2])
+    with pytest.raises(dependencies.UnresolvedImportError, match="gone"):
+        dependencies.module_closure("from idc_utils.data.mosaic import gone", root / "idc_utils")
+    helper = root / "idc_utils" / "chapters" / "run_folder.py"  # one both chapters import
+    helper.write_text(helper.read_text() + "\n\ndef later():\n    from idc_utils import runs\n")
+    with pytest.raises(
+        dependencies.UnresolvedImportError, match="idc_utils.chapters.run_folder, line .*runs"
+    ):
+        build(project)
+
+
+def test_every_chapter_declares_what_it_reads_and_it_comes_earlier():
+    names = [p.stem for p in notebooks.chapter_notebooks()]
+    for k, path in enumerate(notebooks.chapter_notebooks()):
+        needs = notebooks.chapter_needs(nbformat.read(path, as_version=4))
+        assert set(needs) <= set(names[:k]), (path.name, needs)
+        if k:
+            assert "01_eda" in needs, f"{path.name} reads the split of 01_eda"
+
+
+def test_build_html_syncs_only_changed_files(tmp_path):
+    src = tmp_path / "a.txt"
+    dst = tmp_path / "out" / "a.txt"
+    src.write_text("x")
+    assert site._sync_file(src, dst) and not site._sync_file(src, dst)
+    src.write_text("y")
+    assert site._sync_file(src, dst) and dst.read_text() == "y"
+
+
+@pytest.mark.book
+def test_a_failed_page_build_fails_again_until_fixed(project):
+    """Sphinx keeps what it read in a failed build; the next incremental build must still fail."""
+    root, _ = project
+    (root / "book").mkdir()
+    (root / "book" / "intro.md").write_text("# Tiny\n\nSee {ref}`a-missing-label`.\n")
+    (root / "_config.yml").write_text(
+        yaml.safe_dump(
+            {
+                "title": "Tiny",
+                "only_build_toc_files": True,
+                "execute": {"execute_notebooks": "off"},
+            }
+        )
+    )
+    build(project)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc = {**toc, "root": "book/intro", "chapters": toc["chapters"][:1]}  # the one with a title
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc))
+    for _ in range(2):
+        with pytest.raises(notebooks.ChapterError, match="warnings count as errors"):
+            site.build_html("smoke", root=root, log=lambda _: None)
+    (root / "book" / "intro.md").write_text("# Tiny\n\nNo reference now.\n")
+    index = site.build_html("smoke", root=root, log=lambda _: None)
+    assert "No reference now." in (index.parent / "book" / "intro.html").read_text()
+
+
+def test_pages_of_chapters_that_left_the_book_are_removed_from_the_html(tmp_path):
+    src, html = tmp_path / "src", tmp_path / "html"
+    for rel in ("notebooks/01_eda.ipynb", "notebooks/08_dicomweb.ipynb", "book/intro.md"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text("x")
+    pages = ["notebooks/01_eda", "notebooks/08_dicomweb", "notebooks/07_dicomweb", "book/intro"]
+    for rel in pages:
+        (html / f"{rel}.html").parent.mkdir(parents=True, exist_ok=True)
+        (html / f"{rel}.html").write_text("<html/>")
+        (html / "_sources" / f"{rel}.ipynb").parent.mkdir(parents=True, exist_ok=True)
+        (html / "_sources" / f"{rel}.ipynb").write_text("x")
+    removed = site.prune_removed_pages(src, html)
+    assert removed == [html / "notebooks" / "07_dicomweb.html"]  # renamed to 08_dicomweb
+    assert not (html / "_sources" / "notebooks" / "07_dicomweb.ipynb").exists()
+    assert (html / "notebooks" / "08_dicomweb.html").exists()
+    assert (html / "book" / "intro.html").exists()

@@ -1,0 +1,117 @@
+"""The imbalance study: resampling on embeddings, training patients only, intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from idc_utils.studies import imbalance
+
+
+def blobs(n0=300, n1=60, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(0, 1, (n0, d)), rng.normal(1.5, 1, (n1, d))]).astype(np.float32)
+    y = np.r_[np.zeros(n0, int), np.ones(n1, int)]
+    return X, y
+
+
+@pytest.mark.parametrize("method", ["random_oversample", "smote", "borderline_smote", "adasyn"])
+def test_oversamplers_balance_and_keep_real_rows_first(method):
+    X, y = blobs()
+    Xr, yr, w, syn = imbalance.resample(X, y, method, seed=0)
+    assert w is None and np.array_equal(Xr[: len(y)], X) and not syn[: len(y)].any()
+    assert syn[len(y) :].all() and (yr[syn] == 1).all(), "only minority points are made"
+    assert abs(int((yr == 1).sum()) - int((yr == 0).sum())) <= 0.1 * len(y)
+
+
+def test_smote_points_lie_between_real_minority_points():
+    X, y = blobs(d=2)
+    Xr, yr, _, syn = imbalance.resample(X, y, "smote", seed=0)
+    pos = X[y == 1]
+    lo, hi = pos.min(0), pos.max(0)
+    assert ((Xr[syn] >= lo - 1e-6) & (Xr[syn] <= hi + 1e-6)).all(), (
+        "interpolation stays in the hull's box"
+    )
+
+
+def test_none_and_class_weight():
+    X, y = blobs()
+    Xn, yn, wn, sn = imbalance.resample(X, y, "none")
+    assert Xn is X and wn is None and not sn.any()
+    _, _, w, _ = imbalance.resample(X, y, "class_weight")
+    assert w[y == 1].sum() == pytest.approx(w[y == 0].sum())
+    with pytest.raises(ValueError, match="unknown balancing"):
+        imbalance.resample(X, y, "gan")
+
+
+def test_compare_methods_uses_train_only_and_reports_cis():
+    rng = np.random.default_rng(1)
+    emb, labels, patients = {}, {}, {}
+    for s, n in (("train", 400), ("val", 200), ("test", 200)):
+        X, y = blobs(int(n * 0.8), int(n * 0.2), seed={"train": 0, "val": 1, "test": 2}[s])
+        emb[s], labels[s] = X, y
+        patients[s] = rng.integers(0, 20, len(y)).astype(str)
+    res = imbalance.compare_methods(
+        emb, labels, patients, ["none", "class_weight", "smote"], n_boot=50, seed=0
+    )
+    t = res.table
+    assert list(t.index) == ["none", "class_weight", "smote"]
+    assert t.loc["smote", "synthetic"] == 320 - 80 and t.loc["none", "synthetic"] == 0
+    assert (t["auc_low"] <= t["auc"]).all() and (t["auc"] <= t["auc_high"]).all()
+    assert np.isnan(t.loc["none", "auc_vs_none"])  # the reference is not compared with itself
+    for m in ("class_weight", "smote"):  # the paired difference is this method's AUC minus none's
+        assert t.loc[m, "auc_vs_none"] == pytest.approx(
+            t.loc[m, "auc"] - t.loc["none", "auc"], abs=1e-12
+        )
+        assert (
+            t.loc[m, "auc_vs_none_low"] <= t.loc[m, "auc_vs_none"] <= t.loc[m, "auc_vs_none_high"]
+        )
+    # heads see training embeddings only: changing the validation and test points changes no head
+    emb2 = {**emb, "val": emb["val"] + 5.0, "test": emb["test"] - 5.0}
+    res2 = imbalance.compare_methods(emb2, labels, patients, ["none"], n_boot=10, seed=0)
+    from idc_utils.models.linear_head import fit_head
+
+    head = fit_head(emb["train"], labels["train"], seed=0)
+    np.testing.assert_allclose(res2.probs["none"]["test"], head.predict_proba(emb2["test"])[:, 1])
+    assert res.verdict()["best"] in ("class_weight", "smote")
+    assert "[" in res.readable().loc["smote", "auc"]
+
+
+def test_pixel_interpolation_is_a_double_exposure():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = np.full((4, 4, 3), 200, np.uint8)
+    mix = imbalance.pixel_interpolation(a, b)
+    assert [int(m[0, 0, 0]) for m in mix] == [0, 50, 100, 150, 200]
+
+
+def test_patient_subsample_keeps_whole_patients():
+    pats = np.repeat([f"p{k}" for k in range(10)], 7)
+    rows = imbalance.patient_subsample(pats, 30, seed=1)
+    chosen = set(pats[rows])
+    assert 28 <= len(rows) <= 35 and len(rows) == 7 * len(chosen)
+    assert (imbalance.patient_subsample(pats, None) == np.arange(70)).all()
+
+
+def test_a_method_that_cannot_run_keeps_its_row_with_the_reason(monkeypatch):
+    rng = np.random.default_rng(1)
+    emb, labels, patients = {}, {}, {}
+    for s, n in (("train", 400), ("val", 200), ("test", 200)):
+        emb[s], labels[s] = blobs(
+            int(n * 0.8), int(n * 0.2), seed={"train": 0, "val": 1, "test": 2}[s]
+        )
+        patients[s] = rng.integers(0, 20, len(labels[s])).astype(str)
+    real = imbalance.resample
+
+    def picky(X, y, method, seed=0, **kw):
+        if method == "adasyn":
+            raise RuntimeError("Not any neigbours belong to the majority class.")
+        return real(X, y, method, seed, **kw)
+
+    monkeypatch.setattr(imbalance, "resample", picky)
+    res = imbalance.compare_methods(emb, labels, patients, ["none", "smote", "adasyn"], n_boot=30)
+    assert (
+        "majority class" in res.table.loc["adasyn", "error"]
+        and res.table.loc["smote", "error"] == ""
+    )
+    assert res.readable().loc["adasyn", "auc"] == "could not run"
+    assert res.verdict()["best"] == "smote"

@@ -1,0 +1,120 @@
+"""The learning curve: points trained on subsets, a power law fitted, the gap described."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import toy_data
+
+from idc_utils.data import split
+from idc_utils.evaluation import metrics
+from idc_utils.models import cards, inference
+from idc_utils.studies import learning_curve, learning_curve_points, provenance
+from idc_utils.training import config
+
+
+def three_way_split(n_patients=40, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        part = "train" if p < 24 else ("val" if p < 32 else "test")
+        for _ in range(int(rng.integers(3, 9))):
+            rows.append((str(p), part, int(rng.random() < 0.3)))
+    return pd.DataFrame(rows, columns=["patient_id", "split", "label"])
+
+
+def study_with(error_per_doubling: float, ours: float, val_frac=0.25, test_frac=0.15):
+    points = []
+    for patches, patients in ((1000, 27), (2000, 54), (4000, 108)):
+        auc = 1 - (1 - ours) * error_per_doubling ** np.log2(patches / 4000)
+        points.append(
+            {
+                "train_patients": patients,
+                "train_patches": patches,
+                "seed": 1,
+                "val_auc": auc - 0.02,
+                "test_auc": [auc, auc - 0.03, min(auc + 0.02, 0.999)],
+                "train_minutes": 1.0,
+            }
+        )
+    return {"points": points, "val_frac": val_frac, "test_frac": test_frac}
+
+
+def test_power_law_fit_recovers_the_rate_and_extrapolates():
+    patches = np.array([1000, 2000, 4000, 1000, 2000, 4000])
+    # the error halves with every doubling; the second seed's error is 5% higher throughout
+    err = 0.2 * (patches / 1000) ** -1.0 * np.array([1, 1, 1, 1.05, 1.05, 1.05])
+    fit = learning_curve.fit_power_law(patches, 1 - err)
+    assert fit.error_per_doubling == pytest.approx(0.5, abs=1e-9)
+    assert 0 < fit.slope_se < 0.05, "two seeds a constant factor apart: small, nonzero"
+    mid = 0.2 * np.sqrt(1.05)  # the fit passes between the seeds (geometric mean)
+    assert fit.at(16000) == pytest.approx(1 - mid / 16, abs=1e-9), "4 doublings past 1000"
+    assert fit.patches_for(1 - mid / 8) == pytest.approx(8000)
+    flat = learning_curve.fit_power_law([1000, 2000], [0.9, 0.89])
+    assert flat.patches_for(0.95) == float("inf")
+    with pytest.raises(ValueError, match="two or more"):
+        learning_curve.fit_power_law([1000, 1000], [0.8, 0.81])
+    with pytest.raises(ValueError, match="strictly between"):
+        learning_curve.fit_power_law([1000, 2000], [0.8, 1.0])
+
+
+def test_gap_sentence_attributes_the_gap_to_data_or_to_recipe():
+    full = learning_curve.full_train_patches(study_with(0.8, 0.93))
+    assert full == round(277_524 * 0.6)
+    anchor = {"anchor": 0.955}
+    # the error falls by 20% a doubling: 0.07 -> 0.045 takes 2 doublings, far less than the set has
+    text = learning_curve.gap_sentence(study_with(0.8, 0.93), anchor)
+    assert "**0.80**" in text and "consistent with the 3% of the set" in text and "0.955" in text
+    # 0.07 -> 0.045 at x0.8 a doubling: 1.98 doublings past 4,000 patches = 15,800
+    assert "about **16,000** training patches (3.9x ours)" in text
+    # a rate that closes a small part of the gap within the full set: the recipe is the rest
+    slow = 0.99
+    text = learning_curve.gap_sentence(study_with(slow, 0.93), anchor)
+    doublings = np.log2(full / 4000)
+    closed = doublings * np.log(1 / slow) / np.log(0.07 / 0.045)
+    assert f"data accounts for about {closed:.0%} of the gap" in text and "recipe" in text
+    # an error that does not fall cannot blame the data
+    text = learning_curve.gap_sentence(study_with(1.02, 0.93), anchor)
+    assert "cannot attribute the gap to data" in text
+    # already there
+    text = learning_curve.gap_sentence(study_with(0.8, 0.96), anchor)
+    assert "already at the anchors' level" in text
+
+
+@pytest.mark.slow
+def test_measure_point_trains_on_the_subset_and_scores_val_and_test(tmp_path):
+    images, df = toy_data()
+    cfg = config.TrainConfig.scratch(
+        epochs=1, image_size=50, cnn_width=8, batch_size=16, patience=1, augment=None, seed=3
+    )
+    point = learning_curve_points.measure_point(
+        cfg, images, df, 0.4, 11, tmp_path, data_fingerprint="toy", n_boot=50, log=lambda *_: 0
+    )
+    assert point["train_patients"] == 2 and point["train_patches"] == 40
+    assert point["seed"] == 11 and 0 <= point["val_auc"] <= 1
+
+    model, _ = cards.load_model(tmp_path / "lc_0.4_seed11.keras")
+    val = df[df.split == "val"]
+    p_val = inference.predict_proba(model, images, val["i"])
+    assert point["val_auc"] == pytest.approx(metrics.binary_metrics(val["label"], p_val)["auc"])
+    est, low, high = point["test_auc"]
+    assert low <= est <= high
+    card = (tmp_path / "lc_0.4_seed11.json").read_text()
+    assert '"seed": 11' in card and '"train_patients": 2' in card
+
+
+def test_provenance_says_whether_the_study_used_this_split():
+    df = three_way_split()
+    study = {
+        "machine": "test machine",
+        "finished": "2026-11-30T00:00:00",
+        "val_patients": 8,
+        "test_patients": 8,
+        "assignment_digest": split.assignment_digest(df),
+    }
+    assert provenance.study_provenance(study, df, "tools/x.py").endswith("this run's split")
+    moved = df.copy()
+    moved.loc[moved.patient_id == "0", "split"] = "val"
+    assert split.assignment_digest(moved) != study["assignment_digest"]
+    assert "another split" in provenance.study_provenance(study, moved, "tools/x.py")

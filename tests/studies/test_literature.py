@@ -1,0 +1,74 @@
+"""The literature table: published rows beside ours, with intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from idc_utils.evaluation import bootstrap
+from idc_utils.studies import literature
+
+
+def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
+    rng = np.random.default_rng(seed)
+    pats = np.repeat([f"p{k}" for k in range(n_pat)], per)
+    y = (rng.random(n_pat * per) < np.repeat(rng.uniform(0.05, 0.6, n_pat), per)).astype(int)
+    z = (
+        strength * (2 * y - 1)
+        + rng.normal(0, 1.2, len(y))
+        + np.repeat(rng.normal(0, 0.8, n_pat), per)
+    )
+    return y, 1 / (1 + np.exp(-z)), pats
+
+
+def test_literature_table_puts_our_rows_beside_the_published_ones():
+    y, p, pats = patient_data()
+    ci = bootstrap.bootstrap_metrics(y, p, pats, 0.5, n_boot=50)
+    ours = literature.literature_rows(
+        {"eff": ci},
+        {"eff": {"backbone": "efficientnet_lite0", "image_size": 96}},
+        pd.DataFrame({"patient_id": pats}),
+        "sample",
+    )
+    both = literature.beside_literature(ours)
+    assert list(both.index[: len(literature.LITERATURE)]) == list(literature.LITERATURE.index)
+    mine = both.loc[ours.index[0]]
+    assert (
+        mine["AUC"].startswith(f"{ci.loc['auc', 'estimate']:.4f}")
+        and "30 test patients" in mine["split"]
+    )
+    assert f"[{ci.loc['auc', 'low']:.3f}, {ci.loc['auc', 'high']:.3f}]" in mine["AUC"], (
+        "our rows carry their CIs"
+    )
+
+
+def test_beside_literature_marks_unreported_numbers():
+    ours = pd.DataFrame(
+        [
+            {
+                "study": "us",
+                "split": "by patient",
+                "AUC": 0.9,
+                "recall": 0.95,
+                "precision": 0.5,
+                "F1": 0.64,
+                "balanced accuracy": 0.8,
+            }
+        ]
+    ).set_index("study")
+    t = literature.beside_literature(ours)
+    assert t.loc["us", "AUC"] == "0.9000"
+    assert t.loc["Cruz-Roa et al. 2014 (3-layer CNN)", "AUC"] == "not reported"
+
+
+def test_literature_rows_from_bootstrap_tables():
+    y, p, pats = patient_data()
+    ci = bootstrap.bootstrap_metrics(y, p, pats, 0.5, n_boot=20)
+    test = pd.DataFrame({"patient_id": pats})
+    rows = literature.literature_rows(
+        {"eff": ci}, {"eff": {"backbone": "efficientnet_lite0", "image_size": 96}}, test, "sample"
+    )
+    assert (
+        rows.iloc[0]["AUC"] == ci.loc["auc", "estimate"]
+        and "30 test patients" in rows.iloc[0]["split"]
+    )

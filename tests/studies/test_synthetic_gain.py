@@ -1,0 +1,61 @@
+"""The synthetic-image gain study measures harm as harm and chance as chance."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from idc_utils.studies import synthetic_gain
+
+
+def blobs(n0=300, n1=60, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(0, 1, (n0, d)), rng.normal(1.5, 1, (n1, d))]).astype(np.float32)
+    y = np.r_[np.zeros(n0, int), np.ones(n1, int)]
+    return X, y
+
+
+def _three_splits(d=8):
+    rng = np.random.default_rng(1)
+    emb, labels, patients = {}, {}, {}
+    for s, n in (("train", 400), ("val", 300), ("test", 300)):
+        X, y = blobs(int(n * 0.8), int(n * 0.2), d=d, seed={"train": 0, "val": 1, "test": 2}[s])
+        emb[s], labels[s] = X, y
+        patients[s] = rng.integers(0, 30, len(y)).astype(str)
+    return emb, labels, patients
+
+
+def test_synthetic_rows_that_look_like_the_other_class_are_measured_as_harm():
+    emb, labels, patients = _three_splits()
+    rng = np.random.default_rng(5)
+    # "IDC+" images whose embeddings lie away from every real IDC+ one: artefacts a bad
+    # generator gives, which teach the head a wrong direction
+    bad = {
+        s: (rng.normal(-2.0, 1, (400, 8)).astype(np.float32), np.r_[np.ones(300), np.zeros(100)])
+        for s in (11, 12, 13)
+    }
+    study = synthetic_gain.compare_with_synthetic(emb, labels, patients, bad, n_boot=200)
+    t = study.table
+    assert list(t.index) == list(synthetic_gain.GAIN_METHODS) and study.seeds == [11, 12, 13]
+    assert t.loc["synthetic_minority", "synthetic"] == 300  # only the IDC+ rows are added
+    assert t.loc["synthetic_both", "synthetic"] == 400
+    assert t.loc["none", "auc_vs_none"] == 0 and t.loc["none", "auc_vs_none_high"] == 0
+    assert t.loc["synthetic_minority", "auc_vs_none_high"] < 0
+    assert (study.per_seed.groupby("method").size() == 3).all()
+    v = study.verdict()
+    assert v["harm"] and not v["gain"] and "made the classifier worse" in v["sentence"]
+    assert "3 seeds" in v["sentence"]
+    assert "[" in study.readable().loc["+ synthetic IDC+ images", "AUC vs none [95% CI]"]
+
+
+def test_synthetic_rows_from_the_real_distribution_are_not_called_a_gain_or_harm_by_chance():
+    emb, labels, patients = _three_splits()
+    # more draws of the very distribution the training rows come from: no systematic change
+    good = {}
+    for s in (1, 2, 3):
+        X, y = blobs(200, 200, seed=100 + s)
+        good[s] = (X, y)
+    study = synthetic_gain.compare_with_synthetic(emb, labels, patients, good, n_boot=200)
+    t = study.table
+    assert abs(t.loc["synthetic_both", "auc_vs_none"]) < 0.02
+    assert t.loc["synthetic_both", "auc_vs_none_low"] <= t.loc["synthetic_both", "auc_vs_none"]
+    assert not study.verdict()["harm"]

@@ -1,0 +1,143 @@
+"""The diffusion generator: it learns, samples deterministically, resumes, and sees
+training patients only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from idc_utils.training import diffusion, generator
+
+
+def two_kinds(n=64, seed=0):
+    """Patches whose colour carries the class: pale pink (IDC-) or dark purple (IDC+)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    base = np.where(labels[:, None] == 1, [90, 40, 120], [230, 180, 210])[:, None, None, :]
+    images = np.clip(base + rng.normal(0, 10, (n, 50, 50, 3)), 0, 255).astype(np.uint8)
+    rows = pd.DataFrame(
+        {"i": np.arange(n), "label": labels, "patient_id": (np.arange(n) // 8).astype(str)}
+    ).assign(split="train")
+    return images, rows
+
+
+TINY = diffusion.GenConfig(image_size=16, widths=(16, 32), batch_size=16, lr=2e-3, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """150 steps on 64 training patches, 16 validation patches choosing the weights that sample
+    (the tests below run in this order: the last one trains on)."""
+    images, rows = two_kinds(80)
+    train, val = rows.iloc[:64], rows.iloc[64:].assign(split="val")
+    out = tmp_path_factory.mktemp("gen")
+    gen = generator.train_generator(
+        images,
+        train,
+        TINY,
+        out,
+        val_rows=val,
+        budget_s=600,
+        max_steps=150,
+        eval_every=50,
+        log=lambda *_: None,
+    )
+    return images, train, val, out, gen
+
+
+@pytest.mark.slow
+def test_the_loss_falls_and_the_steps_are_recorded(trained):
+    _, _, _, out, gen = trained
+    assert gen.steps == 150 and gen.history["step"].iloc[-1] == 150
+    first, last = gen.history["loss"].iloc[0], gen.history["loss"].iloc[-1]
+    assert last < 0.8 * first, gen.history
+    assert (out / "generator.json").exists()
+
+
+@pytest.mark.slow
+def test_sampling_is_deterministic_per_seed_with_the_right_shape(trained):
+    *_, gen = trained
+    a = gen.sample(4, label=1, seed=7, diffusion_steps=5)
+    b = gen.sample(4, label=1, seed=7, diffusion_steps=5)
+    c = gen.sample(4, label=1, seed=8, diffusion_steps=5)
+    assert a.shape == (4, 16, 16, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # the class is heard: IDC+ samples come out darker than IDC- ones
+    neg = gen.sample(8, label=0, seed=1, diffusion_steps=10)
+    pos = gen.sample(8, label=1, seed=1, diffusion_steps=10)
+    assert pos.mean() < neg.mean()
+
+
+@pytest.mark.slow
+def test_validation_patients_choose_the_weights_that_sample(trained):
+    images, _, val, out, gen = trained
+    h = gen.history.dropna(subset=["val_loss"])
+    assert len(h) == 3 and list(h["step"]) == [50, 100, 150]
+    # the kept weights are those of the lowest validation error, and sampling uses them
+    assert gen.best_step == int(h.loc[h["val_loss"].idxmin(), "step"])
+    net = generator.load_generator(out).network
+    v = diffusion.validation_loss(
+        net,
+        diffusion.to_model_range(images[64:], 16),
+        val.label.to_numpy().astype("int32"),
+        TINY.seed,
+    )
+    assert v == pytest.approx(h["val_loss"].min(), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_training_resumes_from_its_checkpoint_and_refuses_another_training_set(trained):
+    images, rows, _, out, gen = trained
+    logs = []
+    more = generator.train_generator(
+        images, rows, TINY, out, budget_s=600, max_steps=gen.steps + 5, log=logs.append
+    )
+    assert more.steps == gen.steps + 5 and any("resuming at step 150" in m for m in logs)
+    assert generator.load_generator(out).steps == more.steps
+    with pytest.raises(ValueError, match="another configuration or training set"):
+        generator.train_generator(images, rows.iloc[:-8], TINY, out, max_steps=1)
+    # asked to, it starts over instead (the chapter does, when its split changes)
+    logs = []
+    again = generator.train_generator(
+        images, rows.iloc[:-8], TINY, out, max_steps=2, restart=True, log=logs.append
+    )
+    assert again.steps == 2 and any("starting over" in m for m in logs)
+
+
+def test_the_generator_never_sees_validation_or_test_patients(tmp_path):
+    images, rows = two_kinds(16)
+    rows.loc[rows.index[-4:], "split"] = "test"
+    with pytest.raises(ValueError, match="train patients only; got rows of \\['test'\\]"):
+        generator.train_generator(images, rows, TINY, tmp_path, max_steps=1)
+    train = rows[rows.split == "train"]
+    with pytest.raises(ValueError, match="stopping data must be val patients only"):
+        generator.train_generator(images, train, TINY, tmp_path, val_rows=train, max_steps=1)
+
+
+@pytest.mark.slow
+def test_mixed_precision_trains_with_float32_weights(tmp_path):
+    import keras
+
+    images, rows = two_kinds(32)
+    cfg = diffusion.GenConfig(image_size=16, widths=(16, 32), batch_size=8, mixed_precision=True)
+    gen = generator.train_generator(images, rows, cfg, tmp_path, max_steps=3, log=lambda *_: None)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
+    assert all(w.dtype == "float32" for w in gen.network.weights)
+    out = gen.sample(2, label=1, seed=0, diffusion_steps=2)
+    assert out.shape == (2, 16, 16, 3) and out.dtype == np.uint8
+
+
+def test_sizes_round_trip_and_mixed_precision_setting():
+    images, _ = two_kinds(2)
+    small = diffusion.to_patch_size(images, 32)
+    assert small.shape == (2, 32, 32, 3) and small.dtype == np.uint8
+    back = diffusion.round_trip(images, 16)
+    assert back.shape == images.shape
+    # the round trip keeps the colour and loses the detail
+    assert abs(back.mean() - images.mean()) < 3 and back.std() < images.std()
+    assert diffusion.resolve_mixed_precision(False) is False
+    assert diffusion.resolve_mixed_precision("auto") in (True, False)
+    with pytest.raises(ValueError, match="true, false or 'auto'"):
+        diffusion.resolve_mixed_precision("yes")
