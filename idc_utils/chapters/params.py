@@ -9,6 +9,7 @@ default. :func:`chapter_params` fills each ``None`` from the profile in
 
 from __future__ import annotations
 
+import ast
 import os
 import platform
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idc_utils.chapters.profiles import RESERVED, profile_params
-from idc_utils.chapters.run_folder import Run
+from idc_utils.chapters.run_folder import Run, experiment_dir, seed_experiment
 from idc_utils.core.paths import display_path
 from idc_utils.core.seeding import seed_everything
 
@@ -65,17 +66,55 @@ class ChapterParams:
         return pd.DataFrame(rows).set_index("parameter")
 
 
+def injected_unknown(namespace: dict) -> tuple[list[str], list[str]]:
+    """Names that papermill injected (``-p KEY VALUE``) but the chapter's ``parameters`` cell does
+    not declare, and the names it declares. Read from the kernel's input history: papermill puts
+    its ``# Parameters`` cell right after the chapter's own. Empty lists outside papermill."""
+    cells = [c for c in namespace.get("In", []) if isinstance(c, str)]
+    for k in range(len(cells) - 1, 0, -1):
+        if cells[k].lstrip().startswith("# Parameters"):
+            injected, declared = _assigned(cells[k]), _assigned(cells[k - 1])
+            if declared:
+                return [n for n in injected if n not in declared], declared
+    return [], []
+
+
+def _assigned(code: str) -> list[str]:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    return [
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    ]
+
+
 def chapter_params(
     chapter: str, namespace: dict | None = None, *, profile: str | None = None, **given: Any
 ) -> ChapterParams:
     """Resolve a chapter's parameters: what the caller (papermill) set wins, the profile fills
-    every ``None``. Records them in ``run_dir/params.json`` under the chapter's name.
+    every ``None``. Records them in the run folder's ``params.json`` under the chapter's name.
 
     A chapter calls ``chapter_params("04_cnn_baseline", globals())`` right after its parameters
     cell: the parameters are the names of that namespace that the profile (or ``data_dir``,
-    ``run_dir``) defines, so each is listed once, in the parameters cell."""
+    ``run_dir``) defines, so each is listed once, in the parameters cell.
+
+    A key papermill passed that the chapter does not declare is an error naming the valid ones.
+    Values that differ from the profile make the run an *experiment*: unless ``run_dir`` is
+    given, it writes to ``runs/<profile>/experiments/<chapter>-<digest>/``, seeded with the
+    book run's artefacts, and never into the book's run."""
     if namespace is not None:
         profile = namespace.get("profile", profile)
+        unknown, declared = injected_unknown(namespace)
+        if unknown:
+            raise ValueError(
+                f"{chapter}: unknown parameter {', '.join(map(repr, unknown))}; this chapter's "
+                f"parameters are {', '.join(declared)} (its cell tagged 'parameters')"
+            )
     profile = profile or "sample"
     prof = profile_params(profile)
     if namespace is not None:
@@ -107,7 +146,10 @@ def chapter_params(
         )
     if values.get("data_dir") is None and os.environ.get("IDC_DATA_DIR"):
         values["data_dir"] = os.environ["IDC_DATA_DIR"]
-    run = Run.for_profile(profile, values.get("run_dir"))
+    overrides = {
+        k: values[k] for k in sorted(explicit) if k not in RESERVED and values[k] != prof.get(k)
+    }
+    run = _run_folder(chapter, profile, values.get("run_dir"), overrides)
     values["run_dir"] = str(run.dir)
     params = ChapterParams(chapter, profile, values, run, explicit)
     record = {
@@ -122,3 +164,18 @@ def chapter_params(
     if "seed" in values:
         seed_everything(int(values["seed"]))
     return params
+
+
+def _run_folder(chapter: str, profile: str, run_dir, overrides: dict) -> Run:
+    """The book's run folder; for overrides without a ``run_dir``, the experiment's own."""
+    if run_dir or not overrides:
+        return Run.for_profile(profile, run_dir)
+    book = Run.for_profile(profile).dir
+    exp = experiment_dir(book, chapter, overrides)
+    seed_experiment(book, exp, overrides)
+    shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    print(
+        f"Experiment ({shown}): writing to {display_path(exp)}; the book's run "
+        f"{display_path(book)} is read, never written."
+    )
+    return Run(exp, profile)

@@ -7,16 +7,24 @@ numbers recorded by section.
     runs/<profile>/metrics.json       numbers the chapters report, by section
     runs/<profile>/figures/           every figure, as PNG
     runs/<profile>/notebooks/         the executed chapters
+    runs/<profile>/experiments/<chapter>-<digest>/   runs with parameter overrides
+
+A run with parameters that differ from the profile is an *experiment*: it gets its own folder,
+seeded with copies of the book run's artefacts (:func:`seed_experiment`), so that trying
+``papermill 04_cnn_baseline.ipynb out.ipynb -p cnn_epochs 1`` never replaces the book's model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from idc_utils.core.digests import file_sha256
 from idc_utils.core.paths import project_root
 
 
@@ -81,6 +89,55 @@ class Run:
 
     def metrics(self) -> dict:
         return self.read_json(self.metrics_json)
+
+
+#: what an experiment folder does not copy from the book's run: what the book itself renders
+#: (notebooks, logs, figures, its record) and other experiments
+NOT_COPIED = ("notebooks", "logs", "figures", "experiments", "book.json", "experiment.json")
+
+
+def overrides_digest(overrides: dict) -> str:
+    """8 hex digits naming a set of parameter overrides (the same overrides, the same name)."""
+    text = json.dumps(_jsonable(overrides), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def experiment_dir(book_run: Path, label: str, overrides: dict) -> Path:
+    """Where a run with ``overrides`` writes: ``<book run>/experiments/<label>-<digest>/``."""
+    return Path(book_run) / "experiments" / f"{label}-{overrides_digest(overrides)}"
+
+
+def seed_experiment(book_run: Path, exp_dir: Path, overrides: dict) -> dict[str, str]:
+    """Copy into ``exp_dir`` what the book's run holds for later chapters to read (split,
+    models and their cards, metrics, caches), so that the experiment reads the book's upstream
+    artefacts and writes only into its own folder: the book's run is never written.
+
+    A file the experiment has since rewritten is kept; a copy it has not touched is refreshed
+    when the book's file changed. Returns ``{relative path: sha256}`` of the copies, also kept in
+    ``exp_dir/experiment.json``."""
+    book_run, exp_dir = Path(book_run), Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    record_path = exp_dir / "experiment.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    copied = dict(record.get("copied", {}))
+    for src in sorted(book_run.rglob("*")) if book_run.is_dir() else []:
+        rel = src.relative_to(book_run)
+        if not src.is_file() or rel.parts[0] in NOT_COPIED or src.suffix in (".tmp", ".lock"):
+            continue
+        dst = exp_dir / rel
+        digest = file_sha256(src)
+        if dst.exists():
+            mine = file_sha256(dst)
+            if mine == digest or copied.get(rel.as_posix()) != mine:
+                continue  # already the book's, or rewritten by the experiment: keep it
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+        copied[rel.as_posix()] = digest
+    record.update(book_run=str(book_run), overrides=_jsonable(overrides), copied=copied)
+    tmp = record_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    tmp.replace(record_path)
+    return copied
 
 
 def _jsonable(obj):

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from idc_utils.core.digests import file_sha256
 from idc_utils.core.paths import display_path
 from idc_utils.data.pipeline import patch_batches
 from idc_utils.evaluation.thresholds import validation_operating_point
@@ -306,6 +307,7 @@ def _finish(run: _Training, key: dict) -> TrainResult:
     if ctx:
         card["context"] = ctx
     card["reuse_key"] = key
+    card["model_sha256"] = file_sha256(model_path)  # reuse checks the file is still this one
     card_path = cards.save_card(card, model_path)
     shutil.rmtree(run.work, ignore_errors=True)
     run.log(

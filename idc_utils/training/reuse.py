@@ -1,7 +1,7 @@
 """A finished training is **reused**: when ``<name>.keras`` and its card exist and the card's
 training configuration, data fingerprint and training rows equal the new ones (and
-:data:`idc_utils.training.config.RECIPE_VERSION` is unchanged), the fit loop loads the model
-instead of training again."""
+:data:`idc_utils.training.config.RECIPE_VERSION` is unchanged), and the ``.keras`` file still
+has the hash its card recorded, the fit loop loads the model instead of training again."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from idc_utils.core.digests import file_sha256
 from idc_utils.data.split import training_rows_digest
 from idc_utils.models.cards import load_model
 from idc_utils.training.config import RECIPE_VERSION, TrainConfig
@@ -48,6 +49,8 @@ def reusable_result(out_dir: Path, name: str, key: dict) -> TrainResult | None:
         return None
     if json.loads(json.dumps(key)) != card.get("reuse_key"):
         return None
+    if card.get("model_sha256") not in (None, file_sha256(model_path)):
+        return None  # the .keras file was replaced after its card was written: train again
     model, card = load_model(model_path)
     history_csv = out_dir / f"{name}.history.csv"
     history = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame()

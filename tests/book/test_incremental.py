@@ -15,6 +15,7 @@ import yaml
 from conftest import ROOT
 
 from idc_utils.book import dependencies, notebooks, runner, site
+from idc_utils.core.digests import file_sha256
 
 
 def notebook(cells, needs=()):
@@ -88,6 +89,14 @@ def project(tmp_path, tiny_dataset):
     return root, tiny_dataset
 
 
+def set_profile(root, **values):
+    """Change the project's ``smoke`` profile (what the book's own parameters come from)."""
+    path = root / "idc_utils" / "profiles.yml"
+    profiles = yaml.safe_load(path.read_text())
+    profiles["smoke"].update(values)
+    path.write_text(yaml.safe_dump(profiles))
+
+
 def build(project, **kw):
     root, data = project
     logs = []
@@ -122,7 +131,8 @@ def test_each_change_reruns_exactly_what_depends_on_it(project):
     status = build(project)  # nothing changed
     assert all(s.startswith("reused") for s in status.values()), status
     rec = json.loads((root / "runs" / "smoke" / "book.json").read_text())["chapters"]
-    assert rec["a_first"]["outputs"] == ["a.txt"] and rec["a_first"]["peak_rss_mb"] > 0
+    assert list(rec["a_first"]["outputs"]) == ["a.txt"] and rec["a_first"]["peak_rss_mb"] > 0
+    assert rec["a_first"]["outputs"]["a.txt"] == file_sha256(root / "runs" / "smoke" / "a.txt")
     assert rec["a_first"]["depends_on"]["params"] == {"profile": "smoke", "seed": 1, "size": 3}
     assert "chapters/params.py" in rec["a_first"]["depends_on"]["modules"]
     assert "serving/dicomweb.py" not in rec["a_first"]["depends_on"]["modules"]
@@ -136,42 +146,43 @@ def test_each_change_reruns_exactly_what_depends_on_it(project):
     assert done.cells[0].source.startswith("# First, reworded")
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in done.cells)
 
-    status = build(project, overrides={"size": 4})  # a parameter
+    set_profile(root, size=4)  # a parameter of the book's profile
+    status = build(project)
     assert "parameters changed: size 3 -> 4" in status["a_first"]
     assert "it reads a_first, which ran in this build" in status["b_second"]
 
     touch(root, "chapters/run_folder.py")  # a module both import (through chapters/params.py)
-    status = build(project, overrides={"size": 4})
+    status = build(project)
     assert all("idc_utils changed: chapters/run_folder.py" in s for s in status.values()), status
     touch(root, "serving/app/ui.py")  # a module neither imports
-    assert all(s.startswith("reused") for s in build(project, overrides={"size": 4}).values())
+    assert all(s.startswith("reused") for s in build(project).values())
     for edited in ("serving/dicomweb.py", "chapters/dicomweb_figures.py"):
         touch(root, edited)  # the DICOMweb code; the second chapter's figure code
-        status = build(project, overrides={"size": 4})
+        status = build(project)
         assert status["a_first"].startswith("reused"), status
         assert f"idc_utils changed: {edited}" in status["b_second"], status
 
     edit_cell(b_nb, 1, lambda s: s + "\nprint('more')")  # code of the second chapter
-    status = build(project, overrides={"size": 4})
+    status = build(project)
     assert status["a_first"].startswith("reused") and "its code cells changed" in status["b_second"]
 
     study = root / "book" / "data" / "study.json"  # a stored study only the second mentions
     study.parent.mkdir(parents=True)
     study.write_text("{}")
-    status = build(project, overrides={"size": 4})
+    status = build(project)
     assert status["a_first"].startswith("reused")
     assert "stored results it reads changed: study.json" in status["b_second"]
     study.write_text('{"measured": "again"}')
-    assert "study.json" in build(project, overrides={"size": 4})["b_second"]
+    assert "study.json" in build(project)["b_second"]
 
     (root / "runs" / "smoke" / "a.txt").unlink()  # an output deleted
-    status = build(project, overrides={"size": 4})
+    status = build(project)
     assert "its outputs are missing: a.txt" in status["a_first"]
 
     extra = next(data.glob("101/0/*.png"))  # the data
     shutil.copy(extra, extra.with_name(extra.name.replace("_x", "_x9")))
-    assert all("the data changed" in s for s in build(project, overrides={"size": 4}).values())
-    forced = build(project, overrides={"size": 4}, force=True)
+    assert all("the data changed" in s for s in build(project).values())
+    forced = build(project, force=True)
     assert all(s.startswith("running, because --force") for s in forced.values())
 
 
@@ -267,3 +278,85 @@ def test_pages_of_chapters_that_left_the_book_are_removed_from_the_html(tmp_path
     assert not (html / "_sources" / "notebooks" / "07_dicomweb.ipynb").exists()
     assert (html / "notebooks" / "08_dicomweb.html").exists()
     assert (html / "book" / "intro.html").exists()
+
+
+def run_papermill(root, data, tmp_path, monkeypatch, **parameters):
+    """The chapter ``a_first`` run as a reader would: plain papermill, with ``-p`` values."""
+    import papermill as pm
+
+    monkeypatch.setenv("IDC_BOOK_ROOT", str(root))
+    monkeypatch.setenv("IDC_DATA_DIR", str(data))
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(
+        str(root / "notebooks" / "a_first.ipynb"),
+        str(out),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(root / "notebooks"),
+        progress_bar=False,
+    )
+    return nbformat.read(out, as_version=4)
+
+
+def book_files(run):
+    """The book run's artefacts, byte for byte (what an experiment must leave alone)."""
+    skip = ("notebooks", "logs", "experiments")
+    return {
+        p.relative_to(run).as_posix(): p.read_bytes()
+        for p in run.rglob("*")
+        if p.is_file() and p.relative_to(run).parts[0] not in skip
+    }
+
+
+def test_experiments_never_write_the_books_run(project, tmp_path, monkeypatch):
+    root, data = project
+    book = root / "runs" / "smoke"
+    build(project)
+    before = book_files(book)
+
+    done = run_papermill(root, data, tmp_path, monkeypatch, size=5)  # papermill -p size 5
+    assert book_files(book) == before
+    [exp] = (book / "experiments").glob("a_first-*")
+    assert (exp / "a.txt").read_text() == "5"  # seed 1 x size 5
+    shown = "".join(o.get("text", "") for c in done.cells for o in c.get("outputs", []))
+    assert "Experiment (size=5): writing to runs/smoke/experiments/a_first-" in shown
+    assert (
+        run_papermill(root, data, tmp_path, monkeypatch, size=5)
+        and len(list((book / "experiments").glob("a_first-*"))) == 1
+    )  # the same overrides, the same folder
+
+    logs = []
+    runner.run_chapters("smoke", str(data), root=root, log=logs.append, overrides={"size": 6})
+    assert any("experiment (size=6): writing to runs/smoke/experiments/book-" in m for m in logs)
+    [whole] = (book / "experiments").glob("book-*")
+    assert (whole / "a.txt").read_text() == "6" and (
+        whole / "notebooks" / "b_second.ipynb"
+    ).exists()
+    assert book_files(book) == before
+    status = build(project)  # the book itself: nothing of it changed
+    assert all(s.startswith("reused") for s in status.values()), status
+
+
+def test_an_artefact_changed_behind_the_books_back_is_rebuilt(project):
+    root, _ = project
+    book = root / "runs" / "smoke"
+    build(project)
+    (book / "a.txt").write_text("overwritten by hand")
+    status = build(project)
+    assert "its outputs were changed since it ran (not by the book): a.txt" in status["a_first"]
+    assert "it reads a_first, which ran in this build" in status["b_second"]
+    assert (book / "a.txt").read_text() == "3"
+    assert all(s.startswith("reused") for s in build(project).values())
+
+
+def test_an_unknown_parameter_is_an_error_naming_the_valid_ones(project, tmp_path, monkeypatch):
+    import papermill as pm
+
+    root, data = project
+    with pytest.raises(ValueError, match="unknown parameter 'not_a_key'.*seed, size"):
+        build(project, overrides={"not_a_key": 1})
+    assert not (root / "runs" / "smoke" / "book.json").exists()  # failed before any chapter
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        run_papermill(root, data, tmp_path, monkeypatch, not_a_key=1)
+    assert "unknown parameter 'not_a_key'" in str(err.value)
+    assert "profile, data_dir, run_dir, seed, size" in str(err.value)

@@ -78,3 +78,45 @@ def test_record_metrics_merges_sections(tmp_path):
     run.record_metrics("b", {"y": [1, 2]})
     m = run.metrics()
     assert m["a"] == {"x": 0.5, "n": 3, "nan": None} and m["b"] == {"y": [1, 2]}
+
+
+def test_overrides_make_an_experiment_that_reads_the_books_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IDC_BOOK_ROOT", str(tmp_path))
+    book = tmp_path / "runs" / "smoke"
+    (book / "models").mkdir(parents=True)
+    (book / "split.csv").write_text("patient,split\n1,train\n")
+    (book / "models" / "cnn.keras").write_bytes(b"the book's model")
+    (book / "figures").mkdir()
+    (book / "figures" / "f.png").write_bytes(b"png")
+    epochs = profiles.profile_params("smoke")["cnn_epochs"]
+
+    same = params.chapter_params("04_x", profile="smoke", cnn_epochs=epochs)
+    assert same.run.dir == book  # a value equal to the profile's is no experiment
+
+    p = params.chapter_params("04_x", profile="smoke", cnn_epochs=epochs + 1)
+    exp = p.run.dir
+    assert exp.parent == book / "experiments" and exp.name.startswith("04_x-")
+    assert f"Experiment (cnn_epochs={epochs + 1})" in capsys.readouterr().out
+    assert (exp / "split.csv").read_text() == (book / "split.csv").read_text()
+    assert not (exp / "figures" / "f.png").exists()  # what the chapter draws is its own
+    (exp / "models" / "cnn.keras").write_bytes(b"a 1-epoch model")  # the experiment trains
+    assert (book / "models" / "cnn.keras").read_bytes() == b"the book's model"
+    recorded = json.loads((exp / "params.json").read_text())["04_x"]["parameters"]
+    assert recorded["cnn_epochs"] == epochs + 1 and recorded["run_dir"] == str(exp)
+
+    (book / "split.csv").write_text("patient,split\n1,val\n")  # the book moved on
+    again = params.chapter_params("04_x", profile="smoke", cnn_epochs=epochs + 1)
+    assert again.run.dir == exp  # the same overrides, the same folder
+    assert (exp / "split.csv").read_text().endswith("1,val\n")  # an untouched copy follows
+    assert (exp / "models" / "cnn.keras").read_bytes() == b"a 1-epoch model"  # its own stays
+    given = params.chapter_params("04_x", profile="smoke", cnn_epochs=1, run_dir=tmp_path / "r")
+    assert given.run.dir == tmp_path / "r"  # a folder the user names is used as it is
+
+
+def test_an_injected_key_the_chapter_does_not_declare_is_named(tmp_path):
+    cells = ["import os", 'profile = "smoke"\nrun_dir = None\nseed = None\n']
+    ns = {"In": [*cells, "# Parameters\nseed = 3\nnot_a_key = 1\n"], "seed": 3, "profile": "smoke"}
+    with pytest.raises(ValueError, match="unknown parameter 'not_a_key'.*profile, run_dir, seed"):
+        params.chapter_params("01_x", {**ns, "run_dir": str(tmp_path)})
+    ns["In"][-1] = "# Parameters\nseed = 3\n"
+    assert params.chapter_params("01_x", {**ns, "run_dir": str(tmp_path)}).seed == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,14 @@ def test_an_identical_training_is_reused_and_a_changed_one_is_not(cnn_run, tmp_p
     )
     assert key_a["split"] != key_b["split"] and key_a["config"] != key_c["config"]
     assert reuse.reusable_result(res.model_path.parent, "cnn", key_b) is None
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in ("cnn.keras", "cnn.json"):
+        shutil.copy(res.model_path.parent / f, copy / f)
+    assert reuse.reusable_result(copy, "cnn", key_a) is not None
+    with open(copy / "cnn.keras", "ab") as f:
+        f.write(b"\0")  # the model file replaced behind its card's back: not reused
+    assert reuse.reusable_result(copy, "cnn", key_a) is None
     forced = loop.fit(
         config.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST),
         images,
