@@ -340,6 +340,40 @@ def test_endpoints_answer_like_predict(
     assert "IDC+ area" in tsummary
 
 
+#: the endpoints chapter 9, benchmarks/app_latency.py and these tests call, by those names
+API_ENDPOINTS = {
+    "/classify_patches",
+    "/analyze_tissue",
+    "/search_slides",
+    "/map_slide",
+    "/store_result",
+}
+
+
+def test_the_api_is_exactly_the_named_endpoints(app_process):
+    import json
+    import urllib.request
+
+    from gradio_client import Client
+
+    url, _ = app_process
+    client = Client(url, verbose=False)
+    api = client.view_api(print_info=False, return_format="dict")
+    assert set(api["named_endpoints"]) == API_ENDPOINTS and not api["unnamed_endpoints"]
+    with urllib.request.urlopen(f"{url}gradio_api/info?all_endpoints=true", timeout=30) as r:
+        hidden_too = json.load(r)  # also the undocumented endpoints, callable though not listed
+    assert set(hidden_too["named_endpoints"]) == API_ENDPOINTS
+    # what a client can call by name: every event with a name that is not private
+    by_name = {
+        "/" + d["api_name"]
+        for d in client.config["dependencies"]
+        if d.get("api_name") and d.get("api_visibility") != "private"
+    }
+    assert by_name == API_ENDPOINTS
+    with pytest.raises(ValueError, match="Cannot find a function"):
+        client.predict(0, api_name="/load_example")  # the examples fill the page only
+
+
 def test_endpoint_errors_are_messages(app_process, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
@@ -416,6 +450,31 @@ def test_browser_patch_tab_shows_a_readable_picture_and_the_label_predict_gives(
         finally:
             browser.close()
     assert (ARTIFACTS / "app_patch_tab_1.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_browser_patch_example_still_loads_though_private_to_the_page(app_process, shared_sample):
+    """The examples' event is left out of the API, yet a click on one still fills the upload
+    box: the patch it names is then classified."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app_process
+    name = Path(patch_tab.example_patches(shared_sample)[0]).name
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            open_app(page, url)
+            page.get_by_text(name, exact=True).first.click()
+            page.get_by_role("button", name="Classify").click()
+            page.wait_for_function(
+                "() => (document.querySelector('#patch-summary')?.innerText || '')"
+                ".includes('1 of 1 patches classified')",
+                timeout=60_000,
+            )
+            assert name in page.inner_text("#patch-table")
+        finally:
+            browser.close()
 
 
 def test_tissue_map_uses_slide_context_when_the_card_has_it(untrained_model, tmp_path):

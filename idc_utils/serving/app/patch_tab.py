@@ -124,7 +124,11 @@ def build_tab(pred: Predictor, data_dir) -> list[str]:
     run.click(classify_patches, files, [summary, gallery, table], api_name="classify_patches")
     examples = example_patches(data_dir)
     if examples:
+        # clicking an example only fills the upload box: a page event, not part of the API
         gr.Examples(
-            [[[e]] for e in examples], inputs=[files], label="Real patches from the dataset"
+            [[[e]] for e in examples],
+            inputs=[files],
+            label="Real patches from the dataset",
+            api_visibility="private",
         )
     return examples

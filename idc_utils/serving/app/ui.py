@@ -2,8 +2,8 @@
 
     python -m idc_utils app [--model runs/<profile>/models/<name>.keras] [--port 7860]
 
-Three tabs, five API endpoints (their names are given explicitly; chapter 9 and the tests call
-them):
+Three tabs, five API endpoints and no other (their names are given explicitly; chapter 9, the
+benchmarks and the tests call them; the Patch tab's examples are a private page event):
 
 * Patch, ``classify_patches``: one or many 50x50 patches (PNG/JPEG/TIFF/DICOM) -> IDC+/IDC- at
   the model's saved threshold, the probability, a Grad-CAM overlay, and any conversion or error
