@@ -104,23 +104,50 @@ def cmd_data_check(args) -> int:
     return 0
 
 
-def cmd_data_download(args) -> int:
+def _kaggle_download(dest: str | None) -> Path | None:
+    """The Kaggle set downloaded with kagglehub (kept under ``dest``; a second call finds it
+    there): its folder of patient folders. ``None`` when kagglehub is missing (said on stderr)."""
     from idc_utils.data import sources
 
     try:
         import kagglehub
     except ImportError:
         print("kagglehub is not installed: pip install 'idc-book[data]'", file=sys.stderr)
-        return 2
-    if args.dest:
-        os.environ["KAGGLEHUB_CACHE"] = os.path.abspath(args.dest)
+        return None
+    if dest:
+        os.environ["KAGGLEHUB_CACHE"] = os.path.abspath(dest)
     print(
         f"downloading {sources.KAGGLE_DATASET} (about 3.1 GB) with kagglehub; this needs a Kaggle "
-        "account (~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY) and network"
+        "account (~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY) and network",
+        flush=True,
     )
-    path = kagglehub.dataset_download(sources.KAGGLE_DATASET)
-    root = sources.find_dataset_root(path)
+    return sources.find_dataset_root(kagglehub.dataset_download(sources.KAGGLE_DATASET))
+
+
+def cmd_data_download(args) -> int:
+    root = _kaggle_download(args.dest)
+    if root is None:
+        return 2
     print("done. Use it with:\n  export IDC_DATA_DIR=" + str(root))
+    return 0
+
+
+def cmd_data_sample(args) -> int:
+    """Copy the teaching sample out of the Kaggle set (``--from``, or downloaded into ``--dest``
+    when a file is still needed), every file checked; print the IDC_DATA_DIR to use."""
+    from idc_utils.data import sample
+
+    entries = sample.read_manifest()
+    out = Path(args.out).expanduser().resolve()
+    source = args.source
+    if source is None and sample.to_copy(out, entries):
+        source = _kaggle_download(args.dest)
+        if source is None:
+            return 2
+        print(f"the full set (277,524 patches, PROFILE=full): IDC_DATA_DIR={source}")
+    report = sample.make_sample(source, out, entries)
+    print(report.summary())
+    print("Use the teaching sample with:\n  export IDC_DATA_DIR=" + str(out))
     return 0
 
 
@@ -335,7 +362,7 @@ def _publish(sub) -> None:
 
 
 def _data(sub) -> None:
-    d = sub.add_parser("data", help="check or download the dataset")
+    d = sub.add_parser("data", help="check or download the dataset; make the teaching sample")
     dsub = d.add_subparsers(dest="data_command", required=True)
     c = dsub.add_parser("check", help="scan, validate and cache a dataset; report problems")
     c.add_argument("path", nargs="?", default=None, help="folder or zip (default: $IDC_DATA_DIR)")
@@ -344,6 +371,25 @@ def _data(sub) -> None:
     dl = dsub.add_parser("download", help="download the Kaggle set with kagglehub")
     dl.add_argument("--dest", default="data", help="where kagglehub keeps it (default: ./data)")
     dl.set_defaults(func=cmd_data_download)
+    sa = dsub.add_parser(
+        "sample",
+        help="copy the book's 8,035-patch sample out of the Kaggle set, every file checked",
+    )
+    sa.add_argument(
+        "--from",
+        dest="source",
+        metavar="DOWNLOAD",
+        default=None,
+        help="the Kaggle download: its folder (any level) or its .zip (default: download it "
+        "with kagglehub into --dest, unless --out already holds the whole sample)",
+    )
+    sa.add_argument(
+        "--out", default="data/idc-sample", help="the sample's folder (default: ./data/idc-sample)"
+    )
+    sa.add_argument(
+        "--dest", default="data", help="without --from: where kagglehub keeps it (default: ./data)"
+    )
+    sa.set_defaults(func=cmd_data_sample)
 
 
 def _dicom(sub) -> None:
