@@ -5,7 +5,8 @@ train     train one of the book's models outside the notebooks (one machine or s
 predict   score patches with a saved model, write a CSV
 app       launch the Gradio demo
 publish   push the built book to a gh-pages branch
-data      check a dataset folder, or download the Kaggle set
+data      check a dataset, download the Kaggle set, or copy the teaching sample out of it
+run       publish a run's models, split and metrics, or fetch a published run (start anywhere)
 dicom     run a local DICOMweb server, or write a patient's region as a DICOM slide
 """
 
@@ -245,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_book, _train, _predict, _app, _publish, _data, _dicom):
+    for add in (_book, _train, _predict, _app, _publish, _data, _run, _dicom):
         add(sub)
     return p
 
@@ -392,6 +393,49 @@ def _data(sub) -> None:
     sa.set_defaults(func=cmd_data_sample)
 
 
+def cmd_run_publish(args) -> int:
+    from idc_utils.chapters.published_run import publish_run
+
+    files = publish_run(Path(args.run_dir), Path(args.out))
+    print(f"published {len(files)} files of {args.run_dir} in {args.out} (with SHA256SUMS)")
+    return 0
+
+
+def cmd_run_fetch(args) -> int:
+    import time
+
+    from idc_utils.chapters.published_run import fetch_run
+    from idc_utils.core.paths import display_path
+
+    run_dir = Path(args.run_dir or f"runs/{args.profile}")
+    t0 = time.perf_counter()
+    rep = fetch_run(args.source, run_dir, overwrite=args.overwrite)
+    print(
+        f"fetched {len(rep.downloaded)} files ({rep.bytes / 1e6:.1f} MB), kept {len(rep.kept)} "
+        f"already there, every SHA-256 checked, in {time.perf_counter() - t0:.1f} s: "
+        f"{display_path(run_dir)}"
+    )
+    print("chapters 6-9 now run without training, e.g. make book, or papermill with -p run_dir")
+    return 0
+
+
+def _run(sub) -> None:
+    r = sub.add_parser("run", help="publish a run, or fetch a published one (start anywhere)")
+    rsub = r.add_subparsers(dest="run_command", required=True)
+    pu = rsub.add_parser("publish", help="copy a run's split, models, metrics + SHA256SUMS")
+    pu.add_argument("--run-dir", default="runs/sample", help="the run (default: runs/sample)")
+    pu.add_argument("--out", required=True, help="folder to publish, e.g. _build/html/run")
+    pu.set_defaults(func=cmd_run_publish)
+    fe = rsub.add_parser("fetch", help="download a published run, checking every SHA-256")
+    fe.add_argument(
+        "--from", dest="source", required=True, help="its address (the folder with SHA256SUMS)"
+    )
+    fe.add_argument("--profile", default="sample", help="the run's profile (default: sample)")
+    fe.add_argument("--run-dir", default=None, help="where to (default: runs/<profile>)")
+    fe.add_argument("--overwrite", action="store_true", help="replace files of the run that differ")
+    fe.set_defaults(func=cmd_run_fetch)
+
+
 def _dicom(sub) -> None:
     dc = sub.add_parser("dicom", help="a local DICOMweb server; slides as DICOM")
     dcsub = dc.add_subparsers(dest="dicom_command", required=True)
@@ -423,9 +467,11 @@ def main(argv=None) -> int:
         if os.environ.get("IDC_DEBUG"):
             raise
         from idc_utils.book.notebooks import ChapterError
+        from idc_utils.chapters.published_run import PublishedRunError
         from idc_utils.serving.orthanc import OrthancError
 
-        if isinstance(exc, (ChapterError, OrthancError, FileNotFoundError, ValueError)):
+        known = (ChapterError, OrthancError, PublishedRunError, FileNotFoundError, ValueError)
+        if isinstance(exc, known):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise

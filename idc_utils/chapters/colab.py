@@ -1,0 +1,106 @@
+"""A chapter opened on Colab (the book's launch button): its first cell sets everything up.
+
+Each chapter's first code cell is :data:`SETUP_CELL` with the chapter's number (written into the
+notebooks by ``tools/setup_cells.py``; a test checks they agree). On Colab, and only there, it
+
+1. clones the book's repository (the chapters read its ``book/data`` studies and profiles) and
+   installs the package with the extras a chapter needs; Colab's own TensorFlow is kept;
+2. calls :func:`setup`: the teaching sample, copied out of a zip at ``$IDC_SAMPLE_URL`` or out
+   of the Kaggle download (a Kaggle account), every file's hash checked; and, from chapter 6 on,
+   the run the published book trained (``$IDC_RUN_URL``, by default the ``run/`` folder of the
+   repository's GitHub Pages site), every hash checked, so that no chapter trains again.
+
+Locally the cell does nothing: the reader has run ``make install`` and set ``IDC_DATA_DIR``.
+``IDC_BOOK_SETUP=1`` runs it anywhere (the tests do, against local servers).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from idc_utils.chapters.published_run import fetch_run
+
+#: the repository the cell clones; a fork sets its own with tools/setup_cells.py --repository
+REPOSITORY = "https://github.com/your-account/idc-book"
+
+#: the extras a chapter needs besides TensorFlow, which Colab has
+EXTRAS = "weights,ml,app,book,data,dicom"
+
+#: the first chapter that reads trained models
+FIRST_WITH_MODELS = 6
+
+SETUP_CELL = """\
+# On Colab only: the book's code, the teaching sample and, from chapter 6 on,
+# the models the published book trained. On your machine it does nothing
+# (there: make install, and IDC_DATA_DIR; see How to run).
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules or os.environ.get("IDC_BOOK_SETUP"):
+    repo = os.environ.get("IDC_BOOK_REPO", "{repository}")
+    home = os.environ.setdefault("IDC_BOOK_ROOT", os.path.abspath("idc-book"))
+    if not os.path.isdir(home):
+        subprocess.run(["git", "clone", "--depth", "1", repo, home], check=True)
+    extras = os.environ.get("IDC_BOOK_EXTRAS", "{extras}")
+    pip = [sys.executable, "-m", "pip", "install", "-q", "-e"]
+    pip += [f"{{home}}[{{extras}}]" if extras else home]
+    subprocess.run(pip + os.environ.get("IDC_BOOK_PIP_ARGS", "").split(), check=True)
+    sys.path.insert(0, home)
+    from idc_utils.chapters import colab
+
+    colab.setup(home, chapter={chapter}, repository=repo)"""
+
+
+def setup_cell(chapter: int, repository: str = REPOSITORY) -> str:
+    """The first code cell of chapter ``chapter``."""
+    return SETUP_CELL.format(repository=repository, extras=EXTRAS, chapter=chapter)
+
+
+def pages_run_url(repository: str) -> str | None:
+    """Where the Pages workflow publishes the run of a GitHub repository:
+    ``https://github.com/<owner>/<name>`` -> ``https://<owner>.github.io/<name>/run/``."""
+    parts = repository.rstrip("/").removesuffix(".git").split("/")
+    if len(parts) < 2 or "github.com" not in repository:
+        return None
+    return f"https://{parts[-2].lower()}.github.io/{parts[-1]}/run/"
+
+
+def setup(home: str | os.PathLike, chapter: int, repository: str = REPOSITORY, log=print) -> dict:
+    """The sample into ``<home>/data/idc-sample`` and, from chapter 6 on, the published run into
+    ``<home>/runs/sample``; sets ``IDC_DATA_DIR`` and ``IDC_BOOK_ROOT``. Returns what it set."""
+    home = Path(home).resolve()
+    os.environ["IDC_BOOK_ROOT"] = str(home)
+    data = Path(os.environ.get("IDC_DATA_DIR") or home / "data" / "idc-sample")
+    command = [sys.executable, "-m", "idc_utils", "data", "sample", "--out", str(data)]
+    url = os.environ.get("IDC_SAMPLE_URL")
+    if url:
+        zipped = home / "data" / "idc-sample.zip"
+        if not zipped.exists():
+            zipped.parent.mkdir(parents=True, exist_ok=True)
+            log(f"downloading the teaching sample from {url}")
+            urllib.request.urlretrieve(url, zipped)
+        command += ["--from", str(zipped)]
+    else:
+        command += ["--dest", str(home / "data")]  # the Kaggle set, with kagglehub
+    subprocess.run(command, check=True)
+    os.environ["IDC_DATA_DIR"] = str(data)
+    done = {"IDC_BOOK_ROOT": str(home), "IDC_DATA_DIR": str(data)}
+    if chapter >= FIRST_WITH_MODELS:
+        run_url = os.environ.get("IDC_RUN_URL") or pages_run_url(repository)
+        if not run_url:
+            raise ValueError(
+                f"no published run for {repository}: set IDC_RUN_URL to the run/ folder of a "
+                "published book"
+            )
+        rep = fetch_run(run_url, home / "runs" / "sample")
+        log(
+            f"the published run: {len(rep.downloaded)} files fetched, {len(rep.kept)} already "
+            f"there, every SHA-256 checked ({run_url})"
+        )
+        done["run"] = str(home / "runs" / "sample")
+    return done

@@ -1,0 +1,160 @@
+"""A run folder published next to the book, and fetched from it: start from any chapter.
+
+Chapters 6 to 9 read what chapters 1, 4 and 5 wrote: the split and the trained models. Training
+them takes about half an hour on a slow laptop. The Pages workflow therefore publishes, beside
+the HTML, the sample run's
+
+    split.csv, metrics.json, params.json     the split, the numbers, what each chapter ran with
+    models/<name>.keras, .json, .history.csv the models, their cards and training curves
+    run.json                                 which profile and data produced them
+    SHA256SUMS                               one line per file: its SHA-256 and its path
+
+(:func:`publish_run`), and ``python -m idc_utils run fetch --from URL`` downloads them into a run
+folder, checking every hash (:func:`fetch_run`). A file whose hash differs is refused and not
+kept; a file already in the run folder with other contents is not overwritten unless asked.
+
+Later chapters then run without training; ``make book`` reuses the fetched models too, since
+their cards match the training that would run (same data, split and configuration).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from idc_utils.core.digests import file_sha256
+from idc_utils.core.paths import display_path
+
+#: the checksum file of a published run
+SUMS = "SHA256SUMS"
+
+#: what a published run holds, relative to the run folder (models/ whole: cards and curves too)
+PUBLISHED = ("split.csv", "metrics.json", "params.json", "models")
+
+
+class PublishedRunError(RuntimeError):
+    """A published run could not be fetched or checked: the message names the file and the fix."""
+
+
+def publish_run(run_dir: Path, out: Path) -> list[str]:
+    """Copy the run's split, models, cards and metrics into ``out`` with a ``SHA256SUMS`` file;
+    returns the published paths. ``run.json`` says which profile and data (the digest of its
+    files, from the book's record) produced them."""
+    run_dir, out = Path(run_dir), Path(out)
+    if not (run_dir / "split.csv").exists() or not list((run_dir / "models").glob("*.keras")):
+        raise PublishedRunError(
+            f"{display_path(run_dir)} holds no split and models to publish: build the book first "
+            "(make book)"
+        )
+    files = []
+    for name in PUBLISHED:
+        src = run_dir / name
+        found = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+        files += [p for p in found if p.exists() and not p.name.endswith((".tmp", ".work"))]
+    out.mkdir(parents=True, exist_ok=True)
+    book = run_dir / "book.json"
+    record = json.loads(book.read_text()) if book.exists() else {}
+    data = {e.get("depends_on", {}).get("data") for e in record.get("chapters", {}).values()}
+    about = {"profile": record.get("profile"), "data_files_digest": sorted(data - {None})}
+    (out / "run.json").write_text(json.dumps(about, indent=2) + "\n")
+    lines = [f"{file_sha256(out / 'run.json')}  run.json"]
+    for src in files:
+        rel = src.relative_to(run_dir).as_posix()
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, out / rel)
+        lines.append(f"{file_sha256(src)}  {rel}")
+    (out / SUMS).write_text("\n".join(lines) + "\n")
+    return [line.split("  ", 1)[1] for line in lines]
+
+
+def read_sums(text: str, where: str) -> dict[str, str]:
+    """``{path: sha256}`` from a SHA256SUMS text; a malformed line or an unsafe path is an error."""
+    sums = {}
+    for k, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, _, rel = line.partition("  ")
+        parts = Path(rel).parts
+        if len(digest) != 64 or not rel or rel.startswith("/") or ".." in parts:
+            raise PublishedRunError(
+                f"{where}, line {k}: not '<sha256>  <relative path>': {line[:80]!r}; "
+                "is this the address of a published run?"
+            )
+        sums[rel] = digest.lower()
+    if not sums:
+        raise PublishedRunError(f"{where} lists no files; is this the address of a published run?")
+    return sums
+
+
+@dataclass
+class FetchReport:
+    """What :func:`fetch_run` did: files downloaded, files already there with the right hash."""
+
+    run_dir: Path
+    downloaded: list[str]
+    kept: list[str]
+    bytes: int
+
+
+def fetch_run(url: str, run_dir: Path, overwrite: bool = False, timeout: float = 60) -> FetchReport:
+    """Download the run published at ``url`` (a folder holding ``SHA256SUMS``, over http(s) or
+    ``file:``) into ``run_dir``, checking every file's SHA-256.
+
+    A file already in ``run_dir`` with the right hash is kept; one with other contents (a model
+    you trained) is an error unless ``overwrite``. A download with the wrong hash is deleted and
+    is an error naming the file, both hashes and what to do."""
+    if "://" not in url:  # a folder on this machine
+        url = Path(url).resolve().as_uri()
+    base = url if url.endswith("/") else url + "/"
+    run_dir = Path(run_dir)
+    sums = read_sums(_get(base + SUMS, timeout).decode(errors="replace"), base + SUMS)
+    clash = [
+        rel
+        for rel, digest in sums.items()
+        if (run_dir / rel).exists() and file_sha256(run_dir / rel) != digest
+    ]
+    if clash and not overwrite:
+        raise PublishedRunError(
+            f"{display_path(run_dir)} already holds other versions of {', '.join(clash[:3])}"
+            + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
+            + ": fetch into another folder (--run-dir), or replace them with --overwrite"
+        )
+    downloaded, kept, size = [], [], 0
+    for rel, digest in sums.items():
+        dst = run_dir / rel
+        if dst.exists() and rel not in clash:
+            kept.append(rel)
+            continue
+        data = _get(base + urllib.parse.quote(rel), timeout)
+        part = dst.with_name(dst.name + ".part")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(data)
+        actual = file_sha256(part)
+        if actual != digest:
+            part.unlink()
+            raise PublishedRunError(
+                f"{base + rel}: SHA-256 {actual}, but {SUMS} says {digest}; the file was not "
+                "kept. The download was damaged or the published run changed while fetching: "
+                "fetch again"
+            )
+        part.replace(dst)
+        downloaded.append(rel)
+        size += len(data)
+    return FetchReport(run_dir, downloaded, kept, size)
+
+
+def _get(url: str, timeout: float) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PublishedRunError(
+            f"could not download {url}: {reason}; check the address (the folder that holds "
+            f"{SUMS}, e.g. https://<you>.github.io/idc-book/run/) and your connection"
+        ) from None
