@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +240,18 @@ def orthanc():
         skip_or_fail(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A local HTTP server for a folder (as GitHub Pages serves the published book)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = functools.partial(
+        type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}),
+        directory=str(site),
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield site, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from idc_utils.book import notebooks, runner
 from idc_utils.data import dataset, split
@@ -168,3 +169,56 @@ def test_book_refuses_to_start_without_data(tmp_path, monkeypatch):
 
     with pytest.raises(DataNotFoundError, match="make data"):
         runner.run_chapters("smoke", None, run_dir=tmp_path)
+
+
+def test_a_papermill_experiment_leaves_the_books_models_alone(smoke_run, tmp_path, monkeypatch):
+    """README's invitation, `papermill 04_cnn_baseline.ipynb out.ipynb -p KEY VALUE`, lands in
+    an experiment folder; the book's models stay byte-identical, and the output is quiet."""
+    import papermill as pm
+
+    run_dir, _ = smoke_run
+    models = {p.name: p.read_bytes() for p in (run_dir / "models").iterdir() if p.is_file()}
+    monkeypatch.setenv("IDC_BOOK_ROOT", str(run_dir.parents[1]))  # the book's run: runs/smoke
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "04_cnn_baseline.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", "cnn_width": 8},
+        kernel_name="python3",
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )
+    now = {p.name: p.read_bytes() for p in (run_dir / "models").iterdir() if p.is_file()}
+    assert now == models
+    [exp] = (run_dir / "experiments").glob("04_cnn_baseline-*")
+    assert (exp / "models" / "cnn.keras").read_bytes() != models["cnn.keras"]
+    assert json.loads((exp / "models" / "cnn.json").read_text())["config"]["cnn_width"] == 8
+    done = nbformat.read(out, as_version=4)
+    streams = [o for c in done.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not [o for o in streams if "absl" in o["text"] or "oneDNN" in o["text"]], streams
+
+
+def test_chapter_6_runs_from_a_published_run_fetched_over_http(smoke_run, served, tmp_path):
+    """Start from chapter 6: publish the run as the Pages workflow does, fetch it into an empty
+    run folder over HTTP (every hash checked) and run the chapter there, without training."""
+    import papermill as pm
+
+    from idc_utils import cli
+    from idc_utils.chapters.published_run import publish_run
+
+    run_dir, _ = smoke_run
+    site, url = served
+    publish_run(run_dir, site / "run")
+    fresh = tmp_path / "laptop" / "runs" / "smoke"
+    assert cli.main(["run", "fetch", "--from", f"{url}/run", "--run-dir", str(fresh)]) == 0
+    fetched = {p.name: p.read_bytes() for p in (fresh / "models").iterdir()}
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "06_evaluation.ipynb"),
+        str(tmp_path / "06.ipynb"),
+        parameters={"profile": "smoke", "run_dir": str(fresh)},
+        kernel_name="python3",
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )
+    assert "evaluation" in json.loads((fresh / "metrics.json").read_text())
+    assert {p.name: p.read_bytes() for p in (fresh / "models").iterdir()} == fetched

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 import yaml
 from conftest import ROOT
-from test_published_run import book_run, served  # noqa: F401 - fixtures
+from test_published_run import book_run  # noqa: F401 - a fixture
 
 from idc_utils.book.notebooks import chapter_notebooks
 from idc_utils.chapters import colab, published_run
@@ -57,7 +57,7 @@ def test_locally_the_cell_does_nothing(tmp_path):
 def test_on_colab_the_cell_installs_the_book_and_fetches_sample_and_run(
     shared_sample,
     book_run,  # noqa: F811
-    served,  # noqa: F811
+    served,
     tmp_path,
 ):
     site, url = served

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import threading
 
 import pytest
 
@@ -29,21 +26,6 @@ def book_run(tmp_path):
     record = {"profile": "sample", "chapters": {"01_eda": {"depends_on": {"data": "d1"}}}}
     (run / "book.json").write_text(json.dumps(record))
     return run
-
-
-@pytest.fixture
-def served(tmp_path):
-    """A local HTTP server for a folder (as GitHub Pages serves the published book)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    handler = functools.partial(
-        type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}),
-        directory=str(site),
-    )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_a_published_run_is_fetched_with_every_hash_checked(book_run, served, tmp_path):
