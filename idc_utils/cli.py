@@ -34,7 +34,7 @@ def cmd_book(args) -> int:
 
     overrides = {k: _parse_value(v) for k, v in (args.param or [])}
     if not args.build_only:
-        runner.run_chapters(
+        executed = runner.run_chapters(
             args.profile,
             args.data_dir,
             overrides,
@@ -42,6 +42,13 @@ def cmd_book(args) -> int:
             run_dir=args.run_dir,
             force=args.force,
         )
+        used = executed[0].parents[1] if executed else None
+        if used is not None and "experiments" in used.parts and not args.run_dir:
+            print(
+                f"an experiment: its executed chapters are in {used / 'notebooks'}; the book's "
+                "pages are not rebuilt from it"
+            )
+            return 0
     if not args.no_build:
         site.build_html(
             args.profile, run_dir=args.run_dir, full=args.force, edition=args.edition, out=args.out
@@ -90,6 +97,11 @@ def cmd_publish(args) -> int:
 
     root = paths.project_root()
     html = site.edition_output(root, args.edition) / "_build" / "html"
+    run = root / "runs" / args.profile
+    if (run / "split.csv").exists():  # beside the pages: readers start from chapter 6 with it
+        from idc_utils.chapters.published_run import publish_run
+
+        publish_run(run, html / "run")
     publish.publish(html, remote=args.remote, branch=args.branch)
     return 0
 
@@ -359,6 +371,9 @@ def _publish(sub) -> None:
         "--branch", default="gh-pages", help="branch GitHub Pages serves (default: gh-pages)"
     )
     pu.add_argument("--edition", choices=["teacher", "student"], default="teacher")
+    pu.add_argument(
+        "--profile", default="sample", help="whose run goes beside the pages in run/ (sample)"
+    )
     pu.set_defaults(func=cmd_publish)
 
 

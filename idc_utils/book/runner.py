@@ -87,13 +87,15 @@ def _kernel_manager(env: dict, log_path: Path):
     """A kernel manager that starts the chapter's kernel with ``env`` added to this process's
     environment (which stays untouched) and its standard error in ``log_path``: TensorFlow's C++
     start-up lines land there instead of in the terminal, and stay there to read."""
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
-    class ChapterKernelManager(KernelManager):
-        def start_kernel(self, **kw):
+    # the asynchronous manager, as nbclient's default: with the blocking one, a cell's timeout
+    # is never checked while the cell runs
+    class ChapterKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
             kw.setdefault("env", {**os.environ, **env})
             kw.setdefault("stderr", open(log_path, "ab"))  # noqa: SIM115 - lives as long as the kernel
-            return super().start_kernel(**kw)
+            return await super().start_kernel(**kw)
 
     return ChapterKernelManager
 
@@ -113,6 +115,9 @@ def run_chapters(
 
     root = root or project_root()
     overrides = dict(overrides or {})
+    # -p run_dir / -p data_dir: the folders themselves, not parameters of an experiment
+    run_dir = run_dir or overrides.pop("run_dir", None)
+    data_dir = data_dir or overrides.pop("data_dir", None)
     notebooks = chapter_notebooks(root)
     check_overrides(overrides, notebooks, only)  # an unknown key fails before anything slow
     data_path = resolve_data_dir(data_dir)  # fail fast, with the how-to-get-data message

@@ -6,9 +6,11 @@ notebooks by ``tools/setup_cells.py``; a test checks they agree). On Colab, and 
 1. clones the book's repository (the chapters read its ``book/data`` studies and profiles) and
    installs the package with the extras a chapter needs; Colab's own TensorFlow is kept;
 2. calls :func:`setup`: the teaching sample, copied out of a zip at ``$IDC_SAMPLE_URL`` or out
-   of the Kaggle download (a Kaggle account), every file's hash checked; and, from chapter 6 on,
-   the run the published book trained (``$IDC_RUN_URL``, by default the ``run/`` folder of the
-   repository's GitHub Pages site), every hash checked, so that no chapter trains again.
+   of the Kaggle download (a Kaggle account), every file's hash checked; and what the chapter
+   reads of the run the published book made (``$IDC_RUN_URL``, by default the ``run/`` folder of
+   the repository's GitHub Pages site), every hash checked: the split for chapters 2 to 5 (and
+   chapter 4's CNN for chapter 5), everything from chapter 6 on, so no chapter trains what an
+   earlier one trained.
 
 Locally the cell does nothing: the reader has run ``make install`` and set ``IDC_DATA_DIR``.
 ``IDC_BOOK_SETUP=1`` runs it anywhere (the tests do, against local servers).
@@ -27,11 +29,14 @@ from idc_utils.chapters.published_run import fetch_run
 #: the repository the cell clones; a fork sets its own with tools/setup_cells.py --repository
 REPOSITORY = "https://github.com/your-account/idc-book"
 
-#: the extras a chapter needs besides TensorFlow, which Colab has
-EXTRAS = "weights,ml,app,book,data,dicom"
+#: the extras a chapter needs besides TensorFlow, which Colab has (``colab``: the chapters'
+#: glue and the Keras range the package is tested with; not the book's build tools, which would
+#: replace the Colab kernel's own ipykernel)
+EXTRAS = "weights,ml,app,data,dicom,colab"
 
-#: the first chapter that reads trained models
-FIRST_WITH_MODELS = 6
+#: what a chapter reads of the published run (chapter 1 makes the split itself; from chapter 6
+#: on, everything)
+READS = {2: ("split.csv",), 3: ("split.csv",), 4: ("split.csv",), 5: ("split.csv", "models/cnn.")}
 
 SETUP_CELL = """\
 # On Colab only: the book's code, the teaching sample and, from chapter 6 on,
@@ -61,6 +66,22 @@ def setup_cell(chapter: int, repository: str = REPOSITORY) -> str:
     return SETUP_CELL.format(repository=repository, extras=EXTRAS, chapter=chapter)
 
 
+def _kaggle_secrets() -> dict[str, str]:
+    """KAGGLE_USERNAME and KAGGLE_KEY from Colab's Secrets panel, for the download that runs in
+    a subprocess (which cannot read them); empty when absent or not on Colab."""
+    try:
+        from google.colab import userdata
+    except ImportError:
+        return {}
+    found = {}
+    for key in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
+        try:
+            found[key] = userdata.get(key)
+        except Exception:  # not set, or access not granted to this notebook
+            continue
+    return {k: v for k, v in found.items() if v}
+
+
 def pages_run_url(repository: str) -> str | None:
     """Where the Pages workflow publishes the run of a GitHub repository:
     ``https://github.com/<owner>/<name>`` -> ``https://<owner>.github.io/<name>/run/``."""
@@ -80,24 +101,26 @@ def setup(home: str | os.PathLike, chapter: int, repository: str = REPOSITORY, l
     url = os.environ.get("IDC_SAMPLE_URL")
     if url:
         zipped = home / "data" / "idc-sample.zip"
-        if not zipped.exists():
+        if not zipped.exists():  # complete or absent: a broken download is a .part
             zipped.parent.mkdir(parents=True, exist_ok=True)
             log(f"downloading the teaching sample from {url}")
-            urllib.request.urlretrieve(url, zipped)
+            part = zipped.with_name(zipped.name + ".part")
+            urllib.request.urlretrieve(url, part)
+            part.replace(zipped)
         command += ["--from", str(zipped)]
     else:
         command += ["--dest", str(home / "data")]  # the Kaggle set, with kagglehub
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env={**os.environ, **_kaggle_secrets()})
     os.environ["IDC_DATA_DIR"] = str(data)
     done = {"IDC_BOOK_ROOT": str(home), "IDC_DATA_DIR": str(data)}
-    if chapter >= FIRST_WITH_MODELS:
+    if chapter > 1:
         run_url = os.environ.get("IDC_RUN_URL") or pages_run_url(repository)
         if not run_url:
             raise ValueError(
                 f"no published run for {repository}: set IDC_RUN_URL to the run/ folder of a "
                 "published book"
             )
-        rep = fetch_run(run_url, home / "runs" / "sample")
+        rep = fetch_run(run_url, home / "runs" / "sample", only=READS.get(chapter))
         log(
             f"the published run: {len(rep.downloaded)} files fetched, {len(rep.kept)} already "
             f"there, every SHA-256 checked ({run_url})"

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from idc_utils.core.digests import file_sha256
 from idc_utils.core.paths import display_path
@@ -35,6 +35,13 @@ SUMS = "SHA256SUMS"
 
 #: what a published run holds, relative to the run folder (models/ whole: cards and curves too)
 PUBLISHED = ("split.csv", "metrics.json", "params.json", "models")
+
+#: files every chapter adds a section to: a local copy keeps its sections and gains the
+#: published ones it lacks, instead of being a clash
+MERGED = ("metrics.json", "params.json")
+
+#: what is never published: a training's resume state, half-written files
+SKIPPED = (".work", ".tmp", ".part")
 
 
 class PublishedRunError(RuntimeError):
@@ -55,8 +62,15 @@ def publish_run(run_dir: Path, out: Path) -> list[str]:
     for name in PUBLISHED:
         src = run_dir / name
         found = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
-        files += [p for p in found if p.exists() and not p.name.endswith((".tmp", ".work"))]
-    out.mkdir(parents=True, exist_ok=True)
+        files += [
+            p
+            for p in found
+            if p.exists()
+            and not any(part.endswith(SKIPPED) for part in p.relative_to(run_dir).parts)
+        ]
+    if out.exists():  # only what this run holds: nothing left from an earlier publication
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     book = run_dir / "book.json"
     record = json.loads(book.read_text()) if book.exists() else {}
     data = {e.get("depends_on", {}).get("data") for e in record.get("chapters", {}).values()}
@@ -79,8 +93,9 @@ def read_sums(text: str, where: str) -> dict[str, str]:
         if not line.strip():
             continue
         digest, _, rel = line.partition("  ")
-        parts = Path(rel).parts
-        if len(digest) != 64 or not rel or rel.startswith("/") or ".." in parts:
+        parts = PurePosixPath(rel).parts
+        unsafe = rel.startswith("/") or ".." in parts or "\\" in rel or ":" in rel
+        if len(digest) != 64 or not rel or unsafe:
             raise PublishedRunError(
                 f"{where}, line {k}: not '<sha256>  <relative path>': {line[:80]!r}; "
                 "is this the address of a published run?"
@@ -101,23 +116,34 @@ class FetchReport:
     bytes: int
 
 
-def fetch_run(url: str, run_dir: Path, overwrite: bool = False, timeout: float = 60) -> FetchReport:
+def fetch_run(
+    url: str,
+    run_dir: Path,
+    overwrite: bool = False,
+    timeout: float = 60,
+    only: tuple[str, ...] | None = None,
+) -> FetchReport:
     """Download the run published at ``url`` (a folder holding ``SHA256SUMS``, over http(s) or
-    ``file:``) into ``run_dir``, checking every file's SHA-256.
+    ``file:``) into ``run_dir``, checking every file's SHA-256; ``only``: the files whose paths
+    start with one of these.
 
     A file already in ``run_dir`` with the right hash is kept; one with other contents (a model
-    you trained) is an error unless ``overwrite``. A download with the wrong hash is deleted and
-    is an error naming the file, both hashes and what to do."""
+    you trained) is an error unless ``overwrite``, except ``metrics.json`` and ``params.json``,
+    which keep their sections and gain the published ones they lack. A download with the wrong
+    hash is deleted and is an error naming the file, both hashes and what to do."""
     if "://" not in url:  # a folder on this machine
         url = Path(url).resolve().as_uri()
     base = url if url.endswith("/") else url + "/"
     run_dir = Path(run_dir)
     sums = read_sums(_get(base + SUMS, timeout).decode(errors="replace"), base + SUMS)
-    clash = [
+    if only:
+        sums = {rel: d for rel, d in sums.items() if rel.startswith(only) or rel == "run.json"}
+    differs = [
         rel
         for rel, digest in sums.items()
         if (run_dir / rel).exists() and file_sha256(run_dir / rel) != digest
     ]
+    clash = [rel for rel in differs if rel not in MERGED]
     if clash and not overwrite:
         raise PublishedRunError(
             f"{display_path(run_dir)} already holds other versions of {', '.join(clash[:3])}"
@@ -127,7 +153,9 @@ def fetch_run(url: str, run_dir: Path, overwrite: bool = False, timeout: float =
     downloaded, kept, size = [], [], 0
     for rel, digest in sums.items():
         dst = run_dir / rel
-        if dst.exists() and rel not in clash:
+        if not dst.resolve().is_relative_to(run_dir.resolve()):
+            raise PublishedRunError(f"{base + SUMS} names {rel!r}, outside the run folder")
+        if dst.exists() and rel not in differs:
             kept.append(rel)
             continue
         data = _get(base + urllib.parse.quote(rel), timeout)
@@ -142,10 +170,28 @@ def fetch_run(url: str, run_dir: Path, overwrite: bool = False, timeout: float =
                 "kept. The download was damaged or the published run changed while fetching: "
                 "fetch again"
             )
-        part.replace(dst)
+        if rel in MERGED and dst.exists() and not _merge_sections(part, dst):
+            kept.append(rel)  # it held every published section already
+            continue
+        if part.exists():
+            part.replace(dst)
         downloaded.append(rel)
         size += len(data)
     return FetchReport(run_dir, downloaded, kept, size)
+
+
+def _merge_sections(published: Path, local: Path) -> bool:
+    """Add to the local JSON file the published sections it lacks (its own sections win);
+    whether it gained any."""
+    mine, theirs = json.loads(local.read_text()), json.loads(published.read_text())
+    published.unlink()
+    merged = {**theirs, **mine}
+    if merged == mine:
+        return False
+    tmp = local.with_name(local.name + ".tmp")
+    tmp.write_text(json.dumps(merged, indent=2, sort_keys=True))
+    tmp.replace(local)
+    return True
 
 
 def _get(url: str, timeout: float) -> bytes:

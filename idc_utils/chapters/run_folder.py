@@ -122,7 +122,8 @@ def seed_experiment(book_run: Path, exp_dir: Path, overrides: dict) -> dict[str,
     copied = dict(record.get("copied", {}))
     for src in sorted(book_run.rglob("*")) if book_run.is_dir() else []:
         rel = src.relative_to(book_run)
-        if not src.is_file() or rel.parts[0] in NOT_COPIED or src.suffix in (".tmp", ".lock"):
+        resume_state = any(p.endswith((".work", ".part", ".tmp", ".lock")) for p in rel.parts)
+        if not src.is_file() or rel.parts[0] in NOT_COPIED or resume_state:
             continue
         dst = exp_dir / rel
         digest = file_sha256(src)
@@ -131,7 +132,9 @@ def seed_experiment(book_run: Path, exp_dir: Path, overrides: dict) -> dict[str,
             if mine == digest or copied.get(rel.as_posix()) != mine:
                 continue  # already the book's, or rewritten by the experiment: keep it
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst)
+        part = dst.with_name(dst.name + ".part")  # an interrupted copy is never taken as
+        shutil.copy2(src, part)  # something the experiment wrote
+        part.replace(dst)
         copied[rel.as_posix()] = digest
     record.update(book_run=str(book_run), overrides=_jsonable(overrides), copied=copied)
     tmp = record_path.with_suffix(".tmp")

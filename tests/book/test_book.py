@@ -171,13 +171,20 @@ def test_book_refuses_to_start_without_data(tmp_path, monkeypatch):
         runner.run_chapters("smoke", None, run_dir=tmp_path)
 
 
+def files_of(folder):
+    """Every file under ``folder``, by relative path, byte for byte."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
 def test_a_papermill_experiment_leaves_the_books_models_alone(smoke_run, tmp_path, monkeypatch):
     """README's invitation, `papermill 04_cnn_baseline.ipynb out.ipynb -p KEY VALUE`, lands in
     an experiment folder; the book's models stay byte-identical, and the output is quiet."""
     import papermill as pm
 
     run_dir, _ = smoke_run
-    models = {p.name: p.read_bytes() for p in (run_dir / "models").iterdir() if p.is_file()}
+    models = files_of(run_dir / "models")
     monkeypatch.setenv("IDC_BOOK_ROOT", str(run_dir.parents[1]))  # the book's run: runs/smoke
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(
@@ -188,11 +195,12 @@ def test_a_papermill_experiment_leaves_the_books_models_alone(smoke_run, tmp_pat
         cwd=str(ROOT / "notebooks"),
         progress_bar=False,
     )
-    now = {p.name: p.read_bytes() for p in (run_dir / "models").iterdir() if p.is_file()}
+    now = files_of(run_dir / "models")
     assert now == models
     [exp] = (run_dir / "experiments").glob("04_cnn_baseline-*")
     assert (exp / "models" / "cnn.keras").read_bytes() != models["cnn.keras"]
-    assert json.loads((exp / "models" / "cnn.json").read_text())["config"]["cnn_width"] == 8
+    card = json.loads((exp / "models" / "cnn.json").read_text())
+    assert card["reuse_key"]["config"]["cnn_width"] == 8
     done = nbformat.read(out, as_version=4)
     streams = [o for c in done.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     assert not [o for o in streams if "absl" in o["text"] or "oneDNN" in o["text"]], streams
@@ -211,7 +219,7 @@ def test_chapter_6_runs_from_a_published_run_fetched_over_http(smoke_run, served
     publish_run(run_dir, site / "run")
     fresh = tmp_path / "laptop" / "runs" / "smoke"
     assert cli.main(["run", "fetch", "--from", f"{url}/run", "--run-dir", str(fresh)]) == 0
-    fetched = {p.name: p.read_bytes() for p in (fresh / "models").iterdir()}
+    fetched = files_of(fresh / "models")
     pm.execute_notebook(
         str(ROOT / "notebooks" / "06_evaluation.ipynb"),
         str(tmp_path / "06.ipynb"),
@@ -221,4 +229,5 @@ def test_chapter_6_runs_from_a_published_run_fetched_over_http(smoke_run, served
         progress_bar=False,
     )
     assert "evaluation" in json.loads((fresh / "metrics.json").read_text())
-    assert {p.name: p.read_bytes() for p in (fresh / "models").iterdir()} == fetched
+    now = files_of(fresh / "models")
+    assert now == fetched

@@ -360,3 +360,26 @@ def test_an_unknown_parameter_is_an_error_naming_the_valid_ones(project, tmp_pat
         run_papermill(root, data, tmp_path, monkeypatch, not_a_key=1)
     assert "unknown parameter 'not_a_key'" in str(err.value)
     assert "profile, data_dir, run_dir, seed, size" in str(err.value)
+
+
+def test_a_hung_cell_fails_the_chapter_after_the_profiles_timeout(project):
+    root, _ = project
+    set_profile(root, chapter_timeout_s=3)
+    edit_cell(
+        root / "notebooks" / "a_first.ipynb", 2, lambda s: s + "\nimport time\ntime.sleep(60)"
+    )
+    with pytest.raises(notebooks.ChapterError, match="longer than the profile's chapter_timeout_s"):
+        build(project)
+
+
+def test_book_with_overrides_does_not_render_the_books_pages_from_the_experiment(
+    project, monkeypatch, capsys
+):
+    from idc_utils import cli
+
+    root, data = project
+    monkeypatch.setenv("IDC_BOOK_ROOT", str(root))
+    assert cli.main(["book", "--profile", "smoke", "--data-dir", str(data), "-p", "size", "7"]) == 0
+    said = capsys.readouterr().out
+    assert "an experiment: its executed chapters are in" in said and "experiments/book-" in said
+    assert not (root / "_build").exists()

@@ -87,8 +87,28 @@ def test_publish_refuses_a_folder_without_a_book(tmp_path):
 
 
 def test_the_publish_command_passes_its_options(monkeypatch, tmp_path):
+    from idc_utils.chapters import published_run
+
     seen = {}
     monkeypatch.setattr(publish, "publish", lambda html, **kw: seen.update(html=Path(html), **kw))
+    monkeypatch.setattr(published_run, "publish_run", lambda run, out: seen.update(run=out))
     assert main(["publish", "--remote", "mine", "--branch", "pages", "--edition", "student"]) == 0
     assert seen["remote"] == "mine" and seen["branch"] == "pages"
     assert seen["html"] == ROOT / "_build" / "student" / "_build" / "html"
+
+
+def test_the_publish_command_puts_the_run_beside_the_pages(monkeypatch, tmp_path):
+    root = tmp_path / "book"
+    html = root / "_build" / "html"
+    html.mkdir(parents=True)
+    (html / "index.html").write_text("<html/>")
+    run = root / "runs" / "sample"
+    (run / "models").mkdir(parents=True)
+    (run / "split.csv").write_text("path,split\n")
+    (run / "models" / "cnn.keras").write_bytes(b"model")
+    monkeypatch.setenv("IDC_BOOK_ROOT", str(root))
+    pushed = {}
+    monkeypatch.setattr(publish, "publish", lambda html, **kw: pushed.update(html=Path(html)))
+    assert main(["publish"]) == 0
+    assert pushed["html"] == html
+    assert "models/cnn.keras" in (html / "run" / "SHA256SUMS").read_text()

@@ -53,6 +53,31 @@ def test_locally_the_cell_does_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_each_chapter_fetches_what_it_reads_and_a_second_run_changes_nothing(
+    shared_sample,
+    book_run,  # noqa: F811
+    served,
+    tmp_path,
+    monkeypatch,
+):
+    site, url = served
+    published_run.publish_run(book_run, site / "run")
+    monkeypatch.setenv("IDC_DATA_DIR", str(shared_sample))  # the sample is there already
+    monkeypatch.setenv("IDC_RUN_URL", f"{url}/run/")
+    home = tmp_path / "idc-book"
+    run = home / "runs" / "sample"
+    colab.setup(home, chapter=2, log=lambda *_: None)
+    assert sorted(p.name for p in run.iterdir()) == ["run.json", "split.csv"]
+    colab.setup(home, chapter=5, log=lambda *_: None)
+    assert sorted(p.name for p in (run / "models").iterdir()) == ["cnn.json", "cnn.keras"]
+    (run / "params.json").write_text('{"05_efficientnet": {"profile": "sample"}}')
+    said = []
+    colab.setup(home, chapter=6, log=said.append)  # after a chapter ran here: no clash
+    assert "05_efficientnet" in (run / "params.json").read_text()
+    colab.setup(home, chapter=6, log=said.append)  # the cell run twice
+    assert said[-1].startswith("the published run: 0 files fetched")
+
+
 @pytest.mark.slow
 def test_on_colab_the_cell_installs_the_book_and_fetches_sample_and_run(
     shared_sample,

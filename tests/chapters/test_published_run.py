@@ -96,3 +96,27 @@ def test_the_cli_publishes_and_fetches_a_local_folder(book_run, tmp_path, capsys
     assert (dest / "models" / "cnn.keras").read_bytes() == (
         book_run / "models/cnn.keras"
     ).read_bytes()
+
+
+def test_only_some_files_and_the_shared_json_files_merge(book_run, served, tmp_path):
+    site, url = served
+    (site / "run").mkdir()
+    (site / "run" / "stale.txt").write_text("from an earlier publication")
+    pr.publish_run(book_run, site / "run")
+    assert not (site / "run" / "stale.txt").exists()
+    fresh = tmp_path / "fresh"
+    rep = pr.fetch_run(url + "/run", fresh, only=("split.csv",))
+    assert sorted(rep.downloaded) == ["run.json", "split.csv"]
+    (fresh / "metrics.json").write_text('{"eda": {"patients": 3}}')  # a chapter ran here
+    rep = pr.fetch_run(url + "/run", fresh)  # no clash: the sections merge
+    merged = json.loads((fresh / "metrics.json").read_text())
+    assert merged == {"eda": {"patients": 3}, "efficientnet": {"test_auc": 0.9}}
+    assert "metrics.json" in rep.downloaded and not list(fresh.rglob("*.part"))
+
+
+@pytest.mark.parametrize(
+    "line", ["C:/Users/Public/evil.bat", "\\\\srv\\share\\x", "../up", "/etc/passwd", "a/../../b"]
+)
+def test_a_path_outside_the_run_folder_is_refused(line):
+    with pytest.raises(pr.PublishedRunError, match="line 1"):
+        pr.read_sums(f"{'0' * 64}  {line}\n", "SHA256SUMS")
