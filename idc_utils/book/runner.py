@@ -163,6 +163,10 @@ def run_chapters(
         log(f"[book] {name}: running, because " + "; ".join(why))
         entry = _execute(nb_path, out, source, run, params, root, kernel_env, timeout)
         entry.update(key=keys[name], depends_on=deps.as_dict(), reason=why)
+        # what it wrote in an earlier run and reused now (a model loaded, not retrained) is
+        # still its output: keep watching it, at its present hash
+        kept = [f for f in chapters.get(name, {}).get("outputs", []) if f not in entry["outputs"]]
+        entry["outputs"].update(_output_hashes(run.dir, kept))
         _rewritten_by(name, entry["outputs"], chapters)
         done = nbformat.read(out, as_version=4)
         if fill_run_time(done, run_time_text(entry, profile)):

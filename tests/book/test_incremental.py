@@ -383,3 +383,16 @@ def test_book_with_overrides_does_not_render_the_books_pages_from_the_experiment
     said = capsys.readouterr().out
     assert "an experiment: its executed chapters are in" in said and "experiments/book-" in said
     assert not (root / "_build").exists()
+
+
+def test_an_output_reused_by_a_later_run_is_still_watched(project):
+    """A chapter that re-runs but reuses what it wrote before (as a training reuses its model)
+    keeps that file among its outputs: overwriting it later is still noticed."""
+    root, _ = project
+    book = root / "runs" / "smoke"
+    build(project)
+    keep = "p = P.run.dir / 'a.txt'\nif not p.exists():\n    p.write_text(str(P.seed * P.size))"
+    edit_cell(root / "notebooks" / "a_first.ipynb", 2, lambda s: s.rsplit("\n", 1)[0] + "\n" + keep)
+    assert "its code cells changed" in build(project)["a_first"]  # a.txt not rewritten
+    (book / "a.txt").write_text("a 1-epoch model")
+    assert "its outputs were changed since it ran" in build(project)["a_first"]
