@@ -163,11 +163,7 @@ def run_chapters(
         log(f"[book] {name}: running, because " + "; ".join(why))
         entry = _execute(nb_path, out, source, run, params, root, kernel_env, timeout)
         entry.update(key=keys[name], depends_on=deps.as_dict(), reason=why)
-        # what it wrote in an earlier run and reused now (a model loaded, not retrained) is
-        # still its output: keep watching it, at its present hash
-        kept = [f for f in chapters.get(name, {}).get("outputs", []) if f not in entry["outputs"]]
-        entry["outputs"].update(_output_hashes(run.dir, kept))
-        _rewritten_by(name, entry["outputs"], chapters)
+        _watch_outputs(name, entry["outputs"], chapters, run.dir)
         done = nbformat.read(out, as_version=4)
         if fill_run_time(done, run_time_text(entry, profile)):
             nbformat.write(done, out)
@@ -223,6 +219,15 @@ def _reasons_to_run(source, deps: Dependencies, old: dict, out: Path, run, ran, 
                 "its outputs were changed since it ran (not by the book): " + ", ".join(altered[:3])
             )
     return why
+
+
+def _watch_outputs(name: str, outputs: dict, chapters: dict, run_dir: Path) -> None:
+    """The files chapter ``name`` is answerable for, after it ran: what it wrote now, plus what
+    it wrote in an earlier run and reused (a model loaded, not retrained), at its present hash;
+    an earlier chapter's record of a file it rewrote takes the new hash."""
+    earlier = chapters.get(name, {}).get("outputs", [])
+    outputs.update(_output_hashes(run_dir, [f for f in earlier if f not in outputs]))
+    _rewritten_by(name, outputs, chapters)
 
 
 def _rewritten_by(name: str, outputs: dict, chapters: dict) -> None:
