@@ -35,10 +35,6 @@ if "keras" in _sys.modules and _sys.modules["keras"].backend.backend() != "tenso
         "TensorFlow: import idc_utils first, or set KERAS_BACKEND=tensorflow"
     )
 if "ipykernel" in _sys.modules:  # a chapter in Jupyter or under papermill: no start-up lines
-    import contextlib as _contextlib
+    from idc_utils.core.quiet_import import quiet_tensorflow_import
 
-    from idc_utils.core.quiet_import import import_tensorflow_quietly
-
-    # no TensorFlow here: what needs it says so when it is imported
-    with _contextlib.suppress(ImportError):
-        import_tensorflow_quietly()
+    quiet_tensorflow_import()
