@@ -9,48 +9,14 @@ import zlib
 
 import numpy as np
 import pandas as pd
-import pydicom
 import pytest
 from conftest import patch_name, toy_data, write_png
+from dicom_helpers import single_frame
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from idc_utils.cli import main
 from idc_utils.models import cards
 from idc_utils.serving import predict
-
-
-def single_frame(arr, photometric="RGB", syntax=ExplicitVRLittleEndian, pixels=True, bits=8):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = syntax
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = (
-        meta.MediaStorageSOPClassUID,
-        meta.MediaStorageSOPInstanceUID,
-    )
-    ds.PatientID, ds.Modality = "p1", "OT"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Rows, ds.Columns = arr.shape[:2]
-    ds.SamplesPerPixel = 3 if arr.ndim == 3 else 1
-    ds.PhotometricInterpretation = photometric
-    if arr.ndim == 3:
-        ds.PlanarConfiguration = 0
-    ds.BitsAllocated = ds.BitsStored = bits
-    ds.HighBit = bits - 1
-    ds.PixelRepresentation = 0
-    if pixels and syntax == ExplicitVRLittleEndian:
-        ds.PixelData = arr.tobytes()
-    elif pixels:  # a compressed syntax: one fragment of bytes no installed decoder reads
-        from pydicom.encaps import encapsulate
-
-        ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(64)])
-    buf = io.BytesIO()
-    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-    return buf.getvalue()
 
 
 def huge_png_header(w=100_000, h=100_000):
