@@ -3,11 +3,11 @@ read, their error outputs, their prose refreshed into an executed copy, their ru
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import yaml
 
+from idc_utils.chapters.params import assigned_names
 from idc_utils.core.paths import project_root
 
 #: the markdown cell of a chapter that the runner fills with how long the chapter ran, and where
@@ -64,14 +64,7 @@ def declared_parameters(nb) -> list[str]:
     """Names assigned in the notebook's ``parameters`` cell, in order."""
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse(cell.source)
-            return [
-                t.id
-                for node in tree.body
-                if isinstance(node, ast.Assign)
-                for t in node.targets
-                if isinstance(t, ast.Name)
-            ]
+            return assigned_names(cell.source)
     raise ValueError("the notebook has no cell tagged 'parameters'")
 
 

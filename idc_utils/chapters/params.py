@@ -73,17 +73,18 @@ def injected_unknown(namespace: dict) -> tuple[list[str], list[str]]:
     cells = [c for c in namespace.get("In", []) if isinstance(c, str)]
     for k in range(len(cells) - 1, 0, -1):
         if cells[k].lstrip().startswith("# Parameters"):
-            injected, declared = _assigned(cells[k]), _assigned(cells[k - 1])
+            try:
+                injected, declared = assigned_names(cells[k]), assigned_names(cells[k - 1])
+            except SyntaxError:  # not a parameters cell after all
+                continue
             if declared:
                 return [n for n in injected if n not in declared], declared
     return [], []
 
 
-def _assigned(code: str) -> list[str]:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return []
+def assigned_names(code: str) -> list[str]:
+    """The names a cell assigns at its top level, in order (a ``parameters`` cell's keys)."""
+    tree = ast.parse(code)
     return [
         t.id
         for node in tree.body
