@@ -255,3 +255,17 @@ def served(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield site, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
+    """Labels, probabilities and patient ids of ``n_pat`` patients with ``per`` patches each:
+    IDC+ shares and scores vary by patient, so patient resampling matters."""
+    rng = np.random.default_rng(seed)
+    pats = np.repeat([f"p{k}" for k in range(n_pat)], per)
+    y = (rng.random(n_pat * per) < np.repeat(rng.uniform(0.05, 0.6, n_pat), per)).astype(int)
+    z = (
+        strength * (2 * y - 1)
+        + rng.normal(0, 1.2, len(y))
+        + np.repeat(rng.normal(0, 0.8, n_pat), per)
+    )
+    return y, 1 / (1 + np.exp(-z)), pats

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import patient_data
 
 from idc_utils.chapters import (
     eda_figures,
@@ -23,18 +24,6 @@ def asymmetric_batch(n=16):
     base[5:15, 5:30] = 255  # a bar near the top-left: every rotation and flip looks different
     base[30:45, 40:45] = 128
     return np.repeat(base[None], n, axis=0), base
-
-
-def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
-    rng = np.random.default_rng(seed)
-    pats = np.repeat([f"p{k}" for k in range(n_pat)], per)
-    y = (rng.random(n_pat * per) < np.repeat(rng.uniform(0.05, 0.6, n_pat), per)).astype(int)
-    z = (
-        strength * (2 * y - 1)
-        + rng.normal(0, 1.2, len(y))
-        + np.repeat(rng.normal(0, 0.8, n_pat), per)
-    )
-    return y, 1 / (1 + np.exp(-z)), pats
 
 
 def study_with(error_per_doubling: float, ours: float, val_frac=0.25, test_frac=0.15):

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+from conftest import patient_data
 
 from idc_utils.evaluation import bootstrap
 from idc_utils.studies import literature
-
-
-def patient_data(n_pat=30, per=40, seed=0, strength=1.5):
-    rng = np.random.default_rng(seed)
-    pats = np.repeat([f"p{k}" for k in range(n_pat)], per)
-    y = (rng.random(n_pat * per) < np.repeat(rng.uniform(0.05, 0.6, n_pat), per)).astype(int)
-    z = (
-        strength * (2 * y - 1)
-        + rng.normal(0, 1.2, len(y))
-        + np.repeat(rng.normal(0, 0.8, n_pat), per)
-    )
-    return y, 1 / (1 + np.exp(-z)), pats
 
 
 def test_literature_table_puts_our_rows_beside_the_published_ones():
