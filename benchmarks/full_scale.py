@@ -5,7 +5,7 @@ The Kaggle set has 277,524 patches in 279 patient folders; a new user downloads 
 that many patches: it builds a Kaggle-layout folder of **277,524 patches in 279 patient folders**
 from the shared sample (hard links, or symbolic links across file systems; each new patient draws
 real patches of the sample, keeps their labels and gets real 50-px grid coordinates; patient 14082
-is kept whole, as chapter 6 maps its mosaic), then runs every chapter of the ``full`` profile
+is kept whole, as chapter 8 maps its mosaic), then runs every chapter of the ``full`` profile
 with the compute capped (``max_train_steps``, one epoch per phase, a smaller image size), and
 reports per chapter the wall time and the **peak memory** of the chapter's kernel and its
 children. Nothing may need more than 12 GB.

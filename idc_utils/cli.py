@@ -57,7 +57,7 @@ def cmd_book(args) -> int:
 
 
 def cmd_train(args) -> int:
-    """What chapters 4 and 5 do, from the command line: train a model on a run's split."""
+    """What chapters 5 and 6 do, from the command line: train a model on a run's split."""
     from idc_utils.training import config, devices, loop  # no TensorFlow yet
 
     device = devices.configure_device(strategy=args.strategy)  # the strategy must come first
@@ -98,7 +98,7 @@ def cmd_publish(args) -> int:
     root = paths.project_root()
     html = site.edition_output(root, args.edition) / "_build" / "html"
     run = root / "runs" / args.profile
-    if (run / "split.csv").exists():  # beside the pages: readers start from chapter 6 with it
+    if (run / "split.csv").exists():  # beside the pages: readers start from chapter 7 with it
         from idc_utils.chapters.published_run import publish_run
 
         publish_run(run, html / "run")
@@ -294,7 +294,7 @@ def _book(sub) -> None:
 
 def _train(sub) -> None:
     t = sub.add_parser(
-        "train", help="train the CNN or the EfficientNet on a run's split (chapters 4/5)"
+        "train", help="train the CNN or the EfficientNet on a run's split (chapters 5/6)"
     )
     t.add_argument("--model", choices=["cnn", "efficientnet"], default="efficientnet")
     _run_arguments(
@@ -430,7 +430,7 @@ def cmd_run_fetch(args) -> int:
         f"already there, every SHA-256 checked, in {time.perf_counter() - t0:.1f} s: "
         f"{display_path(run_dir)}"
     )
-    print("chapters 6-9 now run without training, e.g. make book, or papermill with -p run_dir")
+    print("chapters 7-11 now run without training, e.g. make book, or papermill with -p run_dir")
     return 0
 
 

@@ -1,10 +1,10 @@
-"""Data or recipe? Train chapter 4's CNN on nested shares of the training patients.
+"""Data or recipe? Train chapter 5's CNN on nested shares of the training patients.
 
 Validation and test patients stay those of the run's ``split.csv``; each point trains the
 profile's CNN recipe on ``fraction`` of the training patients (drawn with the point's seed, the
 same seed as the training), chooses its threshold on validation and is scored on the test
 patients with a patient-bootstrap interval. The CNN is used because it is the cheapest model of
-the book (a point costs minutes, not a quarter of an hour). Chapter 6 shows the
+the book (a point costs minutes, not a quarter of an hour). Chapter 8 shows the
 result and what it says about the gap to the published numbers
 (:func:`idc_utils.studies.learning_curve.gap_sentence`).
 

@@ -1,6 +1,6 @@
 """Which training recipe for the EfficientNet? A measured answer, on the book's own split.
 
-Each *variant* is the profile's chapter-5 recipe with some parameters changed. Every variant is
+Each *variant* is the profile's chapter-6 recipe with some parameters changed. Every variant is
 trained on the training patients of a run's ``split.csv``, chooses its epoch and threshold on the
 validation patients, and is then scored on the test patients. The output (JSON) holds, per
 variant, validation and test AUC with and without test-time augmentation, recall and precision at
@@ -38,9 +38,9 @@ from idc_utils.models import inference
 from idc_utils.studies.recipe_study import compared_with, variant_params
 from idc_utils.training import config, loop
 
-#: The study's reference: the profile's chapter-5 recipe as it was when the study began (the
+#: The study's reference: the profile's chapter-6 recipe as it was when the study began (the
 #: source paper's free rotation, shift and zoom; phase 2 from 2e-4). Every variant changes it; the
-#: book's recipe is the variant the study chose (chapter 6 marks it).
+#: book's recipe is the variant the study chose (chapter 8 marks it).
 STUDY_BASE = {
     "augment": {"rotation_deg": 15.0, "translate": 0.1, "zoom": 0.1},
     "finetune_lr": 2e-4,

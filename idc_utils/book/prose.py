@@ -82,7 +82,9 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
 _LIST_NUMBER = re.compile(r"^(\s*)\d+[.)]\s", re.M)
 _OPTION = re.compile(r"^\s*:[\w-]+:.*$", re.M)
 _COLON_FENCE = re.compile(r"^\s*:{3,}.*$", re.M)
-_NUMBER = re.compile(r"(?<![A-Za-z]-)(?<![\w.])\d+(?:[.,]\d+)*(?:e[-+]?\d+)?%?(?![\w])")
+_NUMBER = re.compile(
+    r"(?<![A-Za-z]-)(?<![\w.])\d+(?:[.,]\d+)*(?:e[-+]?\d+)?(?:%|x(?!\w))?(?!\w)(?![.,]\d)"
+)
 _CHAPTER_WORD = re.compile(r"\b[Cc]hapters?\s+\d")
 
 

@@ -9,7 +9,7 @@ notebooks by ``tools/setup_cells.py``; a test checks they agree). On Colab, and 
    of the Kaggle download (a Kaggle account), every file's hash checked; and what the chapter
    reads of the run the published book made (``$IDC_RUN_URL``, by default the ``run/`` folder of
    the repository's GitHub Pages site), every hash checked: the split for chapters 2 to 5 (and
-   chapter 4's CNN for chapter 5), everything from chapter 6 on, so no chapter trains what an
+   chapter 5's CNN for chapter 6), everything from chapter 7 on, so no chapter trains what an
    earlier one trained.
 
 Locally the cell does nothing: the reader has run ``make install`` and set ``IDC_DATA_DIR``.
@@ -34,12 +34,18 @@ REPOSITORY = "https://github.com/your-account/idc-book"
 #: replace the Colab kernel's own ipykernel)
 EXTRAS = "weights,ml,app,data,dicom,colab"
 
-#: what a chapter reads of the published run (chapter 1 makes the split itself; from chapter 6
+#: what a chapter reads of the published run (chapter 1 makes the split itself; from chapter 7
 #: on, everything)
-READS = {2: ("split.csv",), 3: ("split.csv",), 4: ("split.csv",), 5: ("split.csv", "models/cnn.")}
+READS = {
+    2: ("split.csv",),
+    3: ("split.csv",),
+    4: ("split.csv",),
+    5: ("split.csv",),
+    6: ("split.csv", "models/cnn."),
+}
 
 SETUP_CELL = """\
-# On Colab only: the book's code, the teaching sample and, from chapter 6 on,
+# On Colab only: the book's code, the teaching sample and, from chapter 7 on,
 # the models the published book trained. On your machine it does nothing
 # (there: make install, and IDC_DATA_DIR; see How to run).
 import os
@@ -92,7 +98,7 @@ def pages_run_url(repository: str) -> str | None:
 
 
 def setup(home: str | os.PathLike, chapter: int, repository: str = REPOSITORY, log=print) -> dict:
-    """The sample into ``<home>/data/idc-sample`` and, from chapter 6 on, the published run into
+    """The sample into ``<home>/data/idc-sample`` and, from chapter 7 on, the published run into
     ``<home>/runs/sample``; sets ``IDC_DATA_DIR`` and ``IDC_BOOK_ROOT``. Returns what it set."""
     home = Path(home).resolve()
     os.environ["IDC_BOOK_ROOT"] = str(home)

@@ -100,7 +100,7 @@ def chapter_params(
     """Resolve a chapter's parameters: what the caller (papermill) set wins, the profile fills
     every ``None``. Records them in the run folder's ``params.json`` under the chapter's name.
 
-    A chapter calls ``chapter_params("04_cnn_baseline", globals())`` right after its parameters
+    A chapter calls ``chapter_params("05_cnn_baseline", globals())`` right after its parameters
     cell: the parameters are the names of that namespace that the profile (or ``data_dir``,
     ``run_dir``) defines, so each is listed once, in the parameters cell.
 

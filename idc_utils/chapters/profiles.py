@@ -1,5 +1,5 @@
 """Profiles: named parameter sets in ``idc_utils/profiles.yml`` (``smoke`` for tests and CI,
-``sample`` for the teaching sample on a laptop, ``full`` for the paper's settings on a GPU)."""
+``sample`` for the teaching sample on a laptop, ``full`` for the whole Kaggle set on a GPU)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A run folder published next to the book, and fetched from it: start from any chapter.
 
-Chapters 6 to 9 read what chapters 1, 4 and 5 wrote: the split and the trained models. Training
+Chapters 7 to 11 read what chapters 1, 5 and 6 wrote: the split and the trained models. Training
 them takes about half an hour on a slow laptop. The Pages workflow therefore publishes, beside
 the HTML, the sample run's
 

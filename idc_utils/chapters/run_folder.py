@@ -11,7 +11,7 @@ numbers recorded by section.
 
 A run with parameters that differ from the profile is an *experiment*: it gets its own folder,
 seeded with copies of the book run's artefacts (:func:`seed_experiment`), so that trying
-``papermill 04_cnn_baseline.ipynb out.ipynb -p cnn_epochs 1`` never replaces the book's model.
+``papermill 05_cnn_baseline.ipynb out.ipynb -p cnn_epochs 1`` never replaces the book's model.
 """
 
 from __future__ import annotations

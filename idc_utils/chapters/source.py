@@ -5,6 +5,7 @@ file and lines it comes from, so a reader can open it."""
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 from pathlib import Path
 
@@ -20,7 +21,10 @@ def source_block(*objects, title: str | None = None) -> str:
         last = first + len(lines) - 1
         name = getattr(obj, "__qualname__", getattr(obj, "__name__", ""))
         parts.append(f"`{name}`, from `{shown}`, lines {first}–{last}:\n")
-        parts.append("```python\n" + textwrap.dedent("".join(lines)).rstrip() + "\n```\n")
+        code = textwrap.dedent("".join(lines)).rstrip()
+        runs = [len(r) for r in re.findall(r"`+", code)]
+        fence = "`" * max(3, 1 + max(runs, default=0))  # longer than any run in the code
+        parts.append(f"{fence}python\n{code}\n{fence}\n")
     return "\n".join(parts)
 
 

@@ -71,7 +71,7 @@ def load_model(path: str | Path):
         )
     if not path.exists():
         raise FileNotFoundError(
-            f"model {path} not found: train one with `make book` (chapters 04/05) or pass --model "
+            f"model {path} not found: train one with `make book` (chapters 05/06) or pass --model "
             "runs/<profile>/models/<name>.keras"
         )
     card = read_card(path)

@@ -1,5 +1,5 @@
 """The linear head on embeddings: a standardised L2 logistic regression, the same for every
-method chapters 3 and 7 compare (and for the real-vs-synthetic probe)."""
+method chapters 4 and 10 compare (and for the real-vs-synthetic probe)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from idc_utils.core.threads import one_blas_thread
 
 def linear_head(C: float = 0.5, seed: int = 0):
     """An unfitted standardised L2 logistic regression: the linear head on embeddings that
-    chapters 3 and 7 compare methods with (and the real-vs-synthetic probe)."""
+    chapters 4 and 10 compare methods with (and the real-vs-synthetic probe)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

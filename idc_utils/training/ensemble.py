@@ -1,6 +1,6 @@
 """Several trained classifiers averaged into one model, saved as one ``.keras`` file with a card.
 
-The CNN of chapter 4 and the EfficientNet of chapter 5 make different mistakes (one learned from
+The CNN of chapter 5 and the EfficientNet of chapter 6 make different mistakes (one learned from
 scratch at 50 px, the other transfers ImageNet features at 96 px), so the mean of their
 probabilities ranks patches better than either, on validation patients and on new ones. Saved as
 one model, the mean is what ``python -m idc_utils predict --model .../ensemble.keras`` and the app

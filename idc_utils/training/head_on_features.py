@@ -36,7 +36,7 @@ def fit_head_on_features(
         train = train.sample(n, random_state=cfg.seed)
         feats = keras.Model(clf.input, clf.get_layer("head_pool").output)
         f_train, f_val = embed(feats, images, train["i"]), embed(feats, images, val["i"])
-    elif cfg.weights == "imagenet" and data_fingerprint:  # the same features chapter 3 uses: shared
+    elif cfg.weights == "imagenet" and data_fingerprint:  # the same features chapter 4 uses: shared
         every = dataset_embeddings(images, data_fingerprint, cfg.backbone, cfg.image_size, log=log)
         f_train, f_val = (
             np.asarray(every[train["i"].to_numpy()]),

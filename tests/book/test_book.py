@@ -127,7 +127,7 @@ def test_later_chapters_record_their_numbers(smoke_run):
     for model in ("cnn", "efficientnet"):
         auc = ev["models"][model]["ci"]["auc"]
         assert auc["low"] <= auc["estimate"] <= auc["high"]
-    assert ev["mosaic"][0]["patches"] == 478  # the held-out complete patient
+    assert metrics["errors"]["mosaic"][0]["patches"] == 478  # the held-out complete patient
     import pandas as pd
 
     preds = pd.read_csv(run_dir / "test_predictions.csv")
@@ -160,7 +160,7 @@ def test_the_synthetic_patches_chapter_records_its_checks(smoke_run, shared_samp
             assert row["auc_vs_none_low"] <= row["auc_vs_none"] <= row["auc_vs_none_high"]
     assert syn["verdict"]["sentence"] and syn["verdict"]["why"]
     assert all(0.5 <= v <= 1 for v in syn["probe_auc"].values())
-    assert (run_dir / "figures" / "07_real_vs_synthetic.png").stat().st_size > 5_000
+    assert (run_dir / "figures" / "10_real_vs_synthetic.png").stat().st_size > 5_000
 
 
 def test_book_refuses_to_start_without_data(tmp_path, monkeypatch):
@@ -179,7 +179,7 @@ def files_of(folder):
 
 
 def test_a_papermill_experiment_leaves_the_books_models_alone(smoke_run, tmp_path, monkeypatch):
-    """README's invitation, `papermill 04_cnn_baseline.ipynb out.ipynb -p KEY VALUE`, lands in
+    """README's invitation, `papermill 05_cnn_baseline.ipynb out.ipynb -p KEY VALUE`, lands in
     an experiment folder; the book's models stay byte-identical, and the output is quiet."""
     import papermill as pm
 
@@ -188,7 +188,7 @@ def test_a_papermill_experiment_leaves_the_books_models_alone(smoke_run, tmp_pat
     monkeypatch.setenv("IDC_BOOK_ROOT", str(run_dir.parents[1]))  # the book's run: runs/smoke
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(
-        str(ROOT / "notebooks" / "04_cnn_baseline.ipynb"),
+        str(ROOT / "notebooks" / "05_cnn_baseline.ipynb"),
         str(out),
         parameters={"profile": "smoke", "cnn_width": 8},
         kernel_name="python3",
@@ -197,7 +197,7 @@ def test_a_papermill_experiment_leaves_the_books_models_alone(smoke_run, tmp_pat
     )
     now = files_of(run_dir / "models")
     assert now == models
-    [exp] = (run_dir / "experiments").glob("04_cnn_baseline-*")
+    [exp] = (run_dir / "experiments").glob("05_cnn_baseline-*")
     assert (exp / "models" / "cnn.keras").read_bytes() != models["cnn.keras"]
     card = json.loads((exp / "models" / "cnn.json").read_text())
     assert card["reuse_key"]["config"]["cnn_width"] == 8
@@ -206,7 +206,7 @@ def test_a_papermill_experiment_leaves_the_books_models_alone(smoke_run, tmp_pat
     assert not [o for o in streams if "absl" in o["text"] or "oneDNN" in o["text"]], streams
 
 
-def test_chapter_6_runs_from_a_published_run_fetched_over_http(smoke_run, served, tmp_path):
+def test_chapter_7_runs_from_a_published_run_fetched_over_http(smoke_run, served, tmp_path):
     """Start from chapter 6: publish the run as the Pages workflow does, fetch it into an empty
     run folder over HTTP (every hash checked) and run the chapter there, without training."""
     import papermill as pm
@@ -221,7 +221,7 @@ def test_chapter_6_runs_from_a_published_run_fetched_over_http(smoke_run, served
     assert cli.main(["run", "fetch", "--from", f"{url}/run", "--run-dir", str(fresh)]) == 0
     fetched = files_of(fresh / "models")
     pm.execute_notebook(
-        str(ROOT / "notebooks" / "06_evaluation.ipynb"),
+        str(ROOT / "notebooks" / "07_evaluation.ipynb"),
         str(tmp_path / "06.ipynb"),
         parameters={"profile": "smoke", "run_dir": str(fresh)},
         kernel_name="python3",

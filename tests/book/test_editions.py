@@ -71,5 +71,5 @@ def test_every_chapter_has_balanced_solutions_and_exercises():
     for path in notebooks.chapter_notebooks(ROOT):
         nb = json.loads(path.read_text())
         kept, removed = editions.without_solutions(nb, path.name)
-        assert removed >= 2, path.name
+        assert removed >= 3, path.name
         assert not any("{solution" in "".join(c["source"]) for c in kept["cells"]), path.name

@@ -264,19 +264,19 @@ def test_a_failed_page_build_fails_again_until_fixed(project):
 
 def test_pages_of_chapters_that_left_the_book_are_removed_from_the_html(tmp_path):
     src, html = tmp_path / "src", tmp_path / "html"
-    for rel in ("notebooks/01_eda.ipynb", "notebooks/08_dicomweb.ipynb", "book/intro.md"):
+    for rel in ("notebooks/01_eda.ipynb", "notebooks/11_dicomweb.ipynb", "book/intro.md"):
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text("x")
-    pages = ["notebooks/01_eda", "notebooks/08_dicomweb", "notebooks/07_dicomweb", "book/intro"]
+    pages = ["notebooks/01_eda", "notebooks/11_dicomweb", "notebooks/07_dicomweb", "book/intro"]
     for rel in pages:
         (html / f"{rel}.html").parent.mkdir(parents=True, exist_ok=True)
         (html / f"{rel}.html").write_text("<html/>")
         (html / "_sources" / f"{rel}.ipynb").parent.mkdir(parents=True, exist_ok=True)
         (html / "_sources" / f"{rel}.ipynb").write_text("x")
     removed = site.prune_removed_pages(src, html)
-    assert removed == [html / "notebooks" / "07_dicomweb.html"]  # renamed to 08_dicomweb
+    assert removed == [html / "notebooks" / "07_dicomweb.html"]  # renamed to 11_dicomweb
     assert not (html / "_sources" / "notebooks" / "07_dicomweb.ipynb").exists()
-    assert (html / "notebooks" / "08_dicomweb.html").exists()
+    assert (html / "notebooks" / "11_dicomweb.html").exists()
     assert (html / "book" / "intro.html").exists()
 
 

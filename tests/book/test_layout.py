@@ -22,11 +22,13 @@ DICOMWEB = (
 FIGURES = {
     "chapters/eda_figures.py": {"01_eda"},
     "chapters/preprocessing_figures.py": {"02_preprocessing"},
-    "chapters/imbalance_figures.py": {"03_smote_embeddings"},
-    "chapters/training_figures.py": {"04_cnn_baseline", "05_efficientnet"},
-    "chapters/evaluation_figures.py": {"06_evaluation"},
-    "chapters/synthetic_figures.py": {"07_synthetic_patches"},
-    "chapters/dicomweb_figures.py": {"08_dicomweb"},
+    "chapters/primer_figures.py": {"03_metrics_primer"},
+    "chapters/imbalance_figures.py": {"04_smote_embeddings"},
+    "chapters/training_figures.py": {"05_cnn_baseline", "06_efficientnet"},
+    "chapters/evaluation_figures.py": {"07_evaluation"},
+    "chapters/errors_figures.py": {"08_errors_and_levers"},
+    "chapters/synthetic_figures.py": {"10_synthetic_patches"},
+    "chapters/dicomweb_figures.py": {"11_dicomweb"},
 }
 
 
@@ -66,8 +68,8 @@ def test_the_scans_find_what_they_look_for(tmp_path):
 def test_the_dicomweb_code_is_only_in_the_chapters_that_use_it(closures):
     for name, modules in closures.items():
         uses = sorted(set(DICOMWEB) & set(modules))
-        if name.startswith(("08_", "09_")):
-            assert uses, name  # chapter 8 streams a slide; chapter 9 serves the app's tab
+        if name.startswith(("09_", "11_")):
+            assert uses, name  # chapter 11 streams a slide; chapter 9 serves the app's tab
         else:
             assert not uses, f"{name} would re-run after a DICOMweb edit: it imports {uses}"
 
@@ -85,7 +87,7 @@ def test_chapters_depend_only_on_the_layers_they_use(closures):
     assert layers("01_eda") == {"core", "data", "studies", "chapters"}
     assert not any("book" in layers(name) for name in closures)
     # evaluating and explaining saved models needs no training code; serving needs none either
-    assert "training" not in layers("06_evaluation")
+    assert "training" not in layers("07_evaluation")
     assert "training" not in layers("09_gradio_demo")
 
 

@@ -48,6 +48,7 @@ def test_a_directive_body_is_prose_and_its_options_are_not(tmp_path):
 
 
 def tiny_book(tmp_path, page_text, ledger=None):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nparts:\n  - caption: C\n    numbered: true\n"
         "    chapters:\n      - file: notebooks/01_a\n"
@@ -101,7 +102,12 @@ def test_the_glossary_terms_and_their_first_use(tmp_path):
 def test_show_source_displays_the_package_code_with_its_file_and_lines():
     block = source.source_block(source.source_block)
     assert "from `idc_utils/chapters/source.py`, lines" in block
-    assert "def source_block(" in block and block.count("```") == 2
+    assert "def source_block(" in block
+    assert block.count("python\n") == 1 and block.rstrip().endswith("\n```")
+    with_fences = source.source_block(
+        test_show_source_displays_the_package_code_with_its_file_and_lines
+    )
+    assert re.search(r"\n`{4,}python\n", with_fences)  # longer than the code's own backticks
 
 
 # ---- the book ---------------------------------------------------------------------------------

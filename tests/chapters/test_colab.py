@@ -68,13 +68,13 @@ def test_each_chapter_fetches_what_it_reads_and_a_second_run_changes_nothing(
     run = home / "runs" / "sample"
     colab.setup(home, chapter=2, log=lambda *_: None)
     assert sorted(p.name for p in run.iterdir()) == ["run.json", "split.csv"]
-    colab.setup(home, chapter=5, log=lambda *_: None)
+    colab.setup(home, chapter=6, log=lambda *_: None)
     assert sorted(p.name for p in (run / "models").iterdir()) == ["cnn.json", "cnn.keras"]
-    (run / "params.json").write_text('{"05_efficientnet": {"profile": "sample"}}')
+    (run / "params.json").write_text('{"07_evaluation": {"profile": "sample"}}')
     said = []
-    colab.setup(home, chapter=6, log=said.append)  # after a chapter ran here: no clash
-    assert "05_efficientnet" in (run / "params.json").read_text()
-    colab.setup(home, chapter=6, log=said.append)  # the cell run twice
+    colab.setup(home, chapter=7, log=said.append)  # after a chapter ran here: no clash
+    assert "07_evaluation" in (run / "params.json").read_text()
+    colab.setup(home, chapter=7, log=said.append)  # the cell run twice
     assert said[-1].startswith("the published run: 0 files fetched")
 
 
