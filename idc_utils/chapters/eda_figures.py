@@ -96,6 +96,7 @@ def plot_patient_overview(images, rows: pd.DataFrame, title: str = ""):
     """The rebuilt tissue region (IDC+ outlined) beside the ground-truth map per patch."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 6.5))
     grid = plot_mosaic(a, images, rows, title=title)
@@ -104,9 +105,13 @@ def plot_patient_overview(images, rows: pd.DataFrame, title: str = ""):
         cmap=ListedColormap([CLASS_COLORS[0], CLASS_COLORS[1]]),
         interpolation="nearest",
     )
-    b.set_title("ground truth per patch (blue IDC-, red IDC+, white: no patch)")
+    b.set_title("ground truth per patch (white: no patch)")
     b.set_xticks([])
     b.set_yticks([])
+    b.legend(
+        handles=[Patch(color=CLASS_COLORS[c], label=n) for c, n in ((0, "IDC-"), (1, "IDC+"))],
+        loc="lower left",
+    )
     a.legend(loc="lower left")
     fig.tight_layout()
     return fig, grid

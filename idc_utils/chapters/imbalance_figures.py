@@ -1,4 +1,4 @@
-"""Chapter 3's figures: the balancing methods' test AUC with intervals, and the training embeddings
+"""Chapter 4's figures: the balancing methods' test AUC with intervals, and the training embeddings
 (real and SMOTE's synthetic points) in two dimensions."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from idc_utils.chapters.style import CLASS_COLORS
+from idc_utils.chapters.style import CLASS_COLORS, OKABE_ITO
 
 
 def plot_balance_comparison(table: pd.DataFrame):
-    """Test AUC of each balancing method with its patient-bootstrap interval (chapter 3)."""
+    """Test AUC of each balancing method with its patient-bootstrap interval (chapter 4)."""
     import matplotlib.pyplot as plt
 
     t = table
@@ -39,7 +39,11 @@ def plot_embedding_view(
     for mask, label, kw in [
         ((y == 0) & ~synthetic, "real IDC-", dict(c=CLASS_COLORS[0], s=6, alpha=0.35)),
         ((y == 1) & ~synthetic, "real IDC+", dict(c=CLASS_COLORS[1], s=8, alpha=0.6)),
-        (synthetic, "synthetic IDC+ (SMOTE)", dict(c="gold", s=8, alpha=0.6, marker="x")),
+        (
+            synthetic,
+            "synthetic IDC+ (SMOTE)",
+            dict(c=OKABE_ITO["bluish green"], s=10, alpha=0.7, marker="x"),
+        ),
     ]:
         ax.scatter(xy[mask, 0], xy[mask, 1], label=f"{label} ({mask.sum():,})", **kw)
     ax.set_xlabel(f"{projection.upper()} 1")

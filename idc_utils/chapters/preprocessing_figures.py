@@ -1,11 +1,12 @@
-"""Chapter 2's figures and tables: resizing, each backbone's scaling, the H&E stain channels, and a
-gallery of every augmentation alone and together."""
+"""Chapter 2's figures and tables: resizing, each backbone's scaling, the H&E stain channels, a
+gallery of every augmentation alone and together, the augmentations beside what the source paper
+states of them, and what the recipe study found about the free rotation, shift and zoom."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from idc_utils.models.augment import Augment, AugmentConfig
+from idc_utils.models.augment import PAPER_STATES, PAPER_STRENGTHS, Augment, AugmentConfig
 from idc_utils.models.preprocessing import SCALING
 from idc_utils.models.stain import hed_channels
 
@@ -19,8 +20,9 @@ def augmentation_gallery(
 ) -> dict:
     """Each augmentation alone, ``draws`` random draws on one patch (for the book):
     name -> images. An augmentation that ``config`` turns off but ``paper`` uses is shown at
-    the paper's strength, its row named "... (paper; off in training)"; the last row combines
-    what ``config`` trains with."""
+    ``paper``'s strength, its row named "... (paper; off in training)" when the source paper
+    states that strength (the rotation) and "... (off in training)" when it names the
+    augmentation without one; the last row combines what ``config`` trains with."""
     import keras
 
     base = np.repeat(patch[None].astype(np.float32), draws, axis=0)
@@ -30,7 +32,9 @@ def augmentation_gallery(
     for key, value in fields.items():
         name = key
         if not value and shown.get(key):
-            value, name = shown[key], f"{key} {shown[key]:g} (paper; off in training)"
+            value = shown[key]
+            whose = "paper; " if key in PAPER_STRENGTHS else ""
+            name = f"{key} {value:g} ({whose}off in training)"
         if not value:
             continue
         only = {k: (value if k == key else type(v)(0)) for k, v in fields.items()}
@@ -77,7 +81,7 @@ def scaling_table(patches: np.ndarray):
         rows.append(
             {
                 "scaling": name,
-                "formula": f"x * {scale:.5f} + {offset:.4f}",
+                "formula": f"x * {scale:.5f} {'-' if offset < 0 else '+'} {abs(offset):.4f}",
                 "min": x.min(),
                 "max": x.max(),
                 "mean": x.mean(),
@@ -137,3 +141,50 @@ def plot_scaling(patches: np.ndarray, names=("unit", "lite")):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def augmentation_table(config: AugmentConfig):
+    """Each augmentation's strength in this run beside what the source paper states of it (a
+    strength for the rotation only; "named, strength not stated" for shift, zoom, brightness
+    and contrast)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {"this run trains with": config.as_dict(), "source paper": PAPER_STATES}
+    ).rename_axis("augmentation")
+
+
+#: the recipe study's rows about the free rotation, shift and zoom (book/data/recipe_study.json)
+AFFINE_VARIANTS = ("no_affine", "lr_5e-4", "no_affine_lr_5e-4", "no_affine_lr_5e-4_seed_2")
+
+
+def affine_study_sentences(study: dict, variants=AFFINE_VARIANTS) -> str:
+    """Markdown: what the recipe study (``tools/recipe_study.py``) measured on the validation
+    patients for each of ``variants``, with its paired interval against the row it is compared
+    with, and what that interval says; computed from the study, never written by hand."""
+    from idc_utils.studies.recipe_study import compared_with
+
+    lines = []
+    for name in variants:
+        v = study.get("variants", {}).get(name)
+        d = v and v["tta"].get("val_auc_vs_reference")
+        if not d:
+            continue
+        reads = (
+            "an interval above zero"
+            if d[1] > 0
+            else "an interval below zero"
+            if d[2] < 0
+            else "an interval that contains zero"
+        )
+        lines.append(
+            f"- **{name}**: {v['what']}. Validation AUC {d[0]:+.4f} against "
+            f"**{compared_with(name)}** (paired 95% CI {d[1]:+.3f} to {d[2]:+.3f}), {reads}."
+        )
+    if not lines:
+        return "The recipe study holds no row about the free rotation, shift and zoom."
+    head = (
+        f"The recipe study trained on the {study.get('profile', '?')} run's training patients "
+        f"and measured on its {study.get('val_patients', '?')} validation patients:"
+    )
+    return "\n".join([head, "", *lines])

@@ -4,7 +4,9 @@
 deg, translation and zoom (one affine map), brightness, contrast, and HED stain jitter (Tellez et
 al. 2019). Training applies it in the input pipeline, on raw 50x50 patches, so the saved model
 carries no training-only layer and can be XLA-compiled on a GPU. :class:`AugmentConfig` holds the
-strengths a profile trains with; ``AugmentConfig.paper()`` the source paper's.
+strengths a profile trains with; ``AugmentConfig.paper()`` the augmentations the source paper
+names, and :data:`PAPER_STATES` what the paper says of each (it gives a strength for the rotation
+only).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ class AugmentConfig:
 
     flips: bool = True  # horizontal and vertical flips
     rot90: bool = True  # random multiples of 90 degrees: lossless, tissue has no "up"
-    rotation_deg: float = 15.0  # small free rotation, as in the source paper
+    rotation_deg: float = 15.0  # small free rotation, +-15 degrees as in the source paper
     translate: float = 0.1  # fraction of the patch
     zoom: float = 0.1  # +- fraction
     brightness: float = 0.1  # +- fraction of the value range
@@ -40,10 +42,29 @@ class AugmentConfig:
 
     @classmethod
     def paper(cls) -> AugmentConfig:
-        """The source paper's strengths (rotation +-15 degrees, 0.1 shift and zoom, brightness,
-        contrast) with this book's lossless flips, quarter turns and stain jitter. The profiles
-        train without the free rotation, shift and zoom (chapter 6's recipe study)."""
+        """Every augmentation the source paper names, on: its rotation of +-15 degrees (the only
+        strength it states), shift, zoom, brightness and contrast at this book's strengths (the
+        paper names them without one), with this book's flips, quarter turns and stain jitter.
+        The profiles train without the free rotation, shift and zoom (the recipe study of
+        chapter 8)."""
         return cls()
+
+
+#: what the source paper says of each augmentation: it states a strength for the rotation only
+#: and names shift, zoom, brightness and contrast without one
+PAPER_STATES = {
+    "flips": "not stated",
+    "rot90": "not stated",
+    "rotation_deg": "15 (+-15 degrees)",
+    "translate": "named, strength not stated",
+    "zoom": "named, strength not stated",
+    "brightness": "named, strength not stated",
+    "contrast": "named, strength not stated",
+    "hed": "not stated",
+}
+
+#: the augmentations whose strength the paper states (PAPER_STATES)
+PAPER_STRENGTHS = {"rotation_deg": 15.0}
 
 
 def quarter_turns(x, seed_gen):

@@ -1,6 +1,6 @@
 """Embeddings: what a frozen ImageNet backbone makes of a patch (its pooled feature vector).
 
-Chapter 3 compares balancing methods on them and chapter 5 trains its phase-1 head on them, so
+Chapter 4 compares balancing methods on them and chapter 6 trains its phase-1 head on them, so
 :func:`dataset_embeddings` computes them once per dataset and backbone and caches them on disk.
 """
 
@@ -12,7 +12,10 @@ import numpy as np
 
 
 def embedder(backbone: str = "efficientnet_lite0", image_size: int = 96):
-    """Frozen ImageNet backbone from raw 50x50 patches to its pooled feature vector."""
+    """A frozen ImageNet backbone from raw 50x50 patches to its embedding: the classifier's own
+    input layers (resize to ``image_size``, the backbone's scaling), the backbone's last
+    feature maps, and their global average (``head_pool``), one number per channel. The head
+    after that layer (dropout, the sigmoid unit) is left out, so nothing here is trained."""
     import keras
 
     from idc_utils.models import classifier
@@ -56,8 +59,8 @@ def dataset_embeddings(
     log=None,
 ) -> np.ndarray:
     """Frozen-backbone embeddings of **every** patch of a dataset, computed once and cached next
-    to the decoded patches (a memory-mapped ``.npy``): chapter 3 compares balancing methods on
-    them and chapter 5 trains its phase-1 head on them, so the pass is paid once. The cache key
+    to the decoded patches (a memory-mapped ``.npy``): chapter 4 compares balancing methods on
+    them and chapter 6 trains its phase-1 head on them, so the pass is paid once. The cache key
     holds the data fingerprint, the backbone, the size, and the source of the model code."""
     import hashlib
     from pathlib import Path

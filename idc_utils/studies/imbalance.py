@@ -97,6 +97,77 @@ class Comparison:
             out["why not"] = t["error"].fillna("")
         return out
 
+    def versus_none(self, method: str) -> dict | None:
+        """``method``'s paired AUC difference to no balancing, its 95% interval and how it reads:
+        ``better`` (interval above zero), ``worse`` (below zero) or ``indistinguishable``
+        (contains zero); None when the method did not run or there is no 'none' row."""
+        t = self.table
+        ok = method in t.index and "auc_vs_none" in t and not np.isnan(t.loc[method, "auc_vs_none"])
+        if not ok or ("error" in t and t.loc[method, "error"]):
+            return None
+        d, lo, hi = (
+            float(t.loc[method, c]) for c in ("auc_vs_none", "auc_vs_none_low", "auc_vs_none_high")
+        )
+        reading = "better" if lo > 0 else "worse" if hi < 0 else "indistinguishable"
+        return {"difference": d, "low": lo, "high": hi, "reading": reading}
+
+    def method_sentence(self, method: str, name: str | None = None) -> str:
+        """One sentence on ``method`` against no balancing, computed from the paired interval
+        (e.g. "**class weights** moved test AUC by -0.002 (paired 95% CI -0.004 to +0.001): no
+        difference these patients can show.")."""
+        name = name or method
+        v = self.versus_none(method)
+        if v is None:
+            return f"**{name}** did not run on this data, so it cannot be compared."
+        reads = {
+            "better": "better than no balancing, an interval above zero",
+            "worse": "worse than no balancing, an interval below zero",
+            "indistinguishable": "an interval that contains zero, so no difference these "
+            "patients can show",
+        }[v["reading"]]
+        return (
+            f"**{name}** moved test AUC by {v['difference']:+.3f} (paired 95% CI "
+            f"{v['low']:+.3f} to {v['high']:+.3f}): {reads}."
+        )
+
+    def models_sentence(self) -> str:
+        """What this run says about the choice the book's CNN and EfficientNet make (they train
+        with class weights, ``TrainConfig.class_weights``), computed from the paired intervals,
+        so that it follows the run whatever it finds."""
+        from idc_utils.training.config import TrainConfig
+
+        uses = TrainConfig.class_weights
+        cw = self.versus_none("class_weight")
+        better = [
+            m for m in self.table.index if (self.versus_none(m) or {}).get("reading") == "better"
+        ]
+        text = (
+            "The book's CNN and EfficientNet train with class weights (`class_weights` in "
+            "`idc_utils/training/config.py`)"
+            if uses
+            else "The book's CNN and EfficientNet train without class weights"
+        )
+        if cw is None:
+            return text + "; this run did not compare class weights, so it says nothing about that."
+        if better and "class_weight" not in better:
+            names = ", ".join(f"**{m}**" for m in better)
+            return (
+                text + f". On these patients {names} beat no balancing and class weights did "
+                "not, so this run does not support that choice."
+            )
+        if cw["reading"] == "worse":
+            return (
+                text + ". On these patients class weights did worse than no balancing, so this "
+                "run does not support that choice."
+            )
+        if cw["reading"] == "better":
+            return text + ". On these patients class weights beat no balancing, which supports it."
+        return (
+            text + ". On these patients neither they nor any other method beat no balancing: "
+            "class weights stay because they make no synthetic data and cost nothing, not "
+            "because this run showed a gain."
+        )
+
     def verdict(self) -> dict:
         """The balancing method with the highest test AUC, its paired difference to no balancing,
         whether that difference is distinguishable from zero, and a sentence saying so."""
@@ -117,30 +188,38 @@ class Comparison:
         gain = float(t.loc[best, "auc_vs_none"])
         lo, hi = float(t.loc[best, "auc_vs_none_low"]), float(t.loc[best, "auc_vs_none_high"])
         ci = f"paired 95% CI {lo:+.3f} to {hi:+.3f}"
+        better = [m for m in others.index if t.loc[m, "auc_vs_none_low"] > 0]
+        worse = [m for m in others.index if t.loc[m, "auc_vs_none_high"] < 0]
+        unclear = [m for m in others.index if m not in better and m not in worse]
         if lo > 0:
             sentence = (
                 f"The best balancing method, **{best}**, beats no balancing by {gain:+.3f} AUC "
                 f"({ci}): a real gain on these patients."
             )
-        elif hi < 0:
+        elif len(worse) == len(others):
             sentence = (
                 f"Every balancing method did worse than no balancing; the closest, **{best}**, by "
-                f"{gain:+.3f} AUC "
-                f"({ci}), an interval below zero."
+                f"{gain:+.3f} AUC ({ci}), an interval below zero."
+            )
+        elif hi < 0:
+            sentence = (
+                f"The balancing method with the highest AUC, **{best}**, did worse than no "
+                f"balancing by {gain:+.3f} ({ci}), an interval below zero."
             )
         else:
             sentence = (
-                f"No balancing method can be told apart from no balancing: the one with the "
-                "highest AUC, "
-                f"**{best}**, differs by {gain:+.3f} ({ci}), an interval that contains zero."
+                f"The balancing method with the highest AUC, **{best}**, cannot be told apart from "
+                f"no balancing: it differs by {gain:+.3f} ({ci}), an interval that contains zero."
             )
-        worse = [m for m in others.index if t.loc[m, "auc_vs_none_high"] < 0]
-        if worse and best not in worse:
-            sentence += (
-                " Significantly worse than no balancing: "
-                + ", ".join(f"**{m}**" for m in worse)
-                + "."
-            )
+        if len(worse) < len(others):
+            for group, says in (
+                (better, "Better than no balancing (paired interval above zero)"),
+                (worse, "Significantly worse than no balancing"),
+                (unclear, "Not distinguishable from no balancing (paired interval contains zero)"),
+            ):
+                rest = [m for m in group if m != best]
+                if rest:
+                    sentence += f" {says}: " + ", ".join(f"**{m}**" for m in rest) + "."
         return {
             "best": best,
             "gain": gain,

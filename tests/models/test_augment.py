@@ -102,3 +102,12 @@ def test_the_model_layers_resize_bilinearly_and_scale_as_each_backbone_wants():
         np.testing.assert_allclose(m.predict(x, verbose=0), by_hand(x, 96, scaling), atol=1e-4)
     lo, hi = by_hand(np.array([[[[0, 127, 255]]]], np.float32), 1, "lite").ravel()[[0, 2]]
     assert lo == pytest.approx(-127 / 128) and hi == pytest.approx(1.0)
+
+
+def test_what_the_paper_states_covers_every_augmentation_and_one_strength():
+    from idc_utils.models.augment import PAPER_STATES, PAPER_STRENGTHS, AugmentConfig
+
+    assert set(PAPER_STATES) == set(AugmentConfig().as_dict())
+    stated = {k for k, v in PAPER_STATES.items() if "not stated" not in v}
+    assert stated == set(PAPER_STRENGTHS) == {"rotation_deg"}
+    assert AugmentConfig.paper().rotation_deg == PAPER_STRENGTHS["rotation_deg"]

@@ -115,3 +115,73 @@ def test_a_method_that_cannot_run_keeps_its_row_with_the_reason(monkeypatch):
     )
     assert res.readable().loc["adasyn", "auc"] == "could not run"
     assert res.verdict()["best"] == "smote"
+
+
+def comparison(**diffs):
+    """A Comparison whose table holds only the paired AUC differences to 'none':
+    ``method=(difference, low, high)``."""
+    import pandas as pd
+
+    rows = [{"method": "none", "auc": 0.9, "auc_vs_none": np.nan, "error": ""}]
+    for m, (d, lo, hi) in diffs.items():
+        rows.append(
+            {
+                "method": m,
+                "auc": 0.9 + d,
+                "auc_vs_none": d,
+                "auc_vs_none_low": lo,
+                "auc_vs_none_high": hi,
+                "error": "",
+            }
+        )
+    return imbalance.Comparison(pd.DataFrame(rows).set_index("method"), {}, {})
+
+
+def test_each_method_is_read_from_its_paired_interval():
+    res = comparison(
+        class_weight=(-0.002, -0.006, 0.001),
+        smote=(-0.01, -0.02, -0.003),
+        adasyn=(0.01, 0.002, 0.02),
+    )
+    assert res.versus_none("none") is None and res.versus_none("gan") is None
+    assert [res.versus_none(m)["reading"] for m in ("class_weight", "smote", "adasyn")] == [
+        "indistinguishable",
+        "worse",
+        "better",
+    ]
+    assert res.method_sentence("smote") == (
+        "**smote** moved test AUC by -0.010 (paired 95% CI -0.020 to -0.003): worse than no "
+        "balancing, an interval below zero."
+    )
+    assert "contains zero" in res.method_sentence("class_weight", "class weights")
+
+
+def test_the_sentence_on_the_models_choice_follows_the_run():
+    same = comparison(class_weight=(-0.002, -0.006, 0.001), smote=(-0.01, -0.02, -0.003))
+    assert "not because this run showed a gain" in same.models_sentence()
+    smote_wins = comparison(class_weight=(0.0, -0.004, 0.004), smote=(0.01, 0.002, 0.02))
+    assert "**smote** beat no balancing" in smote_wins.models_sentence()
+    assert "does not support" in smote_wins.models_sentence()
+    weights_win = comparison(class_weight=(0.01, 0.002, 0.02), smote=(0.0, -0.004, 0.004))
+    assert weights_win.models_sentence().endswith("which supports it.")
+    weights_lose = comparison(class_weight=(-0.01, -0.02, -0.002))
+    assert "did worse than no balancing" in weights_lose.models_sentence()
+    assert "did not compare" in comparison(smote=(0.0, -0.1, 0.1)).models_sentence()
+
+
+def test_the_verdict_never_calls_every_method_worse_when_one_is_not():
+    # the smoke run's case: the highest AUC is below zero, the other's interval contains zero
+    v = comparison(class_weight=(-0.002, -0.004, -0.0001), smote=(-0.004, -0.009, 0.005)).verdict()
+    assert v["best"] == "class_weight" and not v["sentence"].startswith("Every")
+    assert "did worse" in v["sentence"] and "Not distinguishable" in v["sentence"]
+    assert "**smote**" in v["sentence"]
+    both = comparison(class_weight=(-0.002, -0.004, -0.001), smote=(-0.004, -0.009, -0.001))
+    assert both.verdict()["sentence"].startswith("Every balancing method did worse")
+    gain = comparison(class_weight=(0.0, -0.004, 0.004), smote=(0.01, 0.002, 0.02)).verdict()
+    assert gain["best"] == "smote" and "a real gain" in gain["sentence"]
+    assert (
+        "Not distinguishable from no balancing (paired interval contains zero): **class_weight**"
+        in gain["sentence"]
+    )
+    same = comparison(class_weight=(0.001, -0.004, 0.006), smote=(-0.001, -0.005, 0.003)).verdict()
+    assert "cannot be told apart" in same["sentence"] and not same["distinguishable"]
