@@ -1,12 +1,41 @@
-"""The book's look, shared by every chapter: one matplotlib/seaborn style, class colours, patch
-grids, outlines of cells on a mosaic, and :func:`show_figure`, which displays a figure whatever
-matplotlib's backend is. Each chapter's own figures are in its ``*_figures`` module."""
+"""The book's look, shared by every chapter: one matplotlib/seaborn style, colour-blind-safe class
+and outcome colours (Okabe-Ito), patch grids, outlines of cells on a mosaic, and
+:func:`show_figure`, which displays a figure whatever matplotlib's backend is. Each chapter's own
+figures are in its ``*_figures`` module."""
 
 from __future__ import annotations
 
 import numpy as np
 
-CLASS_COLORS = {0: "#4C72B0", 1: "#C44E52"}
+#: Okabe-Ito colours (Okabe & Ito 2008), told apart with every common colour-vision deficiency
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+}
+
+#: the two classes: IDC- (0) and IDC+ (1)
+CLASS_COLORS = {0: OKABE_ITO["blue"], 1: OKABE_ITO["vermillion"]}
+
+#: the four outcomes of a thresholded prediction, on outcome maps and error grids: hits blue,
+#: misses vermillion, false alarms orange, correct negatives a light grey that recedes
+TP_COLOR = OKABE_ITO["blue"]
+FN_COLOR = OKABE_ITO["vermillion"]
+FP_COLOR = OKABE_ITO["orange"]
+TN_COLOR = "#D9D9D9"
+OUTCOME_COLORS = {
+    "true positive": TP_COLOR,
+    "false negative": FN_COLOR,
+    "false positive": FP_COLOR,
+    "true negative": TN_COLOR,
+}
+#: the same outcomes as text on white (the light grey of a true negative is too pale for text)
+OUTCOME_TEXT_COLORS = {**OUTCOME_COLORS, "true negative": "#595959"}
 
 
 def use_book_style() -> None:

@@ -1,4 +1,4 @@
-"""One point of the learning curve: the chapter-4 recipe trained on a share of the training
+"""One point of the learning curve: the CNN's recipe trained on a share of the training
 patients and scored on validation and test patients (``tools/learning_curve.py`` runs them;
 :mod:`idc_utils.studies.learning_curve` fits them)."""
 

@@ -1,5 +1,6 @@
 """Published results on this dataset, as their papers report them (not re-measured here), and our
-models' test results beside them with their intervals (chapter 6)."""
+models' test results beside them with their intervals, and what may and may not be read from
+them side by side (chapter 7)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,33 @@ def beside_literature(ours: pd.DataFrame) -> pd.DataFrame:
                 texts.append(f"{v:.4f}")
         out[c] = texts
     return out
+
+
+def beside_paper(auc: tuple[float, float, float], target_recall: float, idc_share: float) -> str:
+    """Sentences, computed from the run, that set the main model beside the source paper
+    honestly: whether the paper's AUC lies inside our 95% interval (``auc``: estimate, low,
+    high), that our recall is set by a threshold aimed at ``target_recall`` (a parameter), not
+    a result to compare, and that precision depends on the test set's IDC+ share (``idc_share``,
+    ours; the paper does not state its own)."""
+    paper = LITERATURE.loc[SOURCE_PAPER]
+    est, low, high = auc
+    if low <= paper["AUC"] <= high:
+        where = (
+            "which this interval contains: with this many test patients, the run cannot tell its "
+            "AUC from the paper's"
+        )
+    elif high < paper["AUC"]:
+        where = "which lies above this whole interval: on these patients the run's AUC is lower"
+    else:
+        where = "which lies below this whole interval: on these patients the run's AUC is higher"
+    return (
+        f"The main model's test AUC is {est:.3f} (95% interval by patient {low:.3f} to "
+        f"{high:.3f}). The source paper reports {paper['AUC']:.4f} on its own test set, {where}, "
+        "though the two were measured on different patients and at a different scale. "
+        f"Its recall is not a result to set against the paper's {paper['recall']:.4f}: the "
+        f"threshold was chosen on validation patients to reach a recall of {target_recall:.2f}, "
+        "a parameter of the run (`target_recall`). Precision depends on how many test patches "
+        f"are IDC+: {idc_share:.1%} of this run's test patches are, and the paper does not "
+        f"state its test set's share, so its precision of {paper['precision']:.2f} and ours are "
+        "not measured on comparable ground."
+    )

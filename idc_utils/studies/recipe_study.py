@@ -1,9 +1,9 @@
-"""The training-recipe study: which changes to chapter 5's recipe help, read on validation.
+"""The training-recipe study: which changes to the EfficientNet's recipe help, read on validation.
 
 ``tools/recipe_study.py`` trains each *variant* (the study's reference recipe with some parameters
 changed) on a run's training patients and stores, per variant, validation and test AUC and the
 paired patient-bootstrap difference to the reference. This module holds what the tool and
-chapter 6 share: how a variant's parameters are made, which row a variant is compared with, which
+chapter 8 share: how a variant's parameters are made, which row a variant is compared with, which
 row is the recipe the book trains, and the table and sentences the chapter shows. Research and
 teaching software, not a medical device.
 """

@@ -9,8 +9,10 @@ from conftest import patient_data
 
 from idc_utils.chapters import (
     eda_figures,
+    errors_figures,
     evaluation_figures,
     preprocessing_figures,
+    style,
 )
 from idc_utils.data import pipeline
 from idc_utils.evaluation import metrics
@@ -55,16 +57,49 @@ def test_threshold_drift_reports_each_split_at_the_chosen_threshold():
     )
 
 
-def test_learning_curve_figure_draws_points_line_and_anchors():
+def test_learning_curve_figure_draws_the_measured_sizes_only():
     study = study_with(0.8, 0.93)
-    fig = evaluation_figures.plot_learning_curve(study, {"paper": 0.9558})
+    fig = errors_figures.plot_learning_curve(study)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("test, 95% CI" in t for t in labels) and any("paper" in t for t in labels)
+    assert any("test, 95% CI" in t for t in labels) and not any("paper" in t for t in labels)
     line = [ln for ln in ax.get_lines() if ln.get_label().startswith("power law")][0]
     assert "x 0.80 per doubling" in line.get_label()
-    assert max(line.get_xdata()) == pytest.approx(learning_curve.full_train_patches(study))
+    # nothing is extrapolated: the fitted line ends at the largest training set measured
+    assert max(line.get_xdata()) == pytest.approx(4000)
     assert learning_curve.points_table(study)["train patients"].tolist() == [27, 54, 108]
+
+
+def test_outcome_colours_are_the_colour_blind_safe_palette():
+    assert style.OUTCOME_COLORS["true positive"] == "#0072B2"
+    assert style.OUTCOME_COLORS["false negative"] == "#D55E00"
+    assert style.OUTCOME_COLORS["false positive"] == "#E69F00"
+    assert set(style.CLASS_COLORS.values()) <= set(style.OKABE_ITO.values())
+    assert set(errors_figures.OUTCOMES) == set(style.OUTCOME_COLORS)
+
+
+def test_outcome_map_and_mosaic_figure_code_each_patch_by_its_outcome():
+    # four patches in a row: IDC+ found, IDC+ missed, IDC- alarmed, IDC- quiet
+    imgs = np.full((4, 50, 50, 3), 200, np.uint8)
+    rows = pd.DataFrame({"x": [1, 51, 101, 151], "y": [1] * 4, "label": [1, 1, 0, 0]})
+    prob = np.array([0.9, 0.2, 0.8, 0.1])
+    from idc_utils.data.mosaic import mosaic, value_map
+
+    _, grid = mosaic(imgs, rows["x"], rows["y"])
+    truth = value_map(grid, rows["label"], fill=0) > 0.5
+    cat = errors_figures.outcome_map(prob, truth, grid, 0.5)
+    assert cat[0].tolist() == [3, 1, 2, 0]
+    fig = errors_figures.plot_mosaic_heatmap(imgs, rows, prob, 0.5, "toy")
+    legend = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert legend == list(errors_figures.OUTCOMES)
+
+
+def test_outcome_grid_has_a_row_per_outcome():
+    imgs = np.full((3, 50, 50, 3), 200, np.uint8)
+    kinds = np.array(["true positive", "false positive", "true negative"])
+    fig = errors_figures.outcome_grid(imgs, kinds, np.array([0.9, 0.8, 0.1]), 2)
+    assert len(fig.axes) == 4 * 2
+    assert "(none)" in fig.axes[2].get_ylabel()  # no false negative in this toy
 
 
 def test_chapter_figures_and_tables():
@@ -126,7 +161,7 @@ def test_lever_table_shows_a_real_gain_and_no_gain_for_no_change():
         parts[s] = pd.DataFrame({"label": y.astype(int), "patient_id": np.arange(600) // 20})
         old[s] = np.clip(0.5 * y + rng.normal(0.25, 0.35, 600), 0, 1)
         better[s] = np.clip(0.5 * y + rng.normal(0.25, 0.15, 600), 0, 1)
-    table = evaluation_figures.lever_table(
+    table = errors_figures.lever_table(
         {"sharper": (better, old, True), "nothing": (old, old, False)}, parts, n_boot=200
     )
     assert table.loc["sharper", "val_low"] > 0 and table.loc["nothing", "val_low"] == 0
