@@ -99,6 +99,62 @@ def tag_value(item: dict, tag: str, default=""):
     return v.get("Alphabetic", "") if isinstance(v, dict) else v
 
 
+def keyword_for(tag: str) -> str:
+    """The keyword of a tag as DICOM JSON writes it: ``"00080060"`` -> ``"Modality"`` (the tag
+    itself when the dictionary does not know it, e.g. a private tag)."""
+    from pydicom.datadict import keyword_for_tag
+
+    return keyword_for_tag(int(tag, 16)) or tag
+
+
+def by_keyword(item: dict) -> dict:
+    """A DICOM JSON item (what QIDO-RS and WADO-RS metadata return, keyed by tags such as
+    ``"0020000E"``) keyed by keywords (``"SeriesInstanceUID"``), each with its first value;
+    sequences and bulk data (pixels stay on the server) left out."""
+    return {
+        keyword_for(tag): tag_value(item, tag)
+        for tag, element in item.items()
+        if element.get("vr") != "SQ" and element.get("Value")
+    }
+
+
+#: the columns of :func:`server_contents`, one row per instance
+CONTENT_KEYWORDS = (
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "Modality",
+    "SOPInstanceUID",
+    "InstanceNumber",
+    "TotalPixelMatrixColumns",
+    "TotalPixelMatrixRows",
+    "Columns",
+    "Rows",
+    "NumberOfFrames",
+)
+
+
+def server_contents(client, patient_id: str | None = None):
+    """What a DICOMweb server holds (for one patient, or all), one row per instance with the
+    :data:`CONTENT_KEYWORDS`: the studies and their series found with QIDO-RS, each series'
+    instances read with WADO-RS metadata (their attributes without pixels). DICOM's hierarchy is
+    in the rows: a patient has studies, a study has series, a series has instances."""
+    import pandas as pd
+
+    rows = []
+    filters = {"PatientID": str(patient_id)} if patient_id is not None else {}
+    for study in client.search_for_studies(search_filters=filters):
+        study_uid = tag_value(study, "0020000D")
+        for series in client.search_for_series(study_uid):
+            series_uid = tag_value(series, "0020000E")
+            for instance in client.retrieve_series_metadata(study_uid, series_uid):
+                named = by_keyword(instance)
+                rows.append({k: named.get(k) for k in CONTENT_KEYWORDS})
+    table = pd.DataFrame(rows, columns=list(CONTENT_KEYWORDS))
+    table["NumberOfFrames"] = table["NumberOfFrames"].fillna(1).astype(int)
+    return table.sort_values(["PatientID", "Modality", "InstanceNumber"], ignore_index=True)
+
+
 def find_series(client, modality: str | None = "SM") -> list[dict]:
     """QIDO-RS: the series on the server (slides by default), newest study first, as plain
     dicts (study_uid, series_uid, patient_id, modality, description, instances)."""
