@@ -72,7 +72,7 @@ def markdown_blocks(path: Path) -> list[tuple[str, str]]:
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})(.*)$")
 _MATH_BLOCK = re.compile(r"\$\$.*?\$\$", re.S)
-_MATH_INLINE = re.compile(r"(?<![\\$])\$[^$\n]+\$")
+_MATH_INLINE = re.compile(r"(?<![\\$])\$(?:[^$\n]|\n(?!\n))+\$")
 _ROLE = re.compile(r"\{[\w:-]+\}`[^`]*`")
 _CODE = re.compile(r"`+[^`]*`+")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)

@@ -1,10 +1,67 @@
-"""Chapter 7's figures: the generator's training, real beside synthetic patches, distances to the
-nearest training patch, and what synthetic images add to the head."""
+"""Chapter 10's figures: noise added to patches, the generator's training, the sampler's steps,
+real beside synthetic patches, distances to the nearest training patch, and what synthetic images
+add to the head."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+CLASS_NAMES = {0: "IDC-", 1: "IDC+"}
+
+
+def plot_forward_noising(clean: dict, noisy: dict, ts, size: float = 1.3):
+    """Real patches (``{label: patches in [-1, 1]}``) beside the same patches noised to the
+    diffusion times ``ts`` (``{label: [patches at each t]}``), one row per patch, each column
+    titled with its time and its signal and noise rates."""
+    import matplotlib.pyplot as plt
+
+    from idc_utils.training.diffusion import diffusion_rates, to_uint8
+
+    rows = [(c, k) for c in sorted(clean) for k in range(len(clean[c]))]
+    fig, axes = plt.subplots(
+        len(rows), len(ts) + 1, figsize=((len(ts) + 1) * size, len(rows) * size * 1.1)
+    )
+    axes = np.atleast_2d(axes)
+    for r, (c, k) in enumerate(rows):
+        shown = [clean[c][k]] + [noisy[c][j][k] for j in range(len(ts))]
+        for ax, img in zip(axes[r], shown):
+            ax.imshow(to_uint8(img), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(CLASS_NAMES[c], fontsize=8)
+    axes[0, 0].set_title("clean", fontsize=8)
+    for j, t in enumerate(ts):
+        signal, noise = diffusion_rates(float(t))
+        axes[0, j + 1].set_title(f"t = {t:.2f}\n{signal:.2f} / {noise:.2f}", fontsize=8)
+    fig.suptitle("Adding noise: t, then signal rate / noise rate", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sampling_trace(traces: dict, size: float = 1.3):
+    """The sampler's steps for one patch per class (``{label: diffusion.sampling_trace(...)}``):
+    for each class a row of the noisy patches x_t the network is given and a row of its estimates
+    of the clean patch, one column per DDIM step."""
+    import matplotlib.pyplot as plt
+
+    steps = max(len(t) for t in traces.values())
+    rows = [(c, which) for c in sorted(traces) for which in (1, 2)]
+    fig, axes = plt.subplots(len(rows), steps, figsize=(steps * size, len(rows) * size * 1.15))
+    axes = np.atleast_2d(axes)
+    for r, (c, which) in enumerate(rows):
+        for j, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(traces[c]):
+                ax.imshow(traces[c][j][which], interpolation="nearest")
+                if r == 0:
+                    ax.set_title(f"step {j + 1}, t = {traces[c][j][0]:.2f}", fontsize=8)
+        label = "x_t given" if which == 1 else "clean estimate"
+        axes[r, 0].set_ylabel(f"{CLASS_NAMES[c]}\n{label}", fontsize=8)
+    fig.suptitle("Sampling: each DDIM step, from noise to a patch", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def plot_generator_history(history: pd.DataFrame, best_step: int | None = None):
@@ -70,7 +127,7 @@ def plot_nearest_distances(mem):
 
 def plot_gain(study):
     """AUC and precision at the target recall of each method, minus no balancing's, with the
-    paired interval over test patients and seeds (chapter 7)."""
+    paired interval over test patients and seeds (chapter 10)."""
     import matplotlib.pyplot as plt
 
     from idc_utils.studies.synthetic_gain import GAIN_LABELS

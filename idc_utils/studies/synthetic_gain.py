@@ -1,6 +1,6 @@
-"""Chapter 7's question: do synthetic *images* help where chapter 3's balancing methods did not?
-The same head on the same embeddings, with the generator's patches added, against no balancing,
-class weights and SMOTE, over several generator seeds and with paired intervals."""
+"""Chapter 10's question: do synthetic *images* help the classifier more than chapter 4's balancing
+methods do? The same head on the same embeddings, with the generator's patches added, against no
+balancing, class weights and SMOTE, over several generator seeds and with paired intervals."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ GAIN_LABELS = {
 
 @dataclass
 class GainStudy:
-    """Balancing with synthetic images against the chapter-3 methods, over several seeds."""
+    """Balancing with synthetic images against the chapter-4 methods, over several seeds."""
 
     table: pd.DataFrame  # per method: means over seeds, seed ranges, paired CIs vs 'none'
     per_seed: pd.DataFrame  # one row per (method, seed)
@@ -58,23 +58,28 @@ class GainStudy:
         if not syn or "none" not in t.index:
             return {"gain": False, "sentence": "The synthetic methods were not run."}
         best = max(syn, key=lambda m: t.loc[m, "auc"])
-        parts, gain, harm = [], False, False
+        parts, gained, harmed = [], [], []
         for metric, what in (
             ("auc", "AUC"),
             ("precision", f"precision at recall {self.target_recall:.2f}"),
         ):
             e = t.loc[best, f"{metric}_vs_none"]
             lo, hi = t.loc[best, f"{metric}_vs_none_low"], t.loc[best, f"{metric}_vs_none_high"]
-            gain |= lo > 0
-            harm |= hi < 0
+            if lo > 0:
+                gained.append(what)
+            if hi < 0:
+                harmed.append(what)
             parts.append(f"{what} by {e:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})")
+        gain, harm = bool(gained), bool(harmed)
         n = len(self.seeds)
         head = (
-            f"The better of the synthetic-image methods, **{GAIN_LABELS[best]}**, changes the test "
-            f"{parts[0]} and the {parts[1]}, averaged over {n} seed{'s' if n > 1 else ''}"
+            f"The better on test AUC of the synthetic-image methods, **{GAIN_LABELS[best]}**, "
+            f"changes the test {parts[0]} and the {parts[1]}, averaged over {n} "
+            f"seed{'s' if n > 1 else ''}"
         )
         if gain and not harm:
-            sentence = head + ": a gain larger than the noise of patients and seeds."
+            which = f" in {gained[0]} only" if len(gained) == 1 else ""
+            sentence = head + f": a gain larger than the noise of patients and seeds{which}."
         elif harm and not gain:
             sentence = head + ": synthetic images made the classifier worse here."
         else:
@@ -99,7 +104,7 @@ def compare_with_synthetic(
     n_boot: int = 1000,
     boot_seed: int = 0,
 ) -> GainStudy:
-    """Chapter 3's controlled comparison with synthetic *images* added: the same head on the
+    """Chapter 4's controlled comparison with synthetic *images* added: the same head on the
     same training embeddings, threshold on validation patients, scored on test patients.
 
     ``synthetic`` maps each seed to ``(embeddings, labels)`` of patches the generator drew with
@@ -145,7 +150,7 @@ def compare_with_synthetic(
 
 def training_rows(X, y, synthetic_set, method: str, seed: int):
     """The training rows a method fits its head on: ``(X, y, sample weights or None, synthetic
-    rows added)``. The chapter-3 methods resample the real rows; the synthetic ones append the
+    rows added)``. The chapter-4 methods resample the real rows; the synthetic ones append the
     generator's IDC+ rows (``synthetic_minority``) or all of them (``synthetic_both``)."""
     y = np.asarray(y).astype(int)
     if method in ("none", "class_weight", "smote"):

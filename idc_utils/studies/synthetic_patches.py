@@ -1,5 +1,5 @@
-"""Chapter 7's glue around the generator: synthetic patches added to the training rows, chapter 4's
-CNN retrained on real + synthetic patches with as many steps, the two CNNs compared on test
+"""Chapter 10's glue around the generator: synthetic patches added to the training rows, chapter
+5's CNN retrained on real + synthetic patches with as many steps, the two CNNs compared on test
 patients, and the sentence that says why synthetic patches did or did not help."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def retrain_cnn_with_synthetic(
     name: str = "cnn_synthetic",
     log=print,
 ):
-    """Chapter 4's CNN recipe (read from its model card) trained again on real + synthetic
+    """Chapter 5's CNN recipe (read from its model card) trained again on real + synthetic
     training patches, with as many steps per epoch as the real-only CNN took: a difference
     between the two is then the synthetic patches', not more training's. Validation patients
     choose its threshold as before. ``data_fingerprint`` is the real data's; the model card
@@ -129,8 +129,8 @@ def why_sentence(gain: bool, probe_auc: float, idc_pos_called: float, memorised:
         )
     if idc_pos_called < 0.8:
         clauses.append(
-            f"the chapter-5 model calls only {idc_pos_called:.0%} of the synthetic IDC+ patches "
-            "IDC+, so the class detail is not all there"
+            f"the EfficientNet classifier calls only {idc_pos_called:.0%} of the synthetic IDC+ "
+            "patches IDC+, so the class detail is not all there"
         )
     if memorised >= 0.05:
         clauses.append(
@@ -146,8 +146,9 @@ def why_sentence(gain: bool, probe_auc: float, idc_pos_called: float, memorised:
         )
         return head + tail
     clauses.append(
-        "a generator trained on the training patients interpolates between them and adds no "
-        "new patient, stain or architecture: SMOTE's limit, reached at far greater cost"
+        "a generator trained on the training patients makes variations on them and adds no new "
+        "patient, stain or tissue architecture: the limit SMOTE has on embeddings, at far "
+        "greater cost"
     )
     text = "; ".join(clauses)
     return "Why no gain? " + text[0].upper() + text[1:] + "."

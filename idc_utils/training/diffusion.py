@@ -38,7 +38,7 @@ class GenConfig:
     batch_size: int = 32
     lr: float = 1e-3
     ema: float = 0.99
-    uncond_share: float = 0.1  # batches' share trained without their class (for guidance)
+    uncond_share: float = 0.1  # share of training patches shown without their class (guidance)
     mixed_precision: bool = False  # float16 compute (a GPU's tensor cores); weights stay float32
     seed: int = 0
     architecture: int = 2  # bumped when build_denoiser changes: old checkpoints do not resume
@@ -81,7 +81,12 @@ NULL_LABEL = 2  # "no class": trained on a share of batches, for classifier-free
 
 
 def build_denoiser(cfg: GenConfig):
-    """A small U-Net: (noisy images, noise variance, class or NULL_LABEL) -> predicted noise."""
+    """A small U-Net: (noisy images, noise variance, class or NULL_LABEL) -> predicted noise.
+    Down: residual blocks at each width but the last, each followed by 2x2 average pooling (their
+    outputs kept as skips); the last width at the lowest resolution; up: bilinear upsampling,
+    the skip of the same resolution concatenated, residual blocks. The noise variance (as
+    sinusoidal features) and the class (a learned embedding) form the condition every block
+    hears."""
     import keras
     from keras import layers
 
@@ -111,10 +116,19 @@ def build_denoiser(cfg: GenConfig):
 
 
 def diffusion_rates(t):
-    """Cosine schedule: signal and noise rates for diffusion times ``t`` in [0, 1]."""
+    """Cosine schedule: signal and noise rates for diffusion times ``t`` in [0, 1], the square
+    roots of alpha-bar and of 1 - alpha-bar (their squares add up to 1). The signal rate falls
+    from MAX_SIGNAL_RATE at t = 0 to MIN_SIGNAL_RATE at t = 1."""
     start, end = math.acos(MAX_SIGNAL_RATE), math.acos(MIN_SIGNAL_RATE)
     angles = start + t * (end - start)
     return np.cos(angles), np.sin(angles)
+
+
+def add_noise(x0: np.ndarray, t, noise: np.ndarray) -> np.ndarray:
+    """The forward process in one step: patches ``x0`` (in [-1, 1]) noised to diffusion time
+    ``t``, x_t = signal_rate(t) * x0 + noise_rate(t) * noise, with standard normal ``noise``."""
+    signal, noise_rate = diffusion_rates(t)
+    return (signal * x0 + noise_rate * noise).astype(np.float32)
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -179,8 +193,8 @@ def validation_loss(network, x_val: np.ndarray, y_val: np.ndarray, seed: int = 0
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal(x_val.shape).astype(np.float32)
     t = np.linspace(0.05, 0.95, len(x_val), dtype=np.float32).reshape(-1, 1, 1, 1)
-    signal, noise_rate = diffusion_rates(t)
-    noisy = (signal * x_val + noise_rate * noise).astype(np.float32)
+    noise_rate = diffusion_rates(t)[1]
+    noisy = add_noise(x_val, t, noise)
     errors = []
     for s in range(0, len(x_val), 256):
         b = slice(s, s + 256)
@@ -191,9 +205,28 @@ def validation_loss(network, x_val: np.ndarray, y_val: np.ndarray, seed: int = 0
     return float(np.concatenate(errors).mean())
 
 
+def guided_noise(network, noisy, variance, labels, guidance):
+    """The noise estimate with classifier-free guidance: the network estimates the noise with
+    the class (``cond``) and without it (NULL_LABEL, ``uncond``), in one batch of twice the size,
+    and the estimate is moved away from the class-free one: (1 + w) cond - w uncond."""
+    import tensorflow as tf
+
+    n = tf.shape(noisy)[0]
+    free = tf.fill([n], NULL_LABEL)
+    both = network(
+        [
+            tf.concat([noisy, noisy], 0),
+            tf.concat([variance, variance], 0),
+            tf.concat([labels, free], 0),
+        ],
+        training=False,
+    )
+    cond, uncond = both[:n], both[n:]
+    return cond + guidance * (cond - uncond)
+
+
 def _denoise_fn(gen: Generator):
-    """One compiled call of the network for a batch, with the class-free estimate computed in
-    the same batch (classifier-free guidance costs one pass of twice the size, not two)."""
+    """:func:`guided_noise` with the generator's network, compiled once per generator."""
     import tensorflow as tf
 
     fn = getattr(gen, "_denoise", None)
@@ -201,21 +234,30 @@ def _denoise_fn(gen: Generator):
 
         @tf.function(reduce_retracing=True)
         def fn(noisy, variance, labels, guidance):
-            n = tf.shape(noisy)[0]
-            free = tf.fill([n], NULL_LABEL)
-            both = gen.network(
-                [
-                    tf.concat([noisy, noisy], 0),
-                    tf.concat([variance, variance], 0),
-                    tf.concat([labels, free], 0),
-                ],
-                training=False,
-            )
-            cond, uncond = both[:n], both[n:]
-            return cond + guidance * (cond - uncond)
+            return guided_noise(gen.network, noisy, variance, labels, guidance)
 
         gen._denoise = fn
     return fn
+
+
+def ddim_sample(denoise, noisy, labels, diffusion_steps: int, guidance: float, trace=None):
+    """DDIM with eta = 0: from pure noise ``noisy`` at t = 1 down to t = 1 / diffusion_steps
+    in equal steps. Each step estimates the noise, the clean patches it implies, and moves them
+    to the next noise level along the same noise: no new randomness. Returns the last estimate of
+    the clean patches (in [-1, 1]); ``trace``, a list, collects (t, x_t, estimate) per step."""
+    step = 1.0 / diffusion_steps
+    pred_images = noisy
+    for k in range(diffusion_steps):
+        t = np.full((len(noisy), 1, 1, 1), 1.0 - k * step, np.float32)
+        signal, noise_rate = diffusion_rates(t)
+        variance = (noise_rate**2).astype(np.float32)
+        pred_noise = denoise(noisy, variance, labels, np.float32(guidance)).numpy()
+        pred_images = (noisy - noise_rate * pred_noise) / signal  # the clean patches' estimate
+        if trace is not None:
+            trace.append((1.0 - k * step, noisy, pred_images))
+        next_signal, next_noise = diffusion_rates(t - step)
+        noisy = (next_signal * pred_images + next_noise * pred_noise).astype(np.float32)
+    return np.clip(pred_images, -1, 1)
 
 
 def sample(
@@ -235,22 +277,25 @@ def sample(
     noise0 = np.random.default_rng(seed).standard_normal((n, size, size, 3)).astype(np.float32)
     denoise = _denoise_fn(gen)
     out = []
-    step = 1.0 / diffusion_steps
     for s in range(0, n, batch_size):
         noisy = noise0[s : s + batch_size]
-        m = len(noisy)
-        labels = np.full(m, int(label), np.int32)
-        pred_images = noisy
-        for k in range(diffusion_steps):
-            t = np.full((m, 1, 1, 1), 1.0 - k * step, np.float32)
-            signal, noise_rate = diffusion_rates(t)
-            variance = (noise_rate**2).astype(np.float32)
-            pred_noise = denoise(noisy, variance, labels, np.float32(guidance)).numpy()
-            pred_images = (noisy - noise_rate * pred_noise) / signal
-            next_signal, next_noise = diffusion_rates(t - step)
-            noisy = (next_signal * pred_images + next_noise * pred_noise).astype(np.float32)
-        out.append(to_uint8(np.clip(pred_images, -1, 1)))
+        labels = np.full(len(noisy), int(label), np.int32)
+        out.append(to_uint8(ddim_sample(denoise, noisy, labels, diffusion_steps, guidance)))
     return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
+
+
+def sampling_trace(
+    gen: Generator, label: int, seed: int, diffusion_steps: int = 20, guidance: float = 1.0
+) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """The first patch of ``gen.sample(n, label, seed, ...)`` on its way: for each DDIM step,
+    ``(t, x_t, estimate of the clean patch)``, both as uint8 patches."""
+    size = gen.cfg.image_size
+    rng = np.random.default_rng(seed)
+    noisy = rng.standard_normal((1, size, size, 3)).astype(np.float32)
+    labels = np.full(1, int(label), np.int32)
+    trace = []
+    ddim_sample(_denoise_fn(gen), noisy, labels, diffusion_steps, guidance, trace)
+    return [(t, to_uint8(x)[0], to_uint8(e)[0]) for t, x, e in trace]
 
 
 def sample_sets(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from idc_utils.studies import synthetic_gain
 
@@ -59,3 +60,28 @@ def test_synthetic_rows_from_the_real_distribution_are_not_called_a_gain_or_harm
     assert abs(t.loc["synthetic_both", "auc_vs_none"]) < 0.02
     assert t.loc["synthetic_both", "auc_vs_none_low"] <= t.loc["synthetic_both", "auc_vs_none"]
     assert not study.verdict()["harm"]
+
+
+def test_the_verdict_names_the_measure_that_gained():
+    cols = ("auc", "precision")
+    row = {m: 0.8 for m in cols}
+    table = pd.DataFrame(
+        [
+            {**row, **{f"{m}_vs_none{s}": 0.0 for m in cols for s in ("", "_low", "_high")}},
+            {
+                **row,
+                "auc_vs_none": 0.0,
+                "auc_vs_none_low": -0.01,
+                "auc_vs_none_high": 0.01,
+                "precision_vs_none": 0.02,
+                "precision_vs_none_low": 0.01,
+                "precision_vs_none_high": 0.03,
+            },
+        ],
+        index=["none", "synthetic_minority"],
+    )
+    study = synthetic_gain.GainStudy(table, pd.DataFrame(), [1, 2], target_recall=0.93)
+    v = study.verdict()
+    assert v["gain"] and not v["harm"] and v["best"] == "synthetic_minority"
+    assert v["sentence"].endswith("in precision at recall 0.93 only.")
+    assert "2 seeds" in v["sentence"]

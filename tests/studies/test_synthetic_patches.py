@@ -1,4 +1,4 @@
-"""Chapter 7's glue: synthetic training rows, the retrained CNN, the why sentence."""
+"""Chapter 10's glue: synthetic training rows, the retrained CNN, the why sentence."""
 
 from __future__ import annotations
 

@@ -71,6 +71,16 @@ def test_sampling_is_deterministic_per_seed_with_the_right_shape(trained):
 
 
 @pytest.mark.slow
+def test_the_sampling_trace_ends_in_the_first_sampled_patch(trained):
+    *_, gen = trained
+    trace = diffusion.sampling_trace(gen, label=1, seed=7, diffusion_steps=5, guidance=2.0)
+    assert [round(t, 2) for t, _, _ in trace] == [1.0, 0.8, 0.6, 0.4, 0.2]
+    assert all(x.shape == e.shape == (16, 16, 3) for _, x, e in trace)
+    first = gen.sample(3, label=1, seed=7, diffusion_steps=5, guidance=2.0)[0]
+    assert np.abs(trace[-1][2].astype(int) - first.astype(int)).max() <= 1
+
+
+@pytest.mark.slow
 def test_validation_patients_choose_the_weights_that_sample(trained):
     images, _, val, out, gen = trained
     h = gen.history.dropna(subset=["val_loss"])
@@ -141,3 +151,43 @@ def test_sizes_round_trip_and_mixed_precision_setting():
     assert diffusion.resolve_mixed_precision("auto") in (True, False)
     with pytest.raises(ValueError, match="true, false or 'auto'"):
         diffusion.resolve_mixed_precision("yes")
+
+
+def test_the_forward_process_mixes_signal_and_noise_by_the_schedule():
+    t = np.linspace(0, 1, 11)
+    signal, noise = diffusion.diffusion_rates(t)
+    np.testing.assert_allclose(signal**2 + noise**2, 1.0, rtol=1e-6)
+    assert signal[0] == pytest.approx(diffusion.MAX_SIGNAL_RATE)
+    assert signal[-1] == pytest.approx(diffusion.MIN_SIGNAL_RATE)
+    assert np.all(np.diff(signal) < 0)
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+    eps = rng.standard_normal(x0.shape).astype(np.float32)
+    s, n = diffusion.diffusion_rates(0.5)
+    np.testing.assert_allclose(diffusion.add_noise(x0, 0.5, eps), s * x0 + n * eps, rtol=1e-5)
+
+
+def test_ddim_with_the_true_noise_lands_on_the_clean_patches():
+    """A denoiser that knows the clean patches gives back exactly the noise in x_t; DDIM then
+    recovers the clean patches, whatever the number of steps or the guidance."""
+    rng = np.random.default_rng(1)
+    x0 = rng.uniform(-0.9, 0.9, (3, 8, 8, 3)).astype(np.float32)
+
+    class Oracle:
+        def __init__(self, values):
+            self.values = values
+
+        def numpy(self):
+            return self.values
+
+    def denoise(noisy, variance, labels, guidance):
+        noise_rate = np.sqrt(variance)
+        signal = np.sqrt(1 - variance)
+        return Oracle((noisy - signal * x0) / noise_rate)
+
+    start = rng.standard_normal(x0.shape).astype(np.float32)
+    trace = []
+    out = diffusion.ddim_sample(denoise, start, np.ones(3, np.int32), 4, 2.0, trace)
+    np.testing.assert_allclose(out, x0, atol=1e-4)
+    assert [t for t, _, _ in trace] == [1.0, 0.75, 0.5, 0.25]
+    np.testing.assert_array_equal(trace[0][1], start)
