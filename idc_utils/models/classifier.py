@@ -20,8 +20,11 @@ from idc_utils.models.preprocessing import input_layers
 BACKBONES = ("cnn", "efficientnet_lite0", "efficientnet_b0")
 
 
-def _cnn_features(x, width: int = 32, name: str = "cnn"):
-    """A small VGG-style CNN for 50x50 patches: three conv stages, BatchNorm, ReLU, pooling."""
+def cnn_features(x, width: int = 32, name: str = "cnn"):
+    """The book's CNN from scratch, a small VGG-style network for 50x50 patches: three stages of
+    two 3x3 convolutions (each followed by BatchNorm and ReLU) and a 2x2 max-pool, with
+    ``width``, ``2 * width`` and ``4 * width`` filters, then one more 3x3 convolution with
+    ``8 * width`` filters. :func:`binary_head` turns its feature map into a probability."""
     import keras
 
     L = keras.layers
@@ -98,7 +101,7 @@ def build_classifier(
     inp = keras.Input((input_size, input_size, 3), name="patch")
     x = input_layers(inp, size, spec.scaling)
     if backbone == "cnn":
-        feats = _cnn_features(x, cnn_width)
+        feats = cnn_features(x, cnn_width)
     elif backbone == "efficientnet_lite0":
         feats = lite0_features(x)
     else:
@@ -124,6 +127,26 @@ def _b0_features(x, weights):
             "weights=None."
         ) from None
     return base.output
+
+
+def multiply_adds(model) -> int:
+    """Multiply-adds to score one patch: the sum over the convolution and dense layers of
+    (output positions) x (kernel weights per output), the usual measure of a network's cost."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            _, h, w, c = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * c * kh * kw
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * c * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return int(total)
 
 
 def backbone_layers(model, backbone: str) -> list:

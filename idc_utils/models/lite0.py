@@ -56,44 +56,107 @@ IMAGENET_NAMES = {
 }
 
 
-def lite0_features(x, name: str = "lite0"):
-    """The Lite0 graph from a scaled input to the 1280-channel feature map (ReLU6)."""
+def _bn(x, name: str):
+    import keras
+
+    return keras.layers.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=name)(x)
+
+
+def _relu6(x, name: str):
+    import keras
+
+    return keras.layers.ReLU(6.0, name=name)(x)
+
+
+def mbconv_block(x, expand: int, kernel: int, stride: int, filters: int, name: str):
+    """One MBConv block of Lite0 (an inverted residual): a 1x1 convolution widens the
+    ``c`` input channels to ``expand * c``, a depthwise ``kernel x kernel`` convolution filters
+    each channel on its own (``stride`` 2 halves the resolution), a 1x1 convolution projects
+    to ``filters`` channels with no activation, and the input is added back when the shapes
+    match. B0's block also has squeeze-and-excitation and swish; Lite0 has neither (ReLU6)."""
     import keras
 
     L = keras.layers
+    channels = x.shape[-1]
+    inputs = x
+    if expand != 1:
+        x = L.Conv2D(
+            channels * expand, 1, padding="same", use_bias=False, name=f"{name}_expand_conv"
+        )(x)
+        x = _relu6(_bn(x, f"{name}_expand_bn"), f"{name}_expand_relu")
+    x = L.DepthwiseConv2D(
+        kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_dwconv"
+    )(x)
+    x = _relu6(_bn(x, f"{name}_dw_bn"), f"{name}_dw_relu")
+    x = L.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{name}_project_conv")(x)
+    x = _bn(x, f"{name}_project_bn")
+    if stride == 1 and channels == filters:
+        x = L.Add(name=f"{name}_add")([x, inputs])
+    return x
 
-    def bn(t, nm):
-        return L.BatchNormalization(epsilon=BN_EPS, momentum=BN_MOMENTUM, name=nm)(t)
 
-    def relu6(t, nm):
-        return L.ReLU(6.0, name=nm)(t)
+def lite0_features(x, name: str = "lite0"):
+    """The Lite0 graph from a scaled input to the 1280-channel feature map (ReLU6): a stride-2
+    stem convolution, the 16 MBConv blocks of :data:`LITE0_STAGES`, a 1x1 top convolution."""
+    import keras
 
+    L = keras.layers
     x = L.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name=f"{name}_stem_conv")(x)
-    x = relu6(bn(x, f"{name}_stem_bn"), f"{name}_stem_relu")
+    x = _relu6(_bn(x, f"{name}_stem_bn"), f"{name}_stem_relu")
     b = 0
-    for expand, k, stride, f_in, f_out, repeats in LITE0_STAGES:
+    for expand, k, stride, _, f_out, repeats in LITE0_STAGES:
         for r in range(repeats):
-            s = stride if r == 0 else 1
-            cin = f_in if r == 0 else f_out
-            p = f"{name}_block{b:02d}"
-            inputs = x
-            if expand != 1:
-                x = L.Conv2D(
-                    cin * expand, 1, padding="same", use_bias=False, name=f"{p}_expand_conv"
-                )(x)
-                x = relu6(bn(x, f"{p}_expand_bn"), f"{p}_expand_relu")
-            x = L.DepthwiseConv2D(k, strides=s, padding="same", use_bias=False, name=f"{p}_dwconv")(
-                x
-            )
-            x = relu6(bn(x, f"{p}_dw_bn"), f"{p}_dw_relu")
-            x = L.Conv2D(f_out, 1, padding="same", use_bias=False, name=f"{p}_project_conv")(x)
-            x = bn(x, f"{p}_project_bn")
-            if s == 1 and cin == f_out:
-                x = L.Add(name=f"{p}_add")([x, inputs])
+            x = mbconv_block(x, expand, k, stride if r == 0 else 1, f_out, f"{name}_block{b:02d}")
             b += 1
     x = L.Conv2D(1280, 1, padding="same", use_bias=False, name=f"{name}_top_conv")(x)
-    x = relu6(bn(x, f"{name}_top_bn"), f"{name}_top_relu")
-    return x
+    return _relu6(_bn(x, f"{name}_top_bn"), f"{name}_top_relu")
+
+
+def block_table(model, name: str = "lite0"):
+    """The MBConv blocks of a built Lite0 model, read from its layers, one row per stage
+    (consecutive blocks with the same expansion, kernel and output channels): expansion, kernel,
+    stride of its first block, output channels, repeats, output resolution, parameters."""
+    import pandas as pd
+
+    rows = []
+    for b in range(LITE0_BLOCKS):
+        p = f"{name}_block{b:02d}"
+        dw = model.get_layer(f"{p}_dwconv")
+        project = model.get_layer(f"{p}_project_conv")
+        layers = [layer for layer in model.layers if layer.name.startswith(p + "_")]
+        c_in = dw.input.shape[-1]
+        try:
+            expand_conv = model.get_layer(f"{p}_expand_conv")
+            c_in = expand_conv.input.shape[-1]
+        except ValueError:
+            expand_conv = None
+        rows.append(
+            {
+                "block": b,
+                "expansion": dw.input.shape[-1] // c_in if expand_conv is not None else 1,
+                "kernel": f"{dw.kernel_size[0]}x{dw.kernel_size[1]}",
+                "stride": dw.strides[0],
+                "channels": project.filters,
+                "resolution": project.output.shape[1],
+                "skip": any(layer.name == f"{p}_add" for layer in layers),
+                "params": sum(layer.count_params() for layer in layers),
+            }
+        )
+    blocks = pd.DataFrame(rows)
+    kind = blocks[["expansion", "kernel", "channels"]]
+    stage = kind.ne(kind.shift()).any(axis=1).cumsum()  # a new stage where the kind changes
+    table = blocks.groupby(stage).agg(
+        expansion=("expansion", "first"),
+        kernel=("kernel", "first"),
+        stride=("stride", "first"),
+        channels=("channels", "first"),
+        repeats=("block", "size"),
+        resolution=("resolution", "last"),
+        skips=("skip", "sum"),
+        params=("params", "sum"),
+    )
+    table.index = pd.Index(range(1, len(table) + 1), name="stage")
+    return table
 
 
 def lite0_weights_path() -> str:

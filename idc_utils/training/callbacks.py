@@ -1,5 +1,7 @@
-"""Keras callbacks of the fit loop: a one-line log per epoch with the time left, and one history
-CSV shared by all phases (each row names its phase)."""
+"""Keras callbacks of the fit loop: the source paper's two, ``ModelCheckpoint`` (keep the best
+epoch) and ``EarlyStopping`` (stop when validation AUC has not improved for ``patience`` epochs);
+a one-line log per epoch with the time left, and one history CSV shared by all phases (each row
+names its phase)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,28 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+
+def best_epoch_callbacks(best_path: Path, patience: int, best_so_far: float | None = None) -> list:
+    """The source paper's two callbacks, both watching validation AUC after every epoch.
+
+    ``ModelCheckpoint`` saves the weights whenever validation AUC beats its best so far (an
+    interrupted run passes the best it had reached as ``best_so_far``), so the best epoch, not
+    the last, is kept. ``EarlyStopping`` ends the phase when validation AUC has not improved for
+    ``patience`` epochs in a row."""
+    import keras
+
+    return [
+        keras.callbacks.ModelCheckpoint(
+            str(best_path),
+            monitor="val_auc",
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best_so_far,
+        ),
+        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience),
+    ]
 
 
 def epoch_logger(total_epochs: int, phase: str, log):

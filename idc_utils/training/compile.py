@@ -20,18 +20,26 @@ def learning_rate(lr: float, schedule: str, total_steps: int):
     raise ValueError(f"unknown schedule {schedule!r}; use 'constant' or 'cosine'")
 
 
+def training_metrics() -> list:
+    """What ``model.fit`` reports after each epoch, on training and validation batches: AUC (which
+    the callbacks watch), and recall and precision at a threshold of 0.5."""
+    import keras
+
+    return [
+        keras.metrics.AUC(name="auc", num_thresholds=500),
+        keras.metrics.Recall(name="recall"),
+        keras.metrics.Precision(name="precision"),
+    ]
+
+
 def compile_model(model, lr, device: Device, label_smoothing: float = 0.0):
     """Compile ``model`` with Adam at ``lr`` (a rate or a schedule), binary cross-entropy and
-    the AUC, recall and precision metrics (XLA when the device uses it)."""
+    :func:`training_metrics` (XLA when the device uses it). Chapter 5 writes this call out."""
     import keras
 
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
-        metrics=[
-            keras.metrics.AUC(name="auc", num_thresholds=500),
-            keras.metrics.Recall(name="recall"),
-            keras.metrics.Precision(name="precision"),
-        ],
+        metrics=training_metrics(),
         jit_compile=device.jit_compile,
     )

@@ -17,6 +17,11 @@ An identical earlier training is reused (:mod:`idc_utils.training.reuse`); ``for
 phase backs up its state every epoch (``keras.callbacks.BackupAndRestore``) and a finished phase
 leaves its best weights, so calling :func:`fit` again with the same arguments carries on where it
 stopped.
+
+:func:`fit` is :func:`prepare`, then each phase (:meth:`Training.start_phase`, ``model.compile``,
+``model.fit`` with :meth:`Training.callbacks`, :meth:`Training.end_phase`), then
+:meth:`Training.finish`. Chapter 5 writes these steps out for the CNN, so that its compile and fit
+are in view and can be changed there.
 """
 
 from __future__ import annotations
@@ -38,7 +43,12 @@ from idc_utils.evaluation.thresholds import validation_operating_point
 from idc_utils.models import cards, classifier
 from idc_utils.models.augment import Augment
 from idc_utils.models.preprocessing import SCALING
-from idc_utils.training.callbacks import epoch_logger, phase_csv, phase_history
+from idc_utils.training.callbacks import (
+    best_epoch_callbacks,
+    epoch_logger,
+    phase_csv,
+    phase_history,
+)
 from idc_utils.training.class_weights import class_weights
 from idc_utils.training.compile import compile_model, learning_rate
 from idc_utils.training.config import Phase, TrainConfig
@@ -81,6 +91,68 @@ def training_batches(cfg: TrainConfig, images, rows, repeat: bool = False):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def prepare(
+    cfg: TrainConfig,
+    images: np.ndarray,
+    split_df: pd.DataFrame,
+    out_dir: str | Path,
+    name: str,
+    *,
+    data_fingerprint: str = "",
+    device: Device | None = None,
+    log=print,
+    force: bool | None = None,
+) -> Training:
+    """Everything a training needs before ``model.fit``, or the earlier identical training.
+
+    Returns a :class:`Training`. When a model trained with the same configuration, data and split
+    is saved in ``out_dir``, ``needs_training`` is false and :meth:`Training.finish` returns it
+    (``force=True``, or ``IDC_FORCE_TRAIN=1``, retrains). Otherwise it holds the built model, the
+    training and validation batches and the class weights, and picks up an interrupted run of
+    the same configuration. ``split_df`` needs columns ``i`` (row of ``images``), ``label``,
+    ``split``, ``patient_id``.
+    """
+    from idc_utils.core.seeding import seed_everything
+
+    device = device or configure_device()
+    out_dir = Path(out_dir)
+    if not device.is_chief:
+        # every worker saves (all take part in each step); the chief's copy is the one that counts
+        out_dir = out_dir / f"worker-{device.worker}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = reuse_key(cfg, split_df, data_fingerprint)
+    train = split_df[split_df["split"] == "train"]
+    val = split_df[split_df["split"] == "val"]
+    if force is None:
+        force = os.environ.get("IDC_FORCE_TRAIN", "") not in ("", "0")
+    done = None if force else reusable_result(out_dir, name, key)
+    if done is not None:
+        log(
+            f"[{name}] reused {done.model_path.name}, trained {done.card.get('created', '?')}: "
+            "same configuration, data and split (force=True or make book FORCE=1 retrains)"
+        )
+        return Training(
+            cfg,
+            images,
+            train,
+            val,
+            out_dir,
+            name,
+            device,
+            log,
+            data_fingerprint,
+            done.model,
+            key=key,
+            done=done,
+        )
+    seed_everything(cfg.seed)
+    if train.empty or val.empty:
+        raise ValueError("need both a 'train' and a 'val' split (run chapter 01 first)")
+    run = _start(cfg, images, train, val, out_dir, name, device, log, data_fingerprint)
+    run.key = key
+    return run
+
+
 def fit(
     cfg: TrainConfig,
     images: np.ndarray,
@@ -96,47 +168,34 @@ def fit(
     force: bool | None = None,
 ) -> TrainResult:
     """Train on ``split_df[split == 'train']``, early-stop on ``val``; save ``<name>.keras`` and
-    the model card ``<name>.json`` (with the validation-chosen threshold) into ``out_dir``.
-
-    ``split_df`` needs columns ``i`` (row of ``images``), ``label``, ``split``, ``patient_id``.
-    """
-    from idc_utils.core.seeding import seed_everything
-
-    device = device or configure_device()
-    out_dir = Path(out_dir)
-    if not device.is_chief:
-        # every worker saves (all take part in each step); the chief's copy is the one that counts
-        out_dir = out_dir / f"worker-{device.worker}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    key = reuse_key(cfg, split_df, data_fingerprint)
-    if force is None:
-        force = os.environ.get("IDC_FORCE_TRAIN", "") not in ("", "0")
-    done = None if force else reusable_result(out_dir, name, key)
-    if done is not None:
-        log(
-            f"[{name}] reused {done.model_path.name}, trained {done.card.get('created', '?')}: "
-            "same configuration, data and split (force=True or make book FORCE=1 retrains)"
-        )
-        return done
-    seed_everything(cfg.seed)
-    train = split_df[split_df["split"] == "train"]
-    val = split_df[split_df["split"] == "val"]
-    if train.empty or val.empty:
-        raise ValueError("need both a 'train' and a 'val' split (run chapter 01 first)")
-    run = _start(cfg, images, train, val, out_dir, name, device, log, data_fingerprint)
-    for phase in cfg.phases:
-        _run_phase(run, phase, verbose, extra_callbacks or [])
-    return _finish(run, key)
+    the model card ``<name>.json`` (with the validation-chosen threshold) into ``out_dir``:
+    :func:`prepare`, each phase (:func:`run_phase`), :meth:`Training.finish`."""
+    run = prepare(
+        cfg,
+        images,
+        split_df,
+        out_dir,
+        name,
+        data_fingerprint=data_fingerprint,
+        device=device,
+        log=log,
+        force=force,
+    )
+    if run.needs_training:
+        for phase in cfg.phases:
+            run_phase(run, phase, verbose, extra_callbacks or [])
+    return run.finish()
 
 
 @dataclass
-class _Training:
-    """One training in progress: what it trains on, where it keeps its state, its model."""
+class Training:
+    """One training in progress (or an identical earlier one, ``done``, reused): what it trains
+    on, where it keeps its state, its model, its batches."""
 
     cfg: TrainConfig
     images: np.ndarray
-    train: pd.DataFrame
-    val: pd.DataFrame
+    train: pd.DataFrame | None
+    val: pd.DataFrame | None
     out_dir: Path
     name: str
     device: Device
@@ -145,6 +204,14 @@ class _Training:
     model: object = None
     state: dict = field(default_factory=dict)
     batches: tuple = ()  # (training, validation) tf.data pipelines, shared by the phases
+    key: dict = field(default_factory=dict)
+    done: TrainResult | None = None
+    _t0: float = 0.0
+
+    @property
+    def needs_training(self) -> bool:
+        """False when an identical earlier training is reused."""
+        return self.done is None
 
     @property
     def work(self) -> Path:
@@ -154,14 +221,101 @@ class _Training:
     def history_csv(self) -> Path:
         return self.out_dir / f"{self.name}.history.csv"
 
+    @property
+    def train_batches(self):
+        """Shuffled, augmented training batches (:func:`training_batches`)."""
+        return self.batches[0]
+
+    @property
+    def val_batches(self):
+        """Validation batches, in order, never augmented."""
+        return self.batches[1]
+
+    @property
+    def class_weight(self) -> dict | None:
+        """``model.fit``'s ``class_weight``: each class carries half of the loss, or ``None``."""
+        return class_weights(self.train["label"]) if self.cfg.class_weights else None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Steps in one epoch: the cap of a rehearsal, or one pass over the training split."""
+        return self.cfg.steps_per_epoch or int(np.ceil(len(self.train) / self.cfg.batch_size))
+
+    def best_path(self, phase: Phase) -> Path:
+        """Where ``ModelCheckpoint`` keeps the best weights of ``phase``."""
+        return self.work / f"{phase.name}.best.weights.h5"
+
+    def learning_rate(self, phase: Phase):
+        """The phase's rate for Adam: a number, or a cosine decay over the phase's steps."""
+        steps = phase.epochs * self.steps_per_epoch
+        return learning_rate(phase.learning_rate, self.cfg.schedule, steps)
+
+    def callbacks(self, phase: Phase, extra: list | tuple = ()) -> list:
+        """``model.fit``'s callbacks for ``phase``: the best epoch kept and early stopping on
+        validation AUC (:func:`~idc_utils.training.callbacks.best_epoch_callbacks`), then the
+        plumbing: a backup every epoch (to resume), the history CSV, a log line per epoch."""
+        import keras
+
+        prior = phase_history(self.history_csv, phase.name)
+        best_so_far = float(prior["val_auc"].max()) if len(prior) else None
+        return [
+            keras.callbacks.BackupAndRestore(str(self.work / phase.name)),
+            *best_epoch_callbacks(self.best_path(phase), self.cfg.patience, best_so_far),
+            phase_csv(self.history_csv, phase.name),
+            epoch_logger(phase.epochs, phase.name, self.log),
+            *extra,
+        ]
+
+    def start_phase(self, phase: Phase) -> bool:
+        """Set which layers train in ``phase`` and say so; False (and its best weights restored)
+        when an interrupted run already finished it."""
+        if phase.name in self.state["done"]:
+            self.model.load_weights(self.best_path(phase))
+            self.log(f"[{self.name}] phase {phase.name}: already done, weights restored")
+            return False
+        cfg = self.cfg
+        counts = classifier.set_trainable(
+            self.model,
+            cfg.backbone,
+            phase.unfreeze_blocks,
+            train_bn=cfg.train_bn and phase.unfreeze_blocks != 0,
+        )
+        cw = self.class_weight
+        self.log(
+            f"[{self.name}] phase {phase.name}: {phase.epochs} epochs at lr "
+            f"{phase.learning_rate:g}, {counts['trainable_params']:,} of "
+            f"{counts['total_params']:,} parameters trainable"
+            + (f", class weights {{0: {cw[0]:.2f}, 1: {cw[1]:.2f}}}" if cw else "")
+        )
+        self._t0 = time.perf_counter()
+        return True
+
+    def end_phase(self, phase: Phase, seconds: float | None = None) -> None:
+        """Keep the best epoch of ``phase`` (not the last) and record the phase as done."""
+        best = self.best_path(phase)
+        if best.exists():
+            self.model.load_weights(best)
+        else:  # no epoch beat an earlier best (possible after a resume)
+            self.model.save_weights(best)
+        took = time.perf_counter() - self._t0 if seconds is None else seconds
+        done = self.state["seconds"]
+        done[phase.name] = done.get(phase.name, 0) + took
+        self.state["done"].append(phase.name)
+        self.save_state()
+
+    def finish(self) -> TrainResult:
+        """Choose the threshold on validation patients, save the model and its card (or return
+        the reused training)."""
+        return self.done if self.done is not None else _finish(self, self.key)
+
     def save_state(self) -> None:
         (self.work / "state.json").write_text(json.dumps(self.state, indent=1))
 
 
-def _start(cfg, images, train, val, out_dir, name, device, log, data_fingerprint) -> _Training:
+def _start(cfg, images, train, val, out_dir, name, device, log, data_fingerprint) -> Training:
     """Build the model and pick up the state of an interrupted run of the same configuration
     (another configuration's is deleted)."""
-    run = _Training(cfg, images, train, val, out_dir, name, device, log, data_fingerprint)
+    run = Training(cfg, images, train, val, out_dir, name, device, log, data_fingerprint)
     run.work.mkdir(exist_ok=True)
     state_path = run.work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
@@ -186,26 +340,12 @@ def _start(cfg, images, train, val, out_dir, name, device, log, data_fingerprint
     return run
 
 
-def _run_phase(run: _Training, phase: Phase, verbose: int, extra_callbacks: list) -> None:
-    """Train one phase (or restore its best weights when an interrupted run finished it)."""
-    cfg, clf, log = run.cfg, run.model, run.log
-    best_path = run.work / f"{phase.name}.best.weights.h5"
-    if phase.name in run.state["done"]:
-        clf.load_weights(best_path)
-        log(f"[{run.name}] phase {phase.name}: already done, weights restored")
+def run_phase(run: Training, phase: Phase, verbose: int = 0, extra_callbacks=()) -> None:
+    """Train one phase (or restore its best weights when an interrupted run finished it): on the
+    frozen backbone's cached features (``head_on_features``), or ``model.fit`` on batches."""
+    if not run.start_phase(phase):
         return
-    counts = classifier.set_trainable(
-        clf,
-        cfg.backbone,
-        phase.unfreeze_blocks,
-        train_bn=cfg.train_bn and phase.unfreeze_blocks != 0,
-    )
-    cw = class_weights(run.train["label"]) if cfg.class_weights else None
-    log(
-        f"[{run.name}] phase {phase.name}: {phase.epochs} epochs at lr {phase.learning_rate:g}, "
-        f"{counts['trainable_params']:,} of {counts['total_params']:,} parameters trainable"
-        + (f", class weights {{0: {cw[0]:.2f}, 1: {cw[1]:.2f}}}" if cw else "")
-    )
+    cfg = run.cfg
     on_features = cfg.head_on_features and phase.unfreeze_blocks == 0
     if on_features and run.device.workers > 1:
         raise ValueError(
@@ -215,79 +355,48 @@ def _run_phase(run: _Training, phase: Phase, verbose: int, extra_callbacks: list
     if on_features:
         t0 = time.perf_counter()
         fit_head_on_features(
-            clf,
+            run.model,
             cfg,
             phase,
             run.images,
             run.train,
             run.val,
-            cw,
-            best_path,
+            run.class_weight,
+            run.best_path(phase),
             run.history_csv,
             run.device,
-            log,
+            run.log,
             run.data_fingerprint,
         )
         took = time.perf_counter() - t0
     else:
-        took = _fit_on_batches(run, phase, cw, best_path, verbose, extra_callbacks)
-    seconds = run.state["seconds"]
-    seconds[phase.name] = seconds.get(phase.name, 0) + took
-    run.state["done"].append(phase.name)
-    run.save_state()
+        took = _fit_on_batches(run, phase, verbose, list(extra_callbacks))
+    run.end_phase(phase, took)
 
 
-def _fit_on_batches(run: _Training, phase: Phase, cw, best_path: Path, verbose, extra) -> float:
-    """``model.fit`` on augmented batches for one phase, validation AUC watched: checkpoints of
-    the best epoch, early stopping, a backup every epoch (to resume), the history CSV. Returns
-    the seconds ``model.fit`` took."""
-    import keras
-
+def _fit_on_batches(run: Training, phase: Phase, verbose, extra) -> float:
+    """``model.fit`` on augmented batches for one phase, validation AUC watched
+    (:meth:`Training.callbacks`). Returns the seconds ``model.fit`` took. Chapter 5 writes
+    these same calls out."""
     cfg, clf = run.cfg, run.model
-    steps = cfg.steps_per_epoch
-    steps_per_epoch = steps or int(np.ceil(len(run.train) / cfg.batch_size))
-    ds_train, ds_val = run.batches
-    lr = learning_rate(phase.learning_rate, cfg.schedule, phase.epochs * steps_per_epoch)
     with run.device.strategy.scope():
-        compile_model(clf, lr, run.device, cfg.label_smoothing)
-    prior = phase_history(run.history_csv, phase.name)
-    best_so_far = float(prior["val_auc"].max()) if len(prior) else None
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(run.work / phase.name)),
-        keras.callbacks.ModelCheckpoint(
-            str(best_path),
-            monitor="val_auc",
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=best_so_far,
-        ),
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=cfg.patience),
-        phase_csv(run.history_csv, phase.name),
-        epoch_logger(phase.epochs, phase.name, run.log),
-        *extra,
-    ]
+        compile_model(clf, run.learning_rate(phase), run.device, cfg.label_smoothing)
     t0 = time.perf_counter()
     with fit_scope(clf, run.device):
         clf.fit(
-            ds_train,
-            validation_data=ds_val,
+            run.train_batches,
+            validation_data=run.val_batches,
             epochs=phase.epochs,
-            class_weight=cw,
+            class_weight=run.class_weight,
             shuffle=False,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
+            steps_per_epoch=cfg.steps_per_epoch,
+            callbacks=run.callbacks(phase, extra),
             verbose=verbose,
         )
-    took = time.perf_counter() - t0
-    if best_path.exists():
-        clf.load_weights(best_path)  # the best epoch of this phase, not the last
-    else:  # no epoch beat an earlier best (possible after a resume)
-        clf.save_weights(best_path)
-    return took
+    return time.perf_counter() - t0
 
 
-def _finish(run: _Training, key: dict) -> TrainResult:
+def _finish(run: Training, key: dict) -> TrainResult:
     """Choose the threshold on validation patients, save the model and its card."""
     cfg = run.cfg
     prob_val, op, ctx = validation_operating_point(
@@ -318,7 +427,7 @@ def _finish(run: _Training, key: dict) -> TrainResult:
     return TrainResult(run.model, history, card, model_path, card_path)
 
 
-def _model_card(run: _Training, operating_point: dict, history: pd.DataFrame) -> dict:
+def _model_card(run: Training, operating_point: dict, history: pd.DataFrame) -> dict:
     """The card of a model this loop trained (:func:`idc_utils.models.cards.build_card`)."""
     cfg = run.cfg
     spec = classifier.SPECS[cfg.backbone]

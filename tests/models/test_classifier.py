@@ -105,3 +105,49 @@ def test_b0_builds_without_weights():
 def test_unknown_backbone():
     with pytest.raises(ValueError, match="unknown backbone"):
         classifier.build_classifier("resnet", 64)
+
+
+def test_the_block_table_is_read_from_the_built_model_and_matches_b0s_table():
+    m = classifier.build_classifier("efficientnet_lite0", 96, weights=None)
+    table = lite0.block_table(m)
+    stages = [
+        (e, int(k[0]), s, c, r)
+        for e, k, s, c, r in table[
+            ["expansion", "kernel", "stride", "channels", "repeats"]
+        ].itertuples(index=False)
+    ]
+    assert stages == [(e, k, s, f_out, r) for e, k, s, _, f_out, r in lite0.LITE0_STAGES]
+    assert list(table["resolution"]) == [48, 24, 12, 6, 6, 3, 3], "96 px halves at each stride 2"
+    # a block adds its input back only when stride 1 keeps the shape: every repeat but the first
+    assert list(table["skips"]) == [r - 1 for *_, r in lite0.LITE0_STAGES]
+    backbone = sum(
+        layer.count_params() for layer in m.layers if layer.name.startswith("lite0_block")
+    )
+    assert table["params"].sum() == backbone
+
+
+def test_an_mbconv_block_expands_filters_depthwise_and_projects():
+    import keras
+
+    x = keras.Input((8, 8, 16))
+    block = keras.Model(x, lite0.mbconv_block(x, 6, 3, 1, 16, "b"))
+    kinds = [type(layer).__name__ for layer in block.layers[1:]]
+    assert kinds[0] == "Conv2D" and "DepthwiseConv2D" in kinds and kinds[-1] == "Add"
+    assert block.get_layer("b_expand_conv").filters == 96
+    assert block.get_layer("b_dwconv").count_params() == 3 * 3 * 96
+    strided = keras.Model(x, lite0.mbconv_block(x, 6, 5, 2, 24, "c"))
+    assert strided.output.shape[1:] == (4, 4, 24) and "c_add" not in [
+        layer.name for layer in strided.layers
+    ]
+
+
+def test_multiply_adds_count_each_convolution_once():
+    import keras
+
+    x = keras.Input((10, 10, 3))
+    y = keras.layers.Conv2D(4, 3, padding="same")(x)
+    y = keras.layers.DepthwiseConv2D(3, padding="same")(y)
+    y = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(y))
+    assert classifier.multiply_adds(keras.Model(x, y)) == 100 * 4 * 27 + 100 * 4 * 9 + 4 * 2
+    cnn = classifier.build_classifier("cnn", 50, weights=None, cnn_width=16)
+    assert 20e6 < classifier.multiply_adds(cnn) < 30e6

@@ -95,6 +95,65 @@ def test_an_identical_training_is_reused_and_a_changed_one_is_not(cnn_run, tmp_p
 
 
 @pytest.mark.slow
+def test_the_steps_a_chapter_writes_out_train_the_same_model_as_fit(cnn_run, tmp_path):
+    """Chapter 5 writes out what :func:`loop.fit` does: prepare, compile, fit with the run's
+    callbacks, finish. Done again with the same configuration, it trains the same weights and
+    the same card; with nothing changed, ``prepare`` reuses the saved model."""
+    import keras
+
+    from idc_utils.training.class_weights import class_weights
+    from idc_utils.training.compile import training_metrics
+
+    images, df, res = cnn_run
+    cfg = config.TrainConfig.scratch(epochs=1, image_size=50, cnn_width=8, **FAST)
+    again = loop.prepare(cfg, images, df, res.model_path.parent, "cnn", data_fingerprint="toy")
+    assert not again.needs_training and again.finish().card["created"] == res.card["created"]
+    assert again.class_weight == class_weights(df[df.split == "train"]["label"])
+    run = loop.prepare(cfg, images, df, tmp_path, "cnn", data_fingerprint="toy")
+    assert run.needs_training
+    (phase,) = cfg.phases
+    assert run.start_phase(phase)
+    model = run.model
+    model.compile(
+        optimizer=keras.optimizers.Adam(run.learning_rate(phase)),
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=training_metrics(),
+    )
+    names = [type(c).__name__ for c in run.callbacks(phase)]
+    assert {"ModelCheckpoint", "EarlyStopping", "BackupAndRestore"} <= set(names)
+    model.fit(
+        run.train_batches,
+        validation_data=run.val_batches,
+        epochs=phase.epochs,
+        class_weight=run.class_weight,
+        callbacks=run.callbacks(phase),
+        shuffle=False,
+        verbose=0,
+    )
+    run.end_phase(phase)
+    mine = run.finish()
+    assert mine.card["threshold"] == pytest.approx(res.card["threshold"], abs=1e-4)
+    assert mine.card["val_metrics"]["auc"] == pytest.approx(
+        res.card["val_metrics"]["auc"], abs=1e-4
+    )
+    for a, b in zip(mine.model.get_weights(), res.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert mine.card["reuse_key"] == res.card["reuse_key"]
+    assert not loop.prepare(cfg, images, df, tmp_path, "cnn", data_fingerprint="toy").needs_training
+
+
+def test_the_paper_callbacks_watch_validation_auc(tmp_path):
+    import keras
+
+    from idc_utils.training.callbacks import best_epoch_callbacks
+
+    checkpoint, stop = best_epoch_callbacks(tmp_path / "best.weights.h5", patience=4)
+    assert isinstance(checkpoint, keras.callbacks.ModelCheckpoint) and checkpoint.save_best_only
+    assert isinstance(stop, keras.callbacks.EarlyStopping) and stop.patience == 4
+    assert checkpoint.monitor == stop.monitor == "val_auc"
+
+
+@pytest.mark.slow
 def test_transfer_learning_two_phases_with_imagenet_lite0(tmp_path):
     images, df = toy_data(96)
     cfg = config.TrainConfig.transfer(
