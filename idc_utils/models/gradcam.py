@@ -38,10 +38,14 @@ def gradcam(
     layer: str | None = None,
     target: str = "positive",
     batch_size: int = 64,
+    normalize: bool = True,
 ):
     """Grad-CAM maps for a batch of raw patches ``(n, 50, 50, 3)``: ``(maps (n, 50, 50) in [0, 1],
     probabilities (n,))``. ``target``: ``positive`` (evidence for IDC+) or ``predicted``
-    (evidence for whichever class the model chose at 0.5)."""
+    (evidence for whichever class the model chose at 0.5). Each map is divided by its own
+    maximum, which shows where the evidence lies but hides how strong it is; ``normalize=False``
+    returns the raw maps (in units of the log-odds), whose maxima can be compared across
+    patches of the same model."""
     import tensorflow as tf
 
     if target not in ("positive", "predicted"):
@@ -53,8 +57,10 @@ def gradcam(
         x = tf.convert_to_tensor(patches[s : s + batch_size].astype("float32"))
         cam, p = compute(x, tf.constant(target == "predicted"))
         cam = cam.numpy()
-        top = cam.reshape(len(cam), -1).max(axis=1)
-        maps.append(cam / np.where(top > 0, top, 1)[:, None, None])
+        if normalize:
+            top = cam.reshape(len(cam), -1).max(axis=1)
+            cam = cam / np.where(top > 0, top, 1)[:, None, None]
+        maps.append(cam)
         probs.append(p.numpy())
     return np.concatenate(maps), np.concatenate(probs)
 

@@ -51,46 +51,79 @@ class GainStudy:
         return out
 
     def verdict(self) -> dict:
-        """Does either synthetic-image method beat no balancing, in AUC or in precision at the
-        target recall, by more than the patients' and the seeds' noise? A sentence that says so."""
+        """Does a synthetic-image method beat no balancing, in AUC or in precision at the target
+        recall, by more than the patients' and the seeds' noise? A sentence that says so.
+
+        The method judged is the one with the higher **validation** AUC (column ``val_auc``),
+        so that the test patients that judge it did not also pick it; without validation scores
+        each synthetic method is reported and none is picked. A gain in one measure with a loss
+        in the other is called mixed."""
         t = self.table
         syn = [m for m in ("synthetic_minority", "synthetic_both") if m in t.index]
         if not syn or "none" not in t.index:
             return {"gain": False, "sentence": "The synthetic methods were not run."}
-        best = max(syn, key=lambda m: t.loc[m, "auc"])
+        n = len(self.seeds)
+        seeds = f"averaged over {n} seed{'s' if n > 1 else ''}"
+        if "val_auc" in t and t.loc[syn, "val_auc"].notna().all():
+            best = max(syn, key=lambda m: t.loc[m, "val_auc"])
+            judged = [best]
+            head = (
+                "The synthetic-image method with the higher validation AUC, "
+                f"**{GAIN_LABELS[best]}** (chosen on validation patients, then scored on test "
+                "patients), changes "
+            )
+        else:
+            best, judged = None, syn
+            head = "Without validation scores to choose between them, each synthetic method: "
+        reads, gained_any, harmed_any, mixed_any = [], False, False, False
+        for method in judged:
+            text, gained, harmed = self._read(method)
+            gained_any |= bool(gained and not harmed)
+            harmed_any |= bool(harmed and not gained)
+            mixed_any |= bool(gained and harmed)
+            if best is None:
+                text = f"**{GAIN_LABELS[method]}** changes " + text
+            reads.append(text)
+        sentence = head + "; ".join(reads) + f", {seeds}."
+        return {
+            "best": best,
+            "gain": gained_any and not harmed_any and not mixed_any,
+            "harm": harmed_any and not gained_any and not mixed_any,
+            "mixed": mixed_any or (gained_any and harmed_any),
+            "sentence": sentence,
+        }
+
+    def _read(self, method: str) -> tuple[str, list, list]:
+        """How ``method`` changes AUC and precision against no balancing, with the reading of
+        the intervals: ``(text, measures gained, measures harmed)``."""
+        t = self.table
         parts, gained, harmed = [], [], []
         for metric, what in (
             ("auc", "AUC"),
             ("precision", f"precision at recall {self.target_recall:.2f}"),
         ):
-            e = t.loc[best, f"{metric}_vs_none"]
-            lo, hi = t.loc[best, f"{metric}_vs_none_low"], t.loc[best, f"{metric}_vs_none_high"]
+            e = t.loc[method, f"{metric}_vs_none"]
+            lo = t.loc[method, f"{metric}_vs_none_low"]
+            hi = t.loc[method, f"{metric}_vs_none_high"]
             if lo > 0:
                 gained.append(what)
             if hi < 0:
                 harmed.append(what)
             parts.append(f"{what} by {e:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})")
-        gain, harm = bool(gained), bool(harmed)
-        n = len(self.seeds)
-        head = (
-            f"The better on test AUC of the synthetic-image methods, **{GAIN_LABELS[best]}**, "
-            f"changes the test {parts[0]} and the {parts[1]}, averaged over {n} "
-            f"seed{'s' if n > 1 else ''}"
-        )
-        if gain and not harm:
+        text = f"the test {parts[0]} and the {parts[1]}"
+        if gained and harmed:
+            reading = (
+                f"mixed: a gain in {' and '.join(gained)} but a loss in {' and '.join(harmed)}, "
+                "each larger than the noise of patients and seeds"
+            )
+        elif gained:
             which = f" in {gained[0]} only" if len(gained) == 1 else ""
-            sentence = head + f": a gain larger than the noise of patients and seeds{which}."
-        elif harm and not gain:
-            sentence = head + ": synthetic images made the classifier worse here."
+            reading = f"a gain larger than the noise of patients and seeds{which}"
+        elif harmed:
+            reading = "synthetic images made the classifier worse here"
         else:
-            sentence = head + ": no difference that can be told apart from the noise."
-        helped = bool(gain and not harm)
-        return {
-            "best": best,
-            "gain": helped,
-            "harm": bool(harm and not gain),
-            "sentence": sentence,
-        }
+            reading = "no difference that can be told apart from the noise"
+        return f"{text}: {reading}", gained, harmed
 
 
 def compare_with_synthetic(
@@ -132,6 +165,7 @@ def compare_with_synthetic(
             scored = score_head(Xr, yr, w, seed, emb, labels, target_recall)
             p_test, thr = scored["test"], scored["threshold"]
             point = metrics.binary_metrics(labels["test"], p_test, thr)
+            val_auc = metrics.binary_metrics(labels["val"], scored["val"], thr)["auc"]
             boot[method, seed] = bootstrap.bootstrap_samples(
                 labels["test"], p_test, patients["test"], thr, n_boot, boot_seed
             )
@@ -141,6 +175,7 @@ def compare_with_synthetic(
                     "seed": seed,
                     "synthetic": n_syn,
                     "threshold": thr,
+                    "val_auc": val_auc,
                     **{k: point[k] for k in ("auc", "recall", "precision")},
                 }
             )
@@ -166,7 +201,8 @@ def _gain_table(per_seed: pd.DataFrame, boot: dict, seeds: list) -> pd.DataFrame
     """Per method: the means over seeds, the seeds' AUC range, and the paired differences to
     'none' with intervals over the shared patient resamples (each averaged over the seeds)."""
     by_method = per_seed.groupby("method", sort=False)
-    table = by_method[["synthetic", "threshold", "auc", "recall", "precision"]].mean()
+    cols = ["synthetic", "threshold", "val_auc", "auc", "recall", "precision"]
+    table = by_method[[c for c in cols if c in per_seed]].mean()
     table["auc_seed_min"] = by_method["auc"].min()
     table["auc_seed_max"] = by_method["auc"].max()
 

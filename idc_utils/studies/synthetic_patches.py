@@ -116,16 +116,21 @@ def compare_cnns(
     return pd.DataFrame(rows).set_index("model")
 
 
-def why_sentence(gain: bool, probe_auc: float, idc_pos_called: float, memorised: float) -> str:
-    """The reasons this run's measures give for the gain study's outcome, one clause per
-    measure that speaks (``probe_auc``: real vs synthetic at the same size; ``idc_pos_called``:
-    share of synthetic IDC+ the classifier calls IDC+; ``memorised``: share of synthetic patches
-    closer to a training patch than 99% of new patients' patches are)."""
+def why_sentence(
+    gain: bool, probe_auc: float, idc_pos_called: float, memorised: float, *, mixed: bool = False
+) -> str:
+    """What this run's measures say about the gain study's outcome, one clause per measure
+    that speaks (``probe_auc``: a probe's AUC between real 50-pixel patches and synthetic ones
+    enlarged to 50 pixels, the two kinds of rows the gain study's head trains on together;
+    ``idc_pos_called``: share of synthetic IDC+ the classifier calls IDC+; ``memorised``: share
+    of synthetic patches closer to a training patch than 99% of new patients' patches are).
+    ``mixed``: the study found a gain in one measure and a loss in the other."""
     clauses = []
     if probe_auc >= 0.9:
         clauses.append(
-            f"a probe tells the synthetic patches from real ones at the same size (AUC "
-            f"{probe_auc:.2f}), so they carry a cue about the generator, not the tissue"
+            f"a probe tells the synthetic patches from the real 50-pixel ones the head trains "
+            f"beside them (AUC {probe_auc:.2f}), so the head can separate them by a cue of the "
+            "generator and the resize rather than of the tissue"
         )
     if idc_pos_called < 0.8:
         clauses.append(
@@ -145,10 +150,16 @@ def why_sentence(gain: bool, probe_auc: float, idc_pos_called: float, memorised:
             + ": a gain that rides on a shortcut can vanish on another lab's slides."
         )
         return head + tail
-    clauses.append(
-        "a generator trained on the training patients makes variations on them and adds no new "
-        "patient, stain or tissue architecture: the limit SMOTE has on embeddings, at far "
-        "greater cost"
+    possible = (
+        "a generator trained on the training patients can only make variations on them, with no "
+        "new patient, stain or tissue architecture (the limit SMOTE has on embeddings); this run "
+        "does not test that"
     )
+    head = "Why no clear gain? " if mixed else "Why no gain? "
+    if not clauses:
+        return (
+            head + "None of this run's measures of the patches explains it. One possible "
+            f"reason: {possible}."
+        )
     text = "; ".join(clauses)
-    return "Why no gain? " + text[0].upper() + text[1:] + "."
+    return head + text[0].upper() + text[1:] + f". One further possible reason: {possible}."

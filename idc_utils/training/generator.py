@@ -69,9 +69,9 @@ def train_generator(
     patients are all it learns from, and test patients never come near it.
 
     ``restart``: a checkpoint of another configuration or training set is deleted and training
-    starts over (the book's chapter does this when its parameters or split change); ``None``
-    restarts when ``$IDC_FORCE_TRAIN`` is set (``make book FORCE=1``), else such a checkpoint is
-    an error."""
+    starts over (the book's chapter does this when its parameters or split change), else such a
+    checkpoint is an error. ``$IDC_FORCE_TRAIN`` (``make book FORCE=1``) wins over both: any
+    checkpoint, even of the same configuration, is deleted and training starts over."""
     import keras
 
     _check_split(rows, "train", "training data")
@@ -98,15 +98,15 @@ def train_generator(
 def _open_checkpoint(out_dir: Path, cfg, digest: str, restart, network, ema, log) -> dict:
     """Resume from the checkpoint in ``out_dir`` when it holds the same configuration and
     training rows: load its weights and return its progress (steps, history, seconds, best).
-    Another checkpoint is deleted (``restart``, or ``$IDC_FORCE_TRAIN`` when ``restart`` is None)
-    or an error."""
+    Another checkpoint is deleted (``restart``) or an error; with ``$IDC_FORCE_TRAIN`` set, every
+    checkpoint is deleted, whatever ``restart`` says."""
     import os
     import shutil
 
     state_path, weights_path, ema_path, _ = _state_paths(out_dir)
     fresh = {"steps": 0, "history": [], "seconds": 0.0, "best": {"step": 0, "val_loss": math.inf}}
     force = os.environ.get("IDC_FORCE_TRAIN", "") not in ("", "0")
-    if state_path.exists() and force and restart is None:
+    if state_path.exists() and force:
         log(f"[generator] IDC_FORCE_TRAIN is set: starting over in {out_dir}")
         shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)

@@ -54,3 +54,19 @@ def test_gradcam_layer_choice_and_overlay(corner_model):
     assert ov.shape == (50, 50, 3) and ov.dtype == np.uint8
     with pytest.raises(ValueError, match="target"):
         gradcam.gradcam(m, x[:1], target="both")
+
+
+@pytest.mark.slow
+def test_raw_maps_keep_their_strength_and_normalised_ones_peak_at_one(corner_model):
+    """normalize=False returns the maps before each is divided by its own maximum: the same
+    shape, and the patch with the evidence has the stronger raw peak."""
+    m, x, y = corner_model
+    both = np.concatenate([x[y == 1][:4], x[y == 0][:4]])
+    raw, p_raw = gradcam.gradcam(m, both, normalize=False)
+    scaled, p = gradcam.gradcam(m, both)
+    np.testing.assert_allclose(p_raw, p, rtol=1e-5)
+    peaks = raw.reshape(8, -1).max(1)
+    for k in np.flatnonzero(peaks > 0):
+        np.testing.assert_allclose(scaled[k], raw[k] / peaks[k], rtol=1e-4, atol=1e-6)
+        assert scaled[k].max() == pytest.approx(1.0)
+    assert peaks[:4].mean() > peaks[4:].mean(), "evidence for IDC+ is stronger where it is"

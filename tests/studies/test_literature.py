@@ -66,7 +66,10 @@ def test_beside_paper_says_what_the_comparison_can_and_cannot_claim():
     inside = literature.beside_paper((0.93, 0.90, 0.96), 0.93, 0.25)
     assert "which this interval contains" in inside and "cannot tell" in inside
     assert "reach a recall of 0.93" in inside and "`target_recall`" in inside
-    assert "25.0% of this run's test patches" in inside and "does not state" in inside
+    assert "25.0% of this run's test patches" in inside and "not comparable" in inside
+    assert "0.71" not in inside  # no precision of the paper without a documented source
+    split = literature.LITERATURE.loc[literature.SOURCE_PAPER, "split"]
+    assert split == "patient split not stated; the layout allows one"
     below = literature.beside_paper((0.90, 0.88, 0.92), 0.93, 0.25)
     assert "lies above this whole interval" in below and "lower" in below
     above = literature.beside_paper((0.98, 0.97, 0.99), 0.93, 0.25)

@@ -62,26 +62,47 @@ def test_synthetic_rows_from_the_real_distribution_are_not_called_a_gain_or_harm
     assert not study.verdict()["harm"]
 
 
-def test_the_verdict_names_the_measure_that_gained():
+def _one_method_table(auc=(0.0, -0.01, 0.01), precision=(0.02, 0.01, 0.03), val_auc=0.8):
+    """A gain table of 'none' and 'synthetic_minority' with the given differences to 'none'."""
     cols = ("auc", "precision")
     row = {m: 0.8 for m in cols}
-    table = pd.DataFrame(
-        [
-            {**row, **{f"{m}_vs_none{s}": 0.0 for m in cols for s in ("", "_low", "_high")}},
-            {
-                **row,
-                "auc_vs_none": 0.0,
-                "auc_vs_none_low": -0.01,
-                "auc_vs_none_high": 0.01,
-                "precision_vs_none": 0.02,
-                "precision_vs_none_low": 0.01,
-                "precision_vs_none_high": 0.03,
-            },
-        ],
-        index=["none", "synthetic_minority"],
-    )
-    study = synthetic_gain.GainStudy(table, pd.DataFrame(), [1, 2], target_recall=0.93)
+    method = {**row, "val_auc": val_auc}
+    for m, (e, lo, hi) in (("auc", auc), ("precision", precision)):
+        method.update({f"{m}_vs_none": e, f"{m}_vs_none_low": lo, f"{m}_vs_none_high": hi})
+    none = {**row, "val_auc": 0.8}
+    none.update({f"{m}_vs_none{s}": 0.0 for m in cols for s in ("", "_low", "_high")})
+    return pd.DataFrame([none, method], index=["none", "synthetic_minority"])
+
+
+def test_the_verdict_names_the_measure_that_gained():
+    study = synthetic_gain.GainStudy(_one_method_table(), pd.DataFrame(), [1, 2], 0.93)
     v = study.verdict()
-    assert v["gain"] and not v["harm"] and v["best"] == "synthetic_minority"
-    assert v["sentence"].endswith("in precision at recall 0.93 only.")
-    assert "2 seeds" in v["sentence"]
+    assert v["gain"] and not v["harm"] and not v["mixed"] and v["best"] == "synthetic_minority"
+    assert v["sentence"].endswith("in precision at recall 0.93 only, averaged over 2 seeds.")
+    assert "validation" in v["sentence"]
+
+
+def test_a_gain_in_auc_with_a_loss_in_precision_is_called_mixed():
+    table = _one_method_table(auc=(0.02, 0.01, 0.03), precision=(-0.05, -0.08, -0.02))
+    v = synthetic_gain.GainStudy(table, pd.DataFrame(), [1], 0.93).verdict()
+    assert v["mixed"] and not v["gain"] and not v["harm"]
+    assert "mixed: a gain in AUC but a loss in precision at recall 0.93" in v["sentence"]
+    assert "told apart from the noise" not in v["sentence"]
+
+
+def test_the_method_is_picked_on_validation_not_on_test_patients():
+    table = pd.concat(
+        [
+            _one_method_table(val_auc=0.70),
+            _one_method_table(auc=(0.05, 0.03, 0.07), val_auc=0.90)
+            .iloc[1:]
+            .rename(index={"synthetic_minority": "synthetic_both"}),
+        ]
+    )
+    table.loc["synthetic_minority", "auc"] = 0.99  # best on test: must not decide
+    v = synthetic_gain.GainStudy(table, pd.DataFrame(), [1], 0.93).verdict()
+    assert v["best"] == "synthetic_both"
+    # without validation scores, both are reported and none is picked
+    v = synthetic_gain.GainStudy(table.drop(columns="val_auc"), pd.DataFrame(), [1], 0.93).verdict()
+    assert v["best"] is None
+    assert "+ synthetic IDC+ images" in v["sentence"] and "both classes" in v["sentence"]

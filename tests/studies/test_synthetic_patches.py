@@ -37,9 +37,15 @@ def test_label_fidelity_and_synthetic_training_rows():
 
 def test_the_why_sentence_names_only_the_measures_that_speak():
     clean = synthetic_patches.why_sentence(False, probe_auc=0.6, idc_pos_called=0.95, memorised=0.0)
-    assert clean.startswith("Why no gain? A generator trained") and "probe" not in clean
+    assert clean.startswith("Why no gain? None of this run's measures") and "probe" not in clean
+    assert "One possible reason" in clean  # a possible reason, not a finding
     worst = synthetic_patches.why_sentence(False, probe_auc=0.99, idc_pos_called=0.4, memorised=0.2)
     assert "AUC 0.99" in worst and "only 40%" in worst and "20% of them" in worst
+    assert "One further possible reason" in worst
+    mixed = synthetic_patches.why_sentence(
+        False, probe_auc=0.6, idc_pos_called=0.95, memorised=0.0, mixed=True
+    )
+    assert mixed.startswith("Why no clear gain?")
     helped = synthetic_patches.why_sentence(True, probe_auc=0.99, idc_pos_called=0.9, memorised=0.0)
     assert helped.startswith("The synthetic patches helped") and "AUC 0.99" in helped
 

@@ -116,6 +116,24 @@ def test_training_resumes_from_its_checkpoint_and_refuses_another_training_set(t
     assert again.steps == 2 and any("starting over" in m for m in logs)
 
 
+def test_force_train_starts_over_even_when_the_chapter_asks_to_restart(tmp_path, monkeypatch):
+    # make book FORCE=1 sets IDC_FORCE_TRAIN; the chapter passes restart=True: FORCE must win
+    images, rows = two_kinds(32)
+    quiet = lambda *_: None
+    generator.train_generator(images, rows, TINY, tmp_path, max_steps=2, log=quiet)
+    logs = []
+    same = generator.train_generator(
+        images, rows, TINY, tmp_path, max_steps=3, restart=True, log=logs.append
+    )
+    assert same.steps == 3 and any("resuming at step 2" in m for m in logs)
+    monkeypatch.setenv("IDC_FORCE_TRAIN", "1")
+    logs = []
+    again = generator.train_generator(
+        images, rows, TINY, tmp_path, max_steps=1, restart=True, log=logs.append
+    )
+    assert again.steps == 1 and any("IDC_FORCE_TRAIN is set: starting over" in m for m in logs)
+
+
 def test_the_generator_never_sees_validation_or_test_patients(tmp_path):
     images, rows = two_kinds(16)
     rows.loc[rows.index[-4:], "split"] = "test"
