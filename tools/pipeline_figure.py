@@ -1,6 +1,7 @@
 """Draw the book's pipeline, the introduction's figure: data -> patient split -> preprocessing
--> models -> operating threshold -> evaluation -> demo, and beyond the paper (synthetic patches,
-DICOMweb), each box naming its chapter.
+-> models -> operating threshold -> evaluation -> demo, after the source paper (dashed: steps the
+paper does not state, which the book adds), and beyond the paper (synthetic patches, DICOMweb),
+each box naming its chapter.
 
     python tools/pipeline_figure.py          # writes book/images/pipeline.svg
 """
@@ -15,7 +16,7 @@ from matplotlib.patches import FancyBboxPatch
 
 from idc_utils.core.paths import project_root
 
-#: (label, chapter numbers, x, y) of each box; the paper's pipeline on the top row
+#: (label, chapter numbers, x, y) of each box; the pipeline after the paper on the top row
 BOXES = {
     "data": ("Patches,\nby patient", "ch. 1", 0.0, 1.0),
     "split": ("Patient-level\nsplit", "ch. 1", 1.0, 1.0),
@@ -38,13 +39,16 @@ ARROWS = [
     ("synthetic", "models"),
     ("threshold", "dicomweb"),
 ]
+#: top-row steps the paper does not state (it says its folder layout allows a patient split, and
+#: gives no threshold method): the book's additions, drawn dashed
+ADDED = {"split", "threshold"}
 PAPER, BEYOND = "#0072B2", "#009E73"  # Okabe-Ito blue and bluish green
 
 
 def draw():
     fig, ax = plt.subplots(figsize=(14, 3.4))
     w, h = 0.9, 0.62
-    for label, chapters, x, y in BOXES.values():
+    for key, (label, chapters, x, y) in BOXES.items():
         colour = PAPER if y > 0.5 else BEYOND
         ax.add_patch(
             FancyBboxPatch(
@@ -55,6 +59,7 @@ def draw():
                 facecolor="white",
                 edgecolor=colour,
                 linewidth=2,
+                linestyle="--" if key in ADDED else "-",
             )
         )
         ax.text(x, y + 0.06, label, ha="center", va="center", fontsize=9.5)
@@ -67,7 +72,14 @@ def draw():
             start = (xa, ya - h / 2) if ya > yb else (xa, ya + h / 2)
             end = (xb, yb + h / 2) if ya > yb else (xb, yb - h / 2)
         ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "lw": 1.3})
-    ax.text(-0.45, 1.45, "The paper's pipeline", color=PAPER, fontsize=10, weight="bold")
+    ax.text(
+        -0.45,
+        1.45,
+        "The pipeline, after the paper (dashed: the book's additions)",
+        color=PAPER,
+        fontsize=10,
+        weight="bold",
+    )
     ax.text(-0.45, -0.45, "Beyond the paper", color=BEYOND, fontsize=10, weight="bold")
     ax.set_xlim(-0.5, 6.5)
     ax.set_ylim(-0.55, 1.55)

@@ -1,5 +1,5 @@
-"""Chapter 4's figures: the balancing methods' test AUC with intervals, and the training embeddings
-(real and SMOTE's synthetic points) in two dimensions."""
+"""Chapter 4's figures: the balancing methods' validation AUC with intervals, and the training
+embeddings (real and SMOTE's synthetic points) in two dimensions."""
 
 from __future__ import annotations
 
@@ -9,22 +9,27 @@ import pandas as pd
 from idc_utils.chapters.style import CLASS_COLORS, OKABE_ITO
 
 
-def plot_balance_comparison(table: pd.DataFrame):
-    """Test AUC of each balancing method with its patient-bootstrap interval (chapter 4)."""
+def plot_balance_comparison(table: pd.DataFrame, chosen: str | None = None):
+    """Validation AUC of each balancing method with its patient-bootstrap interval, the method
+    validation chose marked (chapter 4). Test patients take no part in this figure."""
     import matplotlib.pyplot as plt
 
     t = table
+    if "error" in t:
+        t = t[t["error"] == ""]
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(t) + 1.6))
     ax.errorbar(
-        t["auc"],
+        t["val_auc"],
         range(len(t)),
-        xerr=[t["auc"] - t["auc_low"], t["auc_high"] - t["auc"]],
+        xerr=[t["val_auc"] - t["val_auc_low"], t["val_auc_high"] - t["val_auc"]],
         fmt="o",
         capsize=4,
+        color=OKABE_ITO["blue"],
     )
-    ax.set_yticks(range(len(t)), t.index)
-    ax.set_xlabel("test AUC (95% CI by patient bootstrap)")
-    ax.set_title("Balancing methods: same embeddings, same head, same patients")
+    labels = [f"{m} (chosen)" if m == chosen else m for m in t.index]
+    ax.set_yticks(range(len(t)), labels)
+    ax.set_xlabel("validation AUC (95% CI by patient bootstrap)")
+    ax.set_title("Balancing methods: same embeddings, same head, validation patients")
     fig.tight_layout()
     return fig
 

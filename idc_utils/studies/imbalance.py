@@ -7,8 +7,10 @@ which is why the source paper applied SMOTE there. Synthetic points are made fro
 **training patients only**; validation and test patients are never resampled.
 
 The comparison here is deliberately controlled: every method trains the same head (a
-standardised logistic regression on the same frozen ImageNet embeddings) and is scored on the
-same validation and test patients, with the operating threshold chosen on validation.
+standardised logistic regression on the same frozen ImageNet embeddings), the operating
+threshold is chosen on validation, and the methods are compared and one is chosen on the
+**validation** patients (paired patient bootstrap). The test patients only confirm the chosen
+method afterwards; they never take part in the choice.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from idc_utils.models.linear_head import fit_head
 from idc_utils.training.class_weights import class_weights
 
 METHODS = ("none", "class_weight", "random_oversample", "smote", "borderline_smote", "adasyn")
+VAL_METRICS = ("auc", "recall", "precision", "balanced_accuracy")
 
 
 def resample(X: np.ndarray, y: np.ndarray, method: str, seed: int = 0, k_neighbors: int = 5):
@@ -74,47 +77,53 @@ def score_head(Xr, yr, w, seed, emb: dict, labels: dict, target_recall: float) -
 
 @dataclass
 class Comparison:
-    table: pd.DataFrame  # one row per method: metrics, their CI bounds (_low/_high), AUC vs 'none'
+    """The balancing methods compared on **validation** patients (what chooses), and the chosen
+    method confirmed once on test patients (what confirms, never used to choose)."""
+
+    table: pd.DataFrame  # one row per method: validation metrics, CI bounds, AUC vs 'none'
     probs: dict  # method -> {"val": p, "test": p, "threshold": t}
     resampled: dict  # method -> (n_train, n_synthetic)
+    confirmation: dict | None = None  # the chosen method on test patients (see ``confirm``)
 
     def readable(self) -> pd.DataFrame:
-        """Estimates with their 95% intervals as text, for the book."""
+        """Validation estimates with their 95% intervals as text, for the book."""
         t = self.table
         ran = t["error"] == "" if "error" in t else pd.Series(True, index=t.index)
         out = t[["train_rows", "synthetic", "threshold"]].copy()
-        for m in ("auc", "recall", "precision", "balanced_accuracy"):
-            out[m] = [
+        for m in VAL_METRICS:
+            out[f"val {m}"] = [
                 f"{e:.3f} [{lo:.3f}, {hi:.3f}]" if ok else "could not run"
-                for e, lo, hi, ok in zip(t[m], t[f"{m}_low"], t[f"{m}_high"], ran)
+                for e, lo, hi, ok in zip(t[f"val_{m}"], t[f"val_{m}_low"], t[f"val_{m}_high"], ran)
             ]
-        if "auc_vs_none" in t:
-            out["AUC vs none (paired)"] = [
+        if "val_auc_vs_none" in t:
+            out["val AUC vs none (paired)"] = [
                 "" if np.isnan(e) else f"{e:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-                for e, lo, hi in zip(t["auc_vs_none"], t["auc_vs_none_low"], t["auc_vs_none_high"])
+                for e, lo, hi in zip(
+                    t["val_auc_vs_none"], t["val_auc_vs_none_low"], t["val_auc_vs_none_high"]
+                )
             ]
         if not ran.all():
             out["why not"] = t["error"].fillna("")
         return out
 
     def versus_none(self, method: str) -> dict | None:
-        """``method``'s paired AUC difference to no balancing, its 95% interval and how it reads:
-        ``better`` (interval above zero), ``worse`` (below zero) or ``indistinguishable``
-        (contains zero); None when the method did not run or there is no 'none' row."""
+        """``method``'s paired validation AUC difference to no balancing, its 95% interval and
+        how it reads: ``better`` (interval above zero), ``worse`` (below zero) or
+        ``indistinguishable`` (contains zero); None when the method did not run or there is no
+        'none' row."""
         t = self.table
-        ok = method in t.index and "auc_vs_none" in t and not np.isnan(t.loc[method, "auc_vs_none"])
+        col = "val_auc_vs_none"
+        ok = method in t.index and col in t and not np.isnan(t.loc[method, col])
         if not ok or ("error" in t and t.loc[method, "error"]):
             return None
-        d, lo, hi = (
-            float(t.loc[method, c]) for c in ("auc_vs_none", "auc_vs_none_low", "auc_vs_none_high")
-        )
+        d, lo, hi = (float(t.loc[method, c]) for c in (col, f"{col}_low", f"{col}_high"))
         reading = "better" if lo > 0 else "worse" if hi < 0 else "indistinguishable"
         return {"difference": d, "low": lo, "high": hi, "reading": reading}
 
     def method_sentence(self, method: str, name: str | None = None) -> str:
-        """One sentence on ``method`` against no balancing, computed from the paired interval
-        (e.g. "**class weights** moved test AUC by -0.002 (paired 95% CI -0.004 to +0.001): no
-        difference these patients can show.")."""
+        """One sentence on ``method`` against no balancing on the validation patients, computed
+        from the paired interval (e.g. "**class weights** moved validation AUC by -0.002 (paired
+        95% CI -0.004 to +0.001): no difference these patients can show.")."""
         name = name or method
         v = self.versus_none(method)
         if v is None:
@@ -126,14 +135,14 @@ class Comparison:
             "patients can show",
         }[v["reading"]]
         return (
-            f"**{name}** moved test AUC by {v['difference']:+.3f} (paired 95% CI "
+            f"**{name}** moved validation AUC by {v['difference']:+.3f} (paired 95% CI "
             f"{v['low']:+.3f} to {v['high']:+.3f}): {reads}."
         )
 
     def models_sentence(self) -> str:
-        """What this run says about the choice the book's CNN and EfficientNet make (they train
-        with class weights, ``TrainConfig.class_weights``), computed from the paired intervals,
-        so that it follows the run whatever it finds."""
+        """What this run's validation patients say about the choice the book's CNN and
+        EfficientNet make (they train with class weights, ``TrainConfig.class_weights``),
+        computed from the paired intervals, so that it follows the run whatever it finds."""
         from idc_utils.training.config import TrainConfig
 
         uses = TrainConfig.class_weights
@@ -152,83 +161,100 @@ class Comparison:
         if better and "class_weight" not in better:
             names = ", ".join(f"**{m}**" for m in better)
             return (
-                text + f". On these patients {names} beat no balancing and class weights did "
-                "not, so this run does not support that choice."
+                text + f". On the validation patients {names} beat no balancing and class "
+                "weights did not, so this run does not support that choice."
             )
         if cw["reading"] == "worse":
             return (
-                text + ". On these patients class weights did worse than no balancing, so this "
-                "run does not support that choice."
+                text + ". On the validation patients class weights did worse than no balancing, "
+                "so this run does not support that choice."
             )
         if cw["reading"] == "better":
-            return text + ". On these patients class weights beat no balancing, which supports it."
+            return (
+                text + ". On the validation patients class weights beat no balancing, which "
+                "supports it."
+            )
         return (
-            text + ". On these patients neither they nor any other method beat no balancing: "
-            "class weights stay because they make no synthetic data and cost nothing, not "
-            "because this run showed a gain."
+            text + ". On the validation patients neither they nor any other method beat no "
+            "balancing: class weights stay because they make no synthetic data and cost nothing, "
+            "not because this run showed a gain."
         )
 
     def verdict(self) -> dict:
-        """The balancing method with the highest test AUC, its paired difference to no balancing,
-        whether that difference is distinguishable from zero, and a sentence saying so."""
+        """The method validation chooses: of those whose paired validation interval against no
+        balancing lies above zero, the one with the highest validation AUC; no balancing when
+        none does (a difference the validation patients cannot show is no reason to add a
+        step). With its paired difference and a sentence saying so. Test patients take no
+        part."""
         t = self.table
         if "error" in t:
             t = t[t["error"] == ""]
         others = t.drop(index="none", errors="ignore")
-        if others.empty or "auc_vs_none" not in t:
+        if others.empty or "val_auc_vs_none" not in t or "none" not in t.index:
+            only = t.index[0] if len(t) else "none"
             return {
-                "best": "none",
-                "gain": 0.0,
+                "chosen": only,
+                "difference": 0.0,
                 "low": 0.0,
                 "high": 0.0,
-                "distinguishable": False,
-                "sentence": "Only one method was run, so there is nothing to compare.",
+                "better": [],
+                "worse_than_none": [],
+                "sentence": "Only one method was run, so there is nothing to choose between.",
             }
-        best = others["auc"].idxmax()
-        gain = float(t.loc[best, "auc_vs_none"])
-        lo, hi = float(t.loc[best, "auc_vs_none_low"]), float(t.loc[best, "auc_vs_none_high"])
-        ci = f"paired 95% CI {lo:+.3f} to {hi:+.3f}"
-        better = [m for m in others.index if t.loc[m, "auc_vs_none_low"] > 0]
-        worse = [m for m in others.index if t.loc[m, "auc_vs_none_high"] < 0]
-        unclear = [m for m in others.index if m not in better and m not in worse]
-        if lo > 0:
+        read = {m: self.versus_none(m)["reading"] for m in others.index}
+        better = [m for m in others.index if read[m] == "better"]
+        worse = [m for m in others.index if read[m] == "worse"]
+        unclear = [m for m in others.index if read[m] == "indistinguishable"]
+        groups = (
+            (better, "Better than no balancing on validation (paired interval above zero)"),
+            (worse, "Worse than no balancing on validation (paired interval below zero)"),
+            (unclear, "Not distinguishable from no balancing (paired interval contains zero)"),
+        )
+        if better:
+            chosen = max(better, key=lambda m: t.loc[m, "val_auc"])
+            v = self.versus_none(chosen)
+            d, lo, hi = v["difference"], v["low"], v["high"]
             sentence = (
-                f"The best balancing method, **{best}**, beats no balancing by {gain:+.3f} AUC "
-                f"({ci}): a real gain on these patients."
-            )
-        elif len(worse) == len(others):
-            sentence = (
-                f"Every balancing method did worse than no balancing; the closest, **{best}**, by "
-                f"{gain:+.3f} AUC ({ci}), an interval below zero."
-            )
-        elif hi < 0:
-            sentence = (
-                f"The balancing method with the highest AUC, **{best}**, did worse than no "
-                f"balancing by {gain:+.3f} ({ci}), an interval below zero."
+                f"Validation chooses **{chosen}**: it beats no balancing by {d:+.3f} validation "
+                f"AUC (paired 95% CI {lo:+.3f} to {hi:+.3f})."
             )
         else:
+            chosen, d, lo, hi = "none", 0.0, 0.0, 0.0
             sentence = (
-                f"The balancing method with the highest AUC, **{best}**, cannot be told apart from "
-                f"no balancing: it differs by {gain:+.3f} ({ci}), an interval that contains zero."
+                "Validation chooses **none**: no balancing method beat it on the validation "
+                "patients, and a difference they cannot show is no reason to add a step."
             )
-        if len(worse) < len(others):
-            for group, says in (
-                (better, "Better than no balancing (paired interval above zero)"),
-                (worse, "Significantly worse than no balancing"),
-                (unclear, "Not distinguishable from no balancing (paired interval contains zero)"),
-            ):
-                rest = [m for m in group if m != best]
-                if rest:
-                    sentence += f" {says}: " + ", ".join(f"**{m}**" for m in rest) + "."
+        for group, says in groups:
+            rest = [m for m in group if m != chosen]
+            if rest:
+                sentence += f" {says}: " + ", ".join(f"**{m}**" for m in rest) + "."
         return {
-            "best": best,
-            "gain": gain,
+            "chosen": chosen,
+            "difference": d,
             "low": lo,
             "high": hi,
-            "distinguishable": bool(lo > 0 or hi < 0),
+            "better": better,
             "worse_than_none": worse,
             "sentence": sentence,
         }
+
+    def confirmation_sentence(self) -> str:
+        """The test patients' confirmation of the method validation chose, as one sentence."""
+        c = self.confirmation
+        if not c:
+            return "The chosen method was not scored on the test patients."
+        text = (
+            f"Confirmation on the test patients, which took no part in the choice: "
+            f"**{c['method']}** reaches a test AUC of {c['auc']:.3f} (95% CI {c['auc_low']:.3f} "
+            f"to {c['auc_high']:.3f}) and, at its validation threshold, a test recall of "
+            f"{c['recall']:.3f} ({c['recall_low']:.3f} to {c['recall_high']:.3f})"
+        )
+        if "auc_vs_none" in c:
+            text += (
+                f"; against no balancing on the same test patients, {c['auc_vs_none']:+.3f} AUC "
+                f"(paired 95% CI {c['auc_vs_none_low']:+.3f} to {c['auc_vs_none_high']:+.3f})"
+            )
+        return text + "."
 
 
 def patient_subsample(patients, max_rows: int | None, seed: int = 0) -> np.ndarray:
@@ -262,8 +288,11 @@ def compare_methods(
     max_train: int | None = None,
     log=None,
 ) -> Comparison:
-    """Train one head per method on the train embeddings, threshold on val, score test; 95% CIs
-    and the paired difference to 'none' by bootstrapping test *patients*.
+    """Train one head per method on the train embeddings, threshold on val, and compare the
+    methods on the **validation** patients: 95% CIs and the paired AUC difference to 'none' by
+    bootstrapping validation patients. The method validation chooses (``Comparison.verdict``)
+    is then scored once on the test patients (``Comparison.confirmation``), a confirmation that
+    takes no part in the choice.
 
     ``max_train`` caps the training rows (whole patients, seeded) for sets too large for
     nearest-neighbour resampling on a CPU. A method that cannot run on this data (ADASYN when
@@ -288,14 +317,14 @@ def compare_methods(
         probs[method] = score_head(Xr, yr, w, seed, emb, labels, target_recall)
         sizes[method] = (len(yr), int(syn.sum()))
         del Xr, yr, w, syn
-    base = probs["none"]["test"] if "none" in probs else None
+    base = probs["none"]["val"] if "none" in probs else None
     for method in methods:
         if method in failed:
             rows.append({"method": method, "error": failed[method]})
             continue
         pr = probs[method]
         ci = bootstrap.bootstrap_metrics(
-            labels["test"], pr["test"], patients["test"], pr["threshold"], n_boot=n_boot, seed=seed
+            labels["val"], pr["val"], patients["val"], pr["threshold"], n_boot=n_boot, seed=seed
         )
         row = {
             "method": method,
@@ -304,25 +333,56 @@ def compare_methods(
             "threshold": pr["threshold"],
             "error": "",
         }
-        for metric in ("auc", "recall", "precision", "balanced_accuracy"):
-            row[metric] = ci.loc[metric, "estimate"]
-            row[f"{metric}_low"] = ci.loc[metric, "low"]
-            row[f"{metric}_high"] = ci.loc[metric, "high"]
+        for metric in VAL_METRICS:
+            row[f"val_{metric}"] = ci.loc[metric, "estimate"]
+            row[f"val_{metric}_low"] = ci.loc[metric, "low"]
+            row[f"val_{metric}_high"] = ci.loc[metric, "high"]
         if base is not None and method != "none":
-            d = bootstrap.paired_bootstrap_difference(
-                labels["test"],
-                pr["test"],
-                base,
-                patients["test"],
-                metric="auc",
-                n_boot=n_boot,
-                seed=seed,
+            d = bootstrap.paired_auc_gain(
+                labels["val"], pr["val"], base, patients["val"], n_boot=n_boot, seed=seed
             )
             row.update(
-                auc_vs_none=d["difference"], auc_vs_none_low=d["low"], auc_vs_none_high=d["high"]
+                val_auc_vs_none=d["difference"],
+                val_auc_vs_none_low=d["low"],
+                val_auc_vs_none_high=d["high"],
             )
         rows.append(row)
-    return Comparison(pd.DataFrame(rows).set_index("method"), probs, sizes)
+    result = Comparison(pd.DataFrame(rows).set_index("method"), probs, sizes)
+    result.confirmation = confirm(result, labels, patients, n_boot=n_boot, seed=seed)
+    return result
+
+
+def confirm(result: Comparison, labels: dict, patients: dict, n_boot: int, seed: int) -> dict:
+    """The method validation chose, scored on the test patients with its validation threshold:
+    AUC and recall with patient-bootstrap intervals and, unless it is 'none', the paired test AUC
+    difference to no balancing. Only the chosen method is scored: test confirms, never chooses."""
+    from idc_utils.evaluation import bootstrap
+
+    chosen = result.verdict()["chosen"]
+    if chosen not in result.probs:
+        return {}
+    pr = result.probs[chosen]
+    ci = bootstrap.bootstrap_metrics(
+        labels["test"], pr["test"], patients["test"], pr["threshold"], n_boot=n_boot, seed=seed
+    )
+    out = {"method": chosen, "threshold": float(pr["threshold"])}
+    for metric in ("auc", "recall", "precision"):
+        out[metric] = float(ci.loc[metric, "estimate"])
+        out[f"{metric}_low"] = float(ci.loc[metric, "low"])
+        out[f"{metric}_high"] = float(ci.loc[metric, "high"])
+    if chosen != "none" and "none" in result.probs:
+        d = bootstrap.paired_auc_gain(
+            labels["test"],
+            pr["test"],
+            result.probs["none"]["test"],
+            patients["test"],
+            n_boot=n_boot,
+            seed=seed,
+        )
+        out.update(
+            auc_vs_none=d["difference"], auc_vs_none_low=d["low"], auc_vs_none_high=d["high"]
+        )
+    return out
 
 
 def pixel_interpolation(

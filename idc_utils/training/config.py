@@ -117,7 +117,7 @@ class TrainConfig:
 
     @classmethod
     def for_transfer(cls, params) -> TrainConfig:
-        """Chapter 5's recipe from its parameters (a dict or
+        """Chapter 6's recipe from its parameters (a dict or
         :class:`~idc_utils.chapters.params.ChapterParams`)."""
         p = dict(params.as_dict() if hasattr(params, "as_dict") else params)
         return cls.transfer(
@@ -145,7 +145,7 @@ class TrainConfig:
 
     @classmethod
     def for_cnn(cls, params) -> TrainConfig:
-        """Chapter 4's recipe from its parameters."""
+        """Chapter 5's recipe from its parameters."""
         p = dict(params.as_dict() if hasattr(params, "as_dict") else params)
         return cls.scratch(
             epochs=p["cnn_epochs"],

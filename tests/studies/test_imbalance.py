@@ -57,15 +57,23 @@ def test_compare_methods_uses_train_only_and_reports_cis():
     t = res.table
     assert list(t.index) == ["none", "class_weight", "smote"]
     assert t.loc["smote", "synthetic"] == 320 - 80 and t.loc["none", "synthetic"] == 0
-    assert (t["auc_low"] <= t["auc"]).all() and (t["auc"] <= t["auc_high"]).all()
-    assert np.isnan(t.loc["none", "auc_vs_none"])  # the reference is not compared with itself
-    for m in ("class_weight", "smote"):  # the paired difference is this method's AUC minus none's
-        assert t.loc[m, "auc_vs_none"] == pytest.approx(
-            t.loc[m, "auc"] - t.loc["none", "auc"], abs=1e-12
+    assert (t["val_auc_low"] <= t["val_auc"]).all() and (t["val_auc"] <= t["val_auc_high"]).all()
+    assert np.isnan(t.loc["none", "val_auc_vs_none"])  # the reference is not compared with itself
+    for m in ("class_weight", "smote"):  # the paired difference is this method's minus none's
+        assert t.loc[m, "val_auc_vs_none"] == pytest.approx(
+            t.loc[m, "val_auc"] - t.loc["none", "val_auc"], abs=1e-12
         )
-        assert (
-            t.loc[m, "auc_vs_none_low"] <= t.loc[m, "auc_vs_none"] <= t.loc[m, "auc_vs_none_high"]
-        )
+        lo, d, hi = (t.loc[m, f"val_auc_vs_none{s}"] for s in ("_low", "", "_high"))
+        assert lo <= d <= hi
+    assert not any(c.startswith("test") or c == "auc" for c in t.columns), "test never chooses"
+    # the confirmation scores only the method validation chose, on the test patients
+    c = res.confirmation
+    assert c["method"] == res.verdict()["chosen"]
+    assert c["auc_low"] <= c["auc"] <= c["auc_high"]
+    from sklearn.metrics import roc_auc_score
+
+    assert c["auc"] == pytest.approx(roc_auc_score(labels["test"], res.probs[c["method"]]["test"]))
+    assert "took no part in the choice" in res.confirmation_sentence()
     # heads see training embeddings only: changing the validation and test points changes no head
     emb2 = {**emb, "val": emb["val"] + 5.0, "test": emb["test"] - 5.0}
     res2 = imbalance.compare_methods(emb2, labels, patients, ["none"], n_boot=10, seed=0)
@@ -73,8 +81,23 @@ def test_compare_methods_uses_train_only_and_reports_cis():
 
     head = fit_head(emb["train"], labels["train"], seed=0)
     np.testing.assert_allclose(res2.probs["none"]["test"], head.predict_proba(emb2["test"])[:, 1])
-    assert res.verdict()["best"] in ("class_weight", "smote")
-    assert "[" in res.readable().loc["smote", "auc"]
+    assert "[" in res.readable().loc["smote", "val auc"]
+
+
+def test_the_choice_ignores_the_test_patients():
+    """Scrambling the test labels changes the confirmation, never the table or the choice."""
+    rng = np.random.default_rng(1)
+    emb, labels, patients = {}, {}, {}
+    for s, n in (("train", 400), ("val", 200), ("test", 200)):
+        emb[s], labels[s] = blobs(
+            int(n * 0.8), int(n * 0.2), seed={"train": 0, "val": 1, "test": 2}[s]
+        )
+        patients[s] = rng.integers(0, 20, len(labels[s])).astype(str)
+    a = imbalance.compare_methods(emb, labels, patients, ["none", "smote"], n_boot=30)
+    flipped = {**labels, "test": 1 - labels["test"]}
+    b = imbalance.compare_methods(emb, flipped, patients, ["none", "smote"], n_boot=30)
+    assert a.table.equals(b.table) and a.verdict() == b.verdict()
+    assert a.confirmation["auc"] != pytest.approx(b.confirmation["auc"])
 
 
 def test_pixel_interpolation_is_a_double_exposure():
@@ -113,8 +136,8 @@ def test_a_method_that_cannot_run_keeps_its_row_with_the_reason(monkeypatch):
         "majority class" in res.table.loc["adasyn", "error"]
         and res.table.loc["smote", "error"] == ""
     )
-    assert res.readable().loc["adasyn", "auc"] == "could not run"
-    assert res.verdict()["best"] == "smote"
+    assert res.readable().loc["adasyn", "val auc"] == "could not run"
+    assert res.verdict()["chosen"] in ("none", "smote")
 
 
 def comparison(**diffs):
@@ -122,15 +145,15 @@ def comparison(**diffs):
     ``method=(difference, low, high)``."""
     import pandas as pd
 
-    rows = [{"method": "none", "auc": 0.9, "auc_vs_none": np.nan, "error": ""}]
+    rows = [{"method": "none", "val_auc": 0.9, "val_auc_vs_none": np.nan, "error": ""}]
     for m, (d, lo, hi) in diffs.items():
         rows.append(
             {
                 "method": m,
-                "auc": 0.9 + d,
-                "auc_vs_none": d,
-                "auc_vs_none_low": lo,
-                "auc_vs_none_high": hi,
+                "val_auc": 0.9 + d,
+                "val_auc_vs_none": d,
+                "val_auc_vs_none_low": lo,
+                "val_auc_vs_none_high": hi,
                 "error": "",
             }
         )
@@ -150,7 +173,7 @@ def test_each_method_is_read_from_its_paired_interval():
         "better",
     ]
     assert res.method_sentence("smote") == (
-        "**smote** moved test AUC by -0.010 (paired 95% CI -0.020 to -0.003): worse than no "
+        "**smote** moved validation AUC by -0.010 (paired 95% CI -0.020 to -0.003): worse than no "
         "balancing, an interval below zero."
     )
     assert "contains zero" in res.method_sentence("class_weight", "class weights")
@@ -169,19 +192,19 @@ def test_the_sentence_on_the_models_choice_follows_the_run():
     assert "did not compare" in comparison(smote=(0.0, -0.1, 0.1)).models_sentence()
 
 
-def test_the_verdict_never_calls_every_method_worse_when_one_is_not():
-    # the smoke run's case: the highest AUC is below zero, the other's interval contains zero
+def test_validation_chooses_and_a_difference_it_cannot_show_keeps_none():
+    # the smoke run's case: one method worse, the other's interval contains zero
     v = comparison(class_weight=(-0.002, -0.004, -0.0001), smote=(-0.004, -0.009, 0.005)).verdict()
-    assert v["best"] == "class_weight" and not v["sentence"].startswith("Every")
-    assert "did worse" in v["sentence"] and "Not distinguishable" in v["sentence"]
-    assert "**smote**" in v["sentence"]
-    both = comparison(class_weight=(-0.002, -0.004, -0.001), smote=(-0.004, -0.009, -0.001))
-    assert both.verdict()["sentence"].startswith("Every balancing method did worse")
-    gain = comparison(class_weight=(0.0, -0.004, 0.004), smote=(0.01, 0.002, 0.02)).verdict()
-    assert gain["best"] == "smote" and "a real gain" in gain["sentence"]
+    assert v["chosen"] == "none" and v["sentence"].startswith("Validation chooses **none**")
+    assert "Worse than no balancing on validation" in v["sentence"]
     assert (
-        "Not distinguishable from no balancing (paired interval contains zero): **class_weight**"
-        in gain["sentence"]
+        "Not distinguishable from no balancing (paired interval contains zero): **smote**"
+        in (v["sentence"])
     )
-    same = comparison(class_weight=(0.001, -0.004, 0.006), smote=(-0.001, -0.005, 0.003)).verdict()
-    assert "cannot be told apart" in same["sentence"] and not same["distinguishable"]
+    gain = comparison(class_weight=(0.0, -0.004, 0.004), smote=(0.01, 0.002, 0.02)).verdict()
+    assert gain["chosen"] == "smote" and gain["sentence"].startswith("Validation chooses **smote**")
+    assert gain["difference"] == 0.01 and gain["better"] == ["smote"]
+    # of two methods that beat none, the higher validation AUC is chosen
+    two = comparison(class_weight=(0.004, 0.001, 0.008), smote=(0.01, 0.002, 0.02)).verdict()
+    assert two["chosen"] == "smote" and "**class_weight**" in two["sentence"]
+    assert comparison().verdict()["sentence"].startswith("Only one method")
