@@ -237,8 +237,8 @@ def train_subset(split_df: pd.DataFrame, fraction: float, seed: int = 0) -> pd.D
 
 
 def patch_split_leak(manifest: pd.DataFrame, test_frac: float = 0.15, seed: int = 0) -> dict:
-    """What a random split of *patches* (train_test_split, stratified by label) would do: how many test
-    patients also have patches in training, and how many test patches belong to them."""
+    """What a random split of *patches* (train_test_split, stratified by label) would do: how
+    many test patients also have patches in training, and how many test patches belong to them."""
     from sklearn.model_selection import train_test_split
 
     tr, te = train_test_split(
