@@ -283,6 +283,9 @@ def exercises(path: Path) -> list[Exercise]:
     ]
 
 
+#: a call in a figure cell that displays something besides the figure (a table, Markdown)
+_DISPLAYS_MORE = re.compile(r"\bdisplay\((?!fig\b)")
+
 #: a code cell that shows a figure (its output is an image)
 _SHOWS_FIGURE = re.compile(r"plt\.show\(\)|show_figure\(|display\(fig")
 
@@ -301,6 +304,7 @@ def figure_problems(path: Path) -> list[str]:
     """A figure without a name, caption or alt text that says what it shows, or never referred
     to from the chapter's text."""
     nb_text = "\n".join(t for _, t in markdown_blocks(path))
+    sources = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]]
     problems = []
     for k, meta in figure_cells(path):
         figure, image = meta.get("figure", {}), meta.get("image", {})
@@ -312,6 +316,11 @@ def figure_problems(path: Path) -> list[str]:
         if len(alt.split()) < 6:
             problems.append(
                 f"{where}: a figure needs metadata.mystnb.image.alt saying what it shows"
+            )
+        if _DISPLAYS_MORE.search(sources[k]):
+            problems.append(
+                f"{where}: a figure cell displays something else too (each display would be "
+                "wrapped in the figure, its name duplicated): move it to a cell of its own"
             )
         if name and not re.search(r"\{numref\}`[^`]*" + re.escape(name) + r">?`", nb_text):
             problems.append(f"{where}: the text never refers to figure {name!r} ({{numref}})")

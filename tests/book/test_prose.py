@@ -188,3 +188,23 @@ def test_the_teaching_samples_figures_in_the_dataset_page_are_its_manifests():
     )
     for text in expected:
         assert text in " ".join(page.split()), text
+
+
+def test_a_figure_cell_that_displays_a_table_too_is_a_problem(tmp_path):
+    meta = {
+        "mystnb": {
+            "figure": {"name": "fig-a", "caption": "A figure."},
+            "image": {"alt": "a bar chart of the two classes' patch counts"},
+        }
+    }
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "As {numref}`fig-a` shows."},
+        {"cell_type": "code", "metadata": meta, "source": "display(table)\nplt.show()"},
+    ]
+    path = tmp_path / "01_a.ipynb"
+    path.write_text(json.dumps({"cells": cells}))
+    [problem] = prose.figure_problems(path)
+    assert "displays something else too" in problem
+    cells[1]["source"] = "fig = plot()\nplt.show()"
+    path.write_text(json.dumps({"cells": cells}))
+    assert prose.figure_problems(path) == []
