@@ -170,16 +170,25 @@ def module_closure(code: str, package_dir: Path, chapter: str = "the chapter") -
 STORED_RESULTS = Path("book") / "data"  # studies too long for a build, read by chapters
 
 
-def stored_results(code: str, root: Path) -> dict[str, str]:
+def stored_results(code: str, root: Path, params: dict | None = None) -> dict[str, str]:
     """Hashes of the files in ``book/data`` whose names a chapter's code mentions (results of
-    ``tools/recipe_study.py`` and ``tools/learning_curve.py``): a new study re-runs the chapter."""
+    ``tools/recipe_study.py``, ``tools/learning_curve.py`` and ``tools/generator_study.py``),
+    and of every file under a ``book/data`` path that a parameter names (the published
+    generator, ``gen_checkpoint``): a new study re-runs the chapter."""
     folder = root / STORED_RESULTS
     if not folder.is_dir():
         return {}
+    named = [f for f in sorted(folder.iterdir()) if f.is_file() and f.name in code]
+    for value in (params or {}).values():
+        if isinstance(value, str) and value.startswith(STORED_RESULTS.as_posix() + "/"):
+            target = root / value
+            if target.is_dir():
+                named += sorted(g for g in target.rglob("*") if g.is_file())
+            elif target.is_file():
+                named.append(target)
     return {
-        f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16]
-        for f in sorted(folder.iterdir())
-        if f.is_file() and f.name in code
+        f.relative_to(folder).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+        for f in named
     }
 
 
@@ -262,11 +271,12 @@ def chapter_dependencies(
     is the data's digest, ``keys`` the keys of the chapters already seen in this build,
     ``record`` what the last build recorded per chapter."""
     code = code_source(source)
+    params = resolve_chapter_params(source, profile, overrides, root)
     return Dependencies(
         code=_digest(code),
-        params=resolve_chapter_params(source, profile, overrides, root),
+        params=params,
         modules=module_closure(code, root / PACKAGE, chapter=name),
         data=data,
         upstream={n: keys.get(n, record.get(n, {}).get("key", "")) for n in chapter_needs(source)},
-        files=stored_results(code, root),
+        files=stored_results(code, root, params),
     )

@@ -252,6 +252,16 @@ def patch_split_leak(manifest: pd.DataFrame, test_frac: float = 0.15, seed: int 
     }
 
 
+def training_patches_digest(rows: pd.DataFrame) -> str:
+    """A short digest of which patches ``rows`` hold, by their names in the dataset's layout
+    (column ``path``) and labels: unlike :func:`training_rows_digest`, it does not depend on the
+    order a dataset was read in, so a model trained on one machine can be checked on another."""
+    if "path" not in rows:
+        raise ValueError("the rows need the dataset's 'path' column (the patches' names)")
+    lines = sorted(f"{p}\t{int(y)}" for p, y in zip(rows["path"], rows["label"]))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
 def training_rows_digest(split_df: pd.DataFrame) -> str:
     """A short digest of which patch rows (``i``, with their labels) train and validate a model:
     part of what a saved model must match to be reused (:mod:`idc_utils.training.reuse`)."""

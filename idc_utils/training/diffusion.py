@@ -25,6 +25,7 @@ import pandas as pd
 GEN_SIZE = 32
 MIN_SIGNAL_RATE = 0.02
 MAX_SIGNAL_RATE = 0.95
+PREDICTIONS = ("eps", "v")
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,15 @@ class GenConfig:
     lr: float = 1e-3
     ema: float = 0.99
     uncond_share: float = 0.1  # share of training patches shown without their class (guidance)
+    prediction: str = "eps"  # what the network outputs: "eps" (the noise) or "v" (velocity)
+    max_signal_rate: float = MAX_SIGNAL_RATE  # the signal rate at t = 0: how clean it gets
     mixed_precision: bool = False  # float16 compute (a GPU's tensor cores); weights stay float32
     seed: int = 0
     architecture: int = 2  # bumped when build_denoiser changes: old checkpoints do not resume
+
+    def __post_init__(self):
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, not {self.prediction!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -52,6 +59,8 @@ class GenConfig:
     def from_dict(cls, d: dict) -> GenConfig:
         d = dict(d)
         d["widths"] = tuple(d["widths"])
+        d.setdefault("prediction", "eps")  # checkpoints made before v-prediction existed
+        d.setdefault("max_signal_rate", MAX_SIGNAL_RATE)  # and before the schedule was a setting
         return cls(**d)
 
 
@@ -115,20 +124,43 @@ def build_denoiser(cfg: GenConfig):
     return keras.Model([images, variance, label], out, name="denoiser")
 
 
-def diffusion_rates(t):
+def diffusion_rates(t, max_signal_rate: float = MAX_SIGNAL_RATE):
     """Cosine schedule: signal and noise rates for diffusion times ``t`` in [0, 1], the square
     roots of alpha-bar and of 1 - alpha-bar (their squares add up to 1). The signal rate falls
-    from MAX_SIGNAL_RATE at t = 0 to MIN_SIGNAL_RATE at t = 1."""
-    start, end = math.acos(MAX_SIGNAL_RATE), math.acos(MIN_SIGNAL_RATE)
+    from ``max_signal_rate`` at t = 0 to MIN_SIGNAL_RATE at t = 1."""
+    start, end = math.acos(max_signal_rate), math.acos(MIN_SIGNAL_RATE)
     angles = start + t * (end - start)
     return np.cos(angles), np.sin(angles)
 
 
-def add_noise(x0: np.ndarray, t, noise: np.ndarray) -> np.ndarray:
+def add_noise(
+    x0: np.ndarray, t, noise: np.ndarray, max_signal_rate: float = MAX_SIGNAL_RATE
+) -> np.ndarray:
     """The forward process in one step: patches ``x0`` (in [-1, 1]) noised to diffusion time
     ``t``, x_t = signal_rate(t) * x0 + noise_rate(t) * noise, with standard normal ``noise``."""
-    signal, noise_rate = diffusion_rates(t)
+    signal, noise_rate = diffusion_rates(t, max_signal_rate)
     return (signal * x0 + noise_rate * noise).astype(np.float32)
+
+
+def training_target(x0, noise, signal, noise_rate, prediction: str):
+    """What the network learns to output for patches ``x0`` noised with ``noise`` at the given
+    rates: the noise itself ("eps"), or the velocity v = signal * noise - noise_rate * x0
+    ("v", Salimans & Ho 2022), a mix that leans on the noise when there is little and on the
+    patch when there is much."""
+    if prediction == "eps":
+        return noise
+    return signal * noise - noise_rate * x0
+
+
+def noise_and_patch(output, noisy, signal, noise_rate, prediction: str):
+    """The network's ``output`` for ``noisy`` patches read as ``(noise estimate, clean-patch
+    estimate)``. With "eps" the clean patch comes from solving the forward process for x0, which
+    multiplies an error of the network by noise_rate / signal (50 at t = 1, where sampling
+    starts); with "v" both estimates are weighted sums whose weights are at most 1, so neither
+    is worse than the network's own error."""
+    if prediction == "eps":
+        return output, (noisy - noise_rate * output) / signal
+    return noise_rate * noisy + signal * output, signal * noisy - noise_rate * output
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
@@ -175,7 +207,10 @@ def build_network(cfg: GenConfig):
     if cfg.mixed_precision:
         keras.config.set_dtype_policy("mixed_float16")
     try:
-        return build_denoiser(cfg)
+        network = build_denoiser(cfg)
+        network.prediction = cfg.prediction  # how its output is read (validation_loss)
+        network.max_signal_rate = cfg.max_signal_rate  # and its schedule
+        return network
     finally:
         keras.config.set_dtype_policy(previous)
 
@@ -188,27 +223,33 @@ def build_pair(cfg: GenConfig):
 
 
 def validation_loss(network, x_val: np.ndarray, y_val: np.ndarray, seed: int = 0) -> float:
-    """Mean denoising error on validation patches with noise and noise levels fixed by ``seed``
-    (the same draw at every evaluation, so that values are comparable along training)."""
+    """Mean error of the noise estimate on validation patches, with noise and noise levels fixed
+    by ``seed`` (the same draw at every evaluation, so that values are comparable along training,
+    and between networks that output the noise or the velocity)."""
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal(x_val.shape).astype(np.float32)
     t = np.linspace(0.05, 0.95, len(x_val), dtype=np.float32).reshape(-1, 1, 1, 1)
-    noise_rate = diffusion_rates(t)[1]
-    noisy = add_noise(x_val, t, noise)
+    top = getattr(network, "max_signal_rate", MAX_SIGNAL_RATE)
+    signal, noise_rate = diffusion_rates(t, top)
+    noisy = add_noise(x_val, t, noise, top)
+    prediction = getattr(network, "prediction", "eps")
     errors = []
     for s in range(0, len(x_val), 256):
         b = slice(s, s + 256)
-        pred = np.asarray(
+        out = np.asarray(
             network([noisy[b], (noise_rate[b] ** 2).astype(np.float32), y_val[b]], training=False)
         )
+        pred = noise_and_patch(out, noisy[b], signal[b], noise_rate[b], prediction)[0]
         errors.append(np.abs(pred - noise[b]).mean(axis=(1, 2, 3)))
     return float(np.concatenate(errors).mean())
 
 
 def guided_noise(network, noisy, variance, labels, guidance):
-    """The noise estimate with classifier-free guidance: the network estimates the noise with
-    the class (``cond``) and without it (NULL_LABEL, ``uncond``), in one batch of twice the size,
-    and the estimate is moved away from the class-free one: (1 + w) cond - w uncond."""
+    """The network's output with classifier-free guidance: its estimate with the class
+    (``cond``) and without it (NULL_LABEL, ``uncond``), in one batch of twice the size, and the
+    estimate moved away from the class-free one: (1 + w) cond - w uncond. The output is the
+    noise or the velocity (``cfg.prediction``); both are linear in it, so guiding one guides the
+    other the same way."""
     import tensorflow as tf
 
     n = tf.shape(noisy)[0]
@@ -240,22 +281,32 @@ def _denoise_fn(gen: Generator):
     return fn
 
 
-def ddim_sample(denoise, noisy, labels, diffusion_steps: int, guidance: float, trace=None):
+def ddim_sample(
+    denoise,
+    noisy,
+    labels,
+    diffusion_steps: int,
+    guidance: float,
+    trace=None,
+    prediction="eps",
+    max_signal_rate: float = MAX_SIGNAL_RATE,
+):
     """DDIM with eta = 0: from pure noise ``noisy`` at t = 1 down to t = 1 / diffusion_steps
-    in equal steps. Each step estimates the noise, the clean patches it implies, and moves them
-    to the next noise level along the same noise: no new randomness. Returns the last estimate of
-    the clean patches (in [-1, 1]); ``trace``, a list, collects (t, x_t, estimate) per step."""
+    in equal steps. Each step estimates the noise and the clean patches (from the network's
+    output, read as ``prediction`` says), and moves the clean estimate to the next noise level
+    along the same noise: no new randomness. Returns the last estimate of the clean patches (in
+    [-1, 1]); ``trace``, a list, collects (t, x_t, estimate) per step."""
     step = 1.0 / diffusion_steps
     pred_images = noisy
     for k in range(diffusion_steps):
         t = np.full((len(noisy), 1, 1, 1), 1.0 - k * step, np.float32)
-        signal, noise_rate = diffusion_rates(t)
+        signal, noise_rate = diffusion_rates(t, max_signal_rate)
         variance = (noise_rate**2).astype(np.float32)
-        pred_noise = denoise(noisy, variance, labels, np.float32(guidance)).numpy()
-        pred_images = (noisy - noise_rate * pred_noise) / signal  # the clean patches' estimate
+        output = denoise(noisy, variance, labels, np.float32(guidance)).numpy()
+        pred_noise, pred_images = noise_and_patch(output, noisy, signal, noise_rate, prediction)
         if trace is not None:
             trace.append((1.0 - k * step, noisy, pred_images))
-        next_signal, next_noise = diffusion_rates(t - step)
+        next_signal, next_noise = diffusion_rates(t - step, max_signal_rate)
         noisy = (next_signal * pred_images + next_noise * pred_noise).astype(np.float32)
     return np.clip(pred_images, -1, 1)
 
@@ -280,7 +331,16 @@ def sample(
     for s in range(0, n, batch_size):
         noisy = noise0[s : s + batch_size]
         labels = np.full(len(noisy), int(label), np.int32)
-        out.append(to_uint8(ddim_sample(denoise, noisy, labels, diffusion_steps, guidance)))
+        x0 = ddim_sample(
+            denoise,
+            noisy,
+            labels,
+            diffusion_steps,
+            guidance,
+            prediction=gen.cfg.prediction,
+            max_signal_rate=gen.cfg.max_signal_rate,
+        )
+        out.append(to_uint8(x0))
     return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
 
 
@@ -294,7 +354,18 @@ def sampling_trace(
     noisy = rng.standard_normal((1, size, size, 3)).astype(np.float32)
     labels = np.full(1, int(label), np.int32)
     trace = []
-    ddim_sample(_denoise_fn(gen), noisy, labels, diffusion_steps, guidance, trace)
+    denoise = _denoise_fn(gen)
+    cfg = gen.cfg
+    ddim_sample(
+        denoise,
+        noisy,
+        labels,
+        diffusion_steps,
+        guidance,
+        trace,
+        cfg.prediction,
+        cfg.max_signal_rate,
+    )
     return [(t, to_uint8(x)[0], to_uint8(e)[0]) for t, x, e in trace]
 
 

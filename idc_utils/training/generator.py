@@ -13,7 +13,6 @@ import pandas as pd
 
 from idc_utils.data.split import training_rows_digest
 from idc_utils.training.diffusion import (
-    MAX_SIGNAL_RATE,
     MIN_SIGNAL_RATE,
     NULL_LABEL,
     GenConfig,
@@ -21,6 +20,7 @@ from idc_utils.training.diffusion import (
     build_network,
     build_pair,
     to_model_range,
+    training_target,
     validation_loss,
 )
 
@@ -51,22 +51,33 @@ def train_generator(
     cfg: GenConfig,
     out_dir: str | Path,
     *,
+    steps: int,
     val_rows: pd.DataFrame | None = None,
-    budget_s: float = 60.0,
-    max_steps: int | None = None,
     eval_every: int = 100,
+    checkpoint_every: int = 500,
     restart: bool | None = None,
+    on_checkpoint=None,
     log=print,
 ) -> Generator:
     """Train (or continue training) the generator on ``rows`` (column ``i`` indexes
-    ``images_uint8``; ``label``; ``split`` all "train") until ``budget_s`` seconds or
-    ``max_steps`` steps in total, checkpointing into ``out_dir``. A checkpoint of the same
-    configuration and training rows is resumed; another is an error.
+    ``images_uint8``; ``label``; ``split`` all "train") until it has made ``steps`` steps in
+    total, checkpointing into ``out_dir`` every ``checkpoint_every`` steps and at the end. A
+    checkpoint of the same configuration and training rows is resumed; another is an error.
+
+    A step count, not a time, ends training, and step k's batch, noise and diffusion times are
+    drawn from ``(cfg.seed, k)`` alone: the same seed gives the same generator on every machine,
+    up to floating-point differences between processors and libraries. (A resumed run draws the
+    same batches as an uninterrupted one and its optimizer's state is restored, so it ends with
+    the same weights.) A checkpoint with more than ``steps`` steps counts as another
+    configuration.
 
     With ``val_rows`` (validation patients only), the moving-average network's denoising error
     on them is measured every ``eval_every`` steps, and the weights with the lowest error are the
     ones kept for sampling: validation patients decide when the generator was best, the training
     patients are all it learns from, and test patients never come near it.
+
+    ``on_checkpoint(generator)``, when given, is called after every checkpoint with the
+    moving-average network as it is then (a study judges the generator along the way with it).
 
     ``restart``: a checkpoint of another configuration or training set is deleted and training
     starts over (the book's chapter does this when its parameters or split change), else such a
@@ -84,18 +95,30 @@ def train_generator(
     digest = training_rows_digest(rows.assign(split="train"))
     keras.utils.set_random_seed(cfg.seed)
     network, ema = build_pair(cfg)
-    progress = _open_checkpoint(out_dir, cfg, digest, restart, network, ema, log)
-    data = _training_arrays(images_uint8, rows, val_rows, cfg)
-    _run_steps(network, ema, cfg, data, progress, out_dir, budget_s, max_steps, eval_every)
-    _save_checkpoint(out_dir, network, ema, cfg, digest, progress, validated=data[2] is not None)
-    log(
-        f"[generator] {progress['steps']} steps in {progress['seconds']:.0f} s "
-        f"(budget {budget_s:.0f} s)"
+    optimizer = _optimizer(cfg, network)
+    progress = _open_checkpoint(
+        out_dir, cfg, digest, steps, restart, (network, ema, optimizer), log
     )
+    data = _training_arrays(images_uint8, rows, val_rows, cfg)
+    validated = data[2] is not None
+
+    def save():
+        _save_checkpoint(out_dir, (network, ema, optimizer), cfg, digest, progress, validated)
+        if on_checkpoint is not None:
+            history = pd.DataFrame(progress["history"])
+            step, seconds = progress["steps"], progress["seconds"]
+            on_checkpoint(Generator(cfg, ema, step, history, digest, seconds, best_step=step))
+
+    train_step = _train_step_fn(network, ema, cfg, optimizer)
+    _run_steps(
+        train_step, ema, cfg, data, progress, out_dir, steps, eval_every, save, checkpoint_every
+    )
+    save()
+    log(f"[generator] {progress['steps']} steps of {steps} in {progress['seconds']:.0f} s")
     return load_generator(out_dir, network=ema)
 
 
-def _open_checkpoint(out_dir: Path, cfg, digest: str, restart, network, ema, log) -> dict:
+def _open_checkpoint(out_dir: Path, cfg, digest: str, steps, restart, state_of, log) -> dict:
     """Resume from the checkpoint in ``out_dir`` when it holds the same configuration and
     training rows: load its weights and return its progress (steps, history, seconds, best).
     Another checkpoint is deleted (``restart``) or an error; with ``$IDC_FORCE_TRAIN`` set, every
@@ -115,18 +138,27 @@ def _open_checkpoint(out_dir: Path, cfg, digest: str, restart, network, ema, log
     state = json.loads(state_path.read_text())
     # checkpoints written before the rename called the digest "data_fingerprint"
     saved = state.get("training_rows_digest", state.get("data_fingerprint"))
-    if state["config"] != cfg.to_dict() or saved != digest:
+    # read through GenConfig: a setting added since fills in the value it had before
+    same_config = GenConfig.from_dict(state["config"]).to_dict() == cfg.to_dict()
+    if not same_config or saved != digest or state["steps"] > steps:
         if not restart:
             raise ValueError(
-                f"{out_dir} holds a generator of another configuration or training set; "
-                "use a new folder, delete it, or pass restart=True to start again"
+                f"{out_dir} holds a generator of another configuration or training set (or "
+                f"of more than {steps} steps); use a new folder, delete it, or pass "
+                "restart=True to start again"
             )
         log(f"[generator] configuration or training set changed: starting over in {out_dir}")
         shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
         return fresh
+    network, ema, optimizer = state_of
     network.load_weights(weights_path)
     ema.load_weights(ema_path)
+    moments = out_dir / "optimizer.npz"
+    if moments.exists():  # checkpoints of before it was saved restart the optimizer
+        with np.load(moments) as saved:
+            for k, v in enumerate(optimizer.variables):
+                v.assign(saved[f"v{k}"])
     log(f"[generator] resuming at step {state['steps']}")
     return {
         "steps": state["steps"],
@@ -149,25 +181,34 @@ def _training_arrays(images_uint8, rows, val_rows, cfg):
     return x_all, y_all, x_val, y_val
 
 
-def _train_step_fn(network, ema, cfg):
-    """One compiled denoising step: noise the batch to random diffusion times, predict the
-    noise, descend on the mean absolute error, move the average weights towards the new ones."""
+def _optimizer(cfg, network):
+    """AdamW (with loss scaling for float16 compute), its state created for ``network``."""
     import keras
-    import tensorflow as tf
 
     optimizer = keras.optimizers.AdamW(cfg.lr, weight_decay=1e-4)
     if cfg.mixed_precision:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    start, end = math.acos(MAX_SIGNAL_RATE), math.acos(MIN_SIGNAL_RATE)
+    optimizer.build(network.trainable_weights)
+    return optimizer
+
+
+def _train_step_fn(network, ema, cfg, optimizer):
+    """One compiled denoising step: noise the batch to random diffusion times, predict the
+    noise (or the velocity, ``cfg.prediction``), descend on the mean absolute error, move the
+    average weights towards the new ones."""
+    import tensorflow as tf
+
+    start, end = math.acos(cfg.max_signal_rate), math.acos(MIN_SIGNAL_RATE)
 
     @tf.function
     def train_step(x, y, noise, t):
         angles = start + t * (end - start)
         signal, noise_rate = tf.cos(angles), tf.sin(angles)
         noisy = signal * x + noise_rate * noise
+        target = training_target(x, noise, signal, noise_rate, cfg.prediction)
         with tf.GradientTape() as tape:
             pred = network([noisy, noise_rate**2, y], training=True)
-            loss = tf.reduce_mean(tf.abs(tf.cast(pred, tf.float32) - noise))
+            loss = tf.reduce_mean(tf.abs(tf.cast(pred, tf.float32) - target))
             scaled = optimizer.scale_loss(loss) if cfg.mixed_precision else loss
         grads = tape.gradient(scaled, network.trainable_weights)
         optimizer.apply_gradients(zip(grads, network.trainable_weights))
@@ -178,13 +219,27 @@ def _train_step_fn(network, ema, cfg):
     return train_step
 
 
-def _run_steps(network, ema, cfg, data, progress, out_dir, budget_s, max_steps, eval_every):
-    """Train until the time budget or the step count is reached, recording the mean loss every
-    25 steps and, every ``eval_every`` steps, the validation error (keeping the best weights)."""
+def _batch(x_all, y_all, cfg, step: int):
+    """Step ``step``'s batch (quarter turns and flips), noise, diffusion times and labels (a
+    share hidden for guidance), drawn from ``(cfg.seed, step)`` alone."""
+    rng = np.random.default_rng([cfg.seed, step])
+    idx = rng.integers(0, len(x_all), cfg.batch_size)
+    x = np.rot90(x_all[idx], k=int(rng.integers(4)), axes=(1, 2))
+    if rng.random() < 0.5:
+        x = x[:, :, ::-1]
+    noise = rng.standard_normal(x.shape).astype(np.float32)
+    t = rng.random((len(x), 1, 1, 1)).astype(np.float32)
+    y = np.where(rng.random(len(idx)) < cfg.uncond_share, NULL_LABEL, y_all[idx])
+    return np.ascontiguousarray(x), y.astype(np.int32), noise, t
+
+
+def _run_steps(train_step, ema, cfg, data, progress, out_dir, steps, eval_every, save, every):
+    """Train until ``steps`` steps, recording the mean loss every 25 steps and, every
+    ``eval_every`` steps, the validation error (keeping the best weights); ``save()`` every
+    ``every`` steps."""
     x_all, y_all, x_val, y_val = data
     best_path = _state_paths(out_dir)[3]
     best = progress["best"]
-    train_step = _train_step_fn(network, ema, cfg)
 
     def evaluate_and_keep_best():
         if x_val is None:
@@ -195,19 +250,9 @@ def _run_steps(network, ema, cfg, data, progress, out_dir, budget_s, max_steps, 
             ema.save_weights(best_path)
         return v
 
-    rng = np.random.default_rng(cfg.seed + progress["steps"])
     t0, losses = time.perf_counter(), []
-    while max_steps is None or progress["steps"] < max_steps:
-        if progress["seconds"] + (time.perf_counter() - t0) >= budget_s:
-            break
-        idx = rng.integers(0, len(x_all), cfg.batch_size)
-        x = np.rot90(x_all[idx], k=int(rng.integers(4)), axes=(1, 2))  # quarter turns, flips
-        if rng.random() < 0.5:
-            x = x[:, :, ::-1]
-        noise = rng.standard_normal(x.shape).astype(np.float32)
-        t = rng.random((len(x), 1, 1, 1)).astype(np.float32)
-        y = np.where(rng.random(len(idx)) < cfg.uncond_share, NULL_LABEL, y_all[idx])
-        losses.append(float(train_step(np.ascontiguousarray(x), y.astype(np.int32), noise, t)))
+    while progress["steps"] < steps:
+        losses.append(float(train_step(*_batch(x_all, y_all, cfg, progress["steps"]))))
         progress["steps"] += 1
         if progress["steps"] % 25 == 0:
             entry = {"step": progress["steps"], "loss": float(np.mean(losses))}
@@ -215,6 +260,10 @@ def _run_steps(network, ema, cfg, data, progress, out_dir, budget_s, max_steps, 
                 entry["val_loss"] = evaluate_and_keep_best()
             progress["history"].append(entry)
             losses = []
+        if progress["steps"] % every == 0 and progress["steps"] < steps:
+            progress["seconds"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            save()
     if losses:
         progress["history"].append(
             {
@@ -226,17 +275,23 @@ def _run_steps(network, ema, cfg, data, progress, out_dir, budget_s, max_steps, 
     progress["seconds"] += time.perf_counter() - t0
 
 
-def _save_checkpoint(out_dir, network, ema, cfg, digest, progress, validated: bool) -> None:
-    """The weights of both networks and the state a later call resumes from."""
+def _save_checkpoint(out_dir, state_of, cfg, digest, progress, validated: bool) -> None:
+    """The weights of both networks, the optimizer's state and the state a later call resumes
+    from."""
+    network, ema, optimizer = state_of
     state_path, weights_path, ema_path, _ = _state_paths(out_dir)
     network.save_weights(weights_path)
     ema.save_weights(ema_path)
+    np.savez(
+        out_dir / "optimizer.npz",
+        **{f"v{k}": np.asarray(v) for k, v in enumerate(optimizer.variables)},
+    )
     state = {
         "config": cfg.to_dict(),
         "training_rows_digest": digest,
         **progress,
         "trained_on": "training patients only",
-        "stopped_on": "validation patients" if validated else "the time budget",
+        "weights_chosen_on": "validation patients" if validated else "the last step",
     }
     state_path.write_text(json.dumps(state, indent=1))
 
@@ -265,4 +320,73 @@ def load_generator(out_dir: str | Path, network=None) -> Generator:
         state.get("training_rows_digest", state.get("data_fingerprint", "")),
         state["seconds"],
         best_step=int(best["step"]) if use_best else int(state["steps"]),
+    )
+
+
+def commit_checkpoint(
+    src_dir: str | Path, rows: pd.DataFrame, dest: str | Path, *, command: str, **notes
+) -> Path:
+    """A finished generator in ``src_dir`` made fit to publish in ``dest``: the weights that
+    sample, and a state file with the configuration, the steps, the training and validation
+    curve, the digest of the training patches by name (``rows``, as trained on), the command
+    that made it and any ``notes``. :func:`load_committed` reads it back and checks it."""
+    import shutil
+
+    from idc_utils.data.split import training_patches_digest
+
+    src, dest = Path(src_dir), Path(dest)
+    state_path, _, ema_path, best_path = _state_paths(src)
+    state = json.loads(state_path.read_text())
+    if state["training_rows_digest"] != training_rows_digest(rows.assign(split="train")):
+        raise ValueError(f"{src} was not trained on these rows")
+    dest.mkdir(parents=True, exist_ok=True)
+    use_best = state.get("best", {}).get("step", 0) > 0 and best_path.exists()
+    shutil.copyfile(best_path if use_best else ema_path, dest / "generator.weights.h5")
+    state.update(
+        config=GenConfig.from_dict(state["config"]).to_dict(),  # every setting, by name
+        training_patches_digest=training_patches_digest(rows),
+        sampling_weights_step=state["best"]["step"] if use_best else state["steps"],
+        command=command,
+        **notes,
+    )
+    (dest / "generator.json").write_text(json.dumps(state, indent=1))
+    return dest
+
+
+def load_committed(folder: str | Path, cfg: GenConfig, steps: int, rows: pd.DataFrame) -> Generator:
+    """The generator published in ``folder`` (:func:`commit_checkpoint`), when it was made with
+    configuration ``cfg``, for ``steps`` steps, on the patches of ``rows`` (by name and label);
+    otherwise a ``ValueError`` that says which of them differs."""
+    from idc_utils.data.split import training_patches_digest
+
+    folder = Path(folder)
+    state_path = folder / "generator.json"
+    if not state_path.exists():
+        raise FileNotFoundError(f"no published generator in {folder} (no generator.json)")
+    state = json.loads(state_path.read_text())
+    differs = []
+    saved = GenConfig.from_dict(state["config"]).to_dict()
+    if saved != cfg.to_dict():
+        differs += [
+            f"{k} {saved[k]!r} != {v!r}" for k, v in cfg.to_dict().items() if saved.get(k) != v
+        ]
+    if state["steps"] != steps:
+        differs.append(f"steps {state['steps']} != {steps}")
+    if state["training_patches_digest"] != training_patches_digest(rows):
+        differs.append("it was trained on other patches (another split or dataset)")
+    if differs:
+        raise ValueError(
+            f"the generator in {folder} does not fit this run: {'; '.join(differs)}. "
+            "Train one (gen_checkpoint = None) or make it with tools/generator_study.py"
+        )
+    network = build_network(cfg)
+    network.load_weights(folder / "generator.weights.h5")
+    return Generator(
+        cfg,
+        network,
+        state["steps"],
+        pd.DataFrame(state["history"]),
+        state["training_rows_digest"],
+        state["seconds"],
+        best_step=int(state["sampling_weights_step"]),
     )

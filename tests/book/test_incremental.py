@@ -396,3 +396,27 @@ def test_an_output_reused_by_a_later_run_is_still_watched(project):
     assert "its code cells changed" in build(project)["a_first"]  # a.txt not rewritten
     (book / "a.txt").write_text("a 1-epoch model")
     assert "its outputs were changed since it ran" in build(project)["a_first"]
+
+
+def test_a_published_folder_named_by_a_parameter_is_a_dependency(tmp_path):
+    """Chapter 10 loads the generator published in the folder ``gen_checkpoint`` names: a new
+    generator there must re-run the chapter, as a new stored study does."""
+    from idc_utils.book import dependencies
+
+    folder = tmp_path / "book" / "data" / "generator"
+    folder.mkdir(parents=True)
+    (folder / "generator.json").write_text("{}")
+    (folder / "generator.weights.h5").write_bytes(b"weights")
+    (tmp_path / "book" / "data" / "study.json").write_text("{}")
+    params = {"gen_checkpoint": "book/data/generator", "seed": 1}
+    first = dependencies.stored_results("print('study.json')", tmp_path, params)
+    assert set(first) == {
+        "study.json",
+        "generator/generator.json",
+        "generator/generator.weights.h5",
+    }
+    assert set(dependencies.stored_results("print()", tmp_path, {"gen_checkpoint": None})) == set()
+    (folder / "generator.weights.h5").write_bytes(b"new weights")
+    second = dependencies.stored_results("print('study.json')", tmp_path, params)
+    assert second["generator/generator.weights.h5"] != first["generator/generator.weights.h5"]
+    assert second["study.json"] == first["study.json"]

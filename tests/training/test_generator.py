@@ -3,6 +3,8 @@ training patients only."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,8 +40,7 @@ def trained(tmp_path_factory):
         TINY,
         out,
         val_rows=val,
-        budget_s=600,
-        max_steps=150,
+        steps=150,
         eval_every=50,
         log=lambda *_: None,
     )
@@ -101,17 +102,18 @@ def test_validation_patients_choose_the_weights_that_sample(trained):
 def test_training_resumes_from_its_checkpoint_and_refuses_another_training_set(trained):
     images, rows, _, out, gen = trained
     logs = []
-    more = generator.train_generator(
-        images, rows, TINY, out, budget_s=600, max_steps=gen.steps + 5, log=logs.append
-    )
+    more = generator.train_generator(images, rows, TINY, out, steps=gen.steps + 5, log=logs.append)
     assert more.steps == gen.steps + 5 and any("resuming at step 150" in m for m in logs)
     assert generator.load_generator(out).steps == more.steps
     with pytest.raises(ValueError, match="another configuration or training set"):
-        generator.train_generator(images, rows.iloc[:-8], TINY, out, max_steps=1)
+        generator.train_generator(images, rows.iloc[:-8], TINY, out, steps=1)
+    # a checkpoint of more steps than asked is not silently used as if it had fewer
+    with pytest.raises(ValueError, match="of more than 10 steps"):
+        generator.train_generator(images, rows, TINY, out, steps=10)
     # asked to, it starts over instead (the chapter does, when its split changes)
     logs = []
     again = generator.train_generator(
-        images, rows.iloc[:-8], TINY, out, max_steps=2, restart=True, log=logs.append
+        images, rows.iloc[:-8], TINY, out, steps=2, restart=True, log=logs.append
     )
     assert again.steps == 2 and any("starting over" in m for m in logs)
 
@@ -120,16 +122,16 @@ def test_force_train_starts_over_even_when_the_chapter_asks_to_restart(tmp_path,
     # make book FORCE=1 sets IDC_FORCE_TRAIN; the chapter passes restart=True: FORCE must win
     images, rows = two_kinds(32)
     quiet = lambda *_: None
-    generator.train_generator(images, rows, TINY, tmp_path, max_steps=2, log=quiet)
+    generator.train_generator(images, rows, TINY, tmp_path, steps=2, log=quiet)
     logs = []
     same = generator.train_generator(
-        images, rows, TINY, tmp_path, max_steps=3, restart=True, log=logs.append
+        images, rows, TINY, tmp_path, steps=3, restart=True, log=logs.append
     )
     assert same.steps == 3 and any("resuming at step 2" in m for m in logs)
     monkeypatch.setenv("IDC_FORCE_TRAIN", "1")
     logs = []
     again = generator.train_generator(
-        images, rows, TINY, tmp_path, max_steps=1, restart=True, log=logs.append
+        images, rows, TINY, tmp_path, steps=1, restart=True, log=logs.append
     )
     assert again.steps == 1 and any("IDC_FORCE_TRAIN is set: starting over" in m for m in logs)
 
@@ -138,10 +140,10 @@ def test_the_generator_never_sees_validation_or_test_patients(tmp_path):
     images, rows = two_kinds(16)
     rows.loc[rows.index[-4:], "split"] = "test"
     with pytest.raises(ValueError, match="train patients only; got rows of \\['test'\\]"):
-        generator.train_generator(images, rows, TINY, tmp_path, max_steps=1)
+        generator.train_generator(images, rows, TINY, tmp_path, steps=1)
     train = rows[rows.split == "train"]
     with pytest.raises(ValueError, match="stopping data must be val patients only"):
-        generator.train_generator(images, train, TINY, tmp_path, val_rows=train, max_steps=1)
+        generator.train_generator(images, train, TINY, tmp_path, val_rows=train, steps=1)
 
 
 @pytest.mark.slow
@@ -150,7 +152,7 @@ def test_mixed_precision_trains_with_float32_weights(tmp_path):
 
     images, rows = two_kinds(32)
     cfg = diffusion.GenConfig(image_size=16, widths=(16, 32), batch_size=8, mixed_precision=True)
-    gen = generator.train_generator(images, rows, cfg, tmp_path, max_steps=3, log=lambda *_: None)
+    gen = generator.train_generator(images, rows, cfg, tmp_path, steps=3, log=lambda *_: None)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
     assert all(w.dtype == "float32" for w in gen.network.weights)
     out = gen.sample(2, label=1, seed=0, diffusion_steps=2)
@@ -183,11 +185,19 @@ def test_the_forward_process_mixes_signal_and_noise_by_the_schedule():
     eps = rng.standard_normal(x0.shape).astype(np.float32)
     s, n = diffusion.diffusion_rates(0.5)
     np.testing.assert_allclose(diffusion.add_noise(x0, 0.5, eps), s * x0 + n * eps, rtol=1e-5)
+    # a schedule that ends nearer to clean patches: same end at t = 1, less noise at t = 0
+    sharp_signal, sharp_noise = diffusion.diffusion_rates(t, 0.999)
+    assert sharp_signal[0] == pytest.approx(0.999) and sharp_noise[0] < noise[0] / 5
+    assert sharp_signal[-1] == pytest.approx(diffusion.MIN_SIGNAL_RATE)
+    s, n = diffusion.diffusion_rates(0.5, 0.999)
+    np.testing.assert_allclose(
+        diffusion.add_noise(x0, 0.5, eps, 0.999), s * x0 + n * eps, rtol=1e-5
+    )
 
 
 def test_ddim_with_the_true_noise_lands_on_the_clean_patches():
     """A denoiser that knows the clean patches gives back exactly the noise in x_t; DDIM then
-    recovers the clean patches, whatever the number of steps or the guidance."""
+    recovers the clean patches, whatever the number of steps, the guidance or the schedule."""
     rng = np.random.default_rng(1)
     x0 = rng.uniform(-0.9, 0.9, (3, 8, 8, 3)).astype(np.float32)
 
@@ -209,3 +219,85 @@ def test_ddim_with_the_true_noise_lands_on_the_clean_patches():
     np.testing.assert_allclose(out, x0, atol=1e-4)
     assert [t for t, _, _ in trace] == [1.0, 0.75, 0.5, 0.25]
     np.testing.assert_array_equal(trace[0][1], start)
+    sharp = diffusion.ddim_sample(
+        denoise, start, np.ones(3, np.int32), 3, 0.0, max_signal_rate=0.999
+    )
+    np.testing.assert_allclose(sharp, x0, atol=1e-4)
+
+
+def test_velocity_and_noise_readings_give_back_the_noise_and_the_patch():
+    rng = np.random.default_rng(2)
+    x0 = rng.uniform(-1, 1, (3, 8, 8, 3)).astype(np.float32)
+    eps = rng.standard_normal(x0.shape).astype(np.float32)
+    signal, noise_rate = diffusion.diffusion_rates(np.array([0.1, 0.5, 0.9]).reshape(-1, 1, 1, 1))
+    noisy = signal * x0 + noise_rate * eps
+    for prediction in diffusion.PREDICTIONS:
+        target = diffusion.training_target(x0, eps, signal, noise_rate, prediction)
+        got_eps, got_x0 = diffusion.noise_and_patch(target, noisy, signal, noise_rate, prediction)
+        np.testing.assert_allclose(got_eps, eps, atol=1e-5)
+        np.testing.assert_allclose(got_x0, x0, atol=1e-5)
+    # an error of the network moves a velocity network's patch estimate by at most as much; a
+    # noise network's is multiplied by noise_rate / signal, large where sampling starts
+    err = np.full_like(x0, 0.1)
+    outputs = {p: diffusion.training_target(x0, eps, signal, noise_rate, p) for p in ("v", "eps")}
+    x0_err = {
+        p: np.abs(diffusion.noise_and_patch(o + err, noisy, signal, noise_rate, p)[1] - x0)
+        for p, o in outputs.items()
+    }
+    np.testing.assert_allclose(x0_err["v"].max(axis=(1, 2, 3)), 0.1 * noise_rate.ravel(), 1e-4)
+    np.testing.assert_allclose(
+        x0_err["eps"].max(axis=(1, 2, 3)), 0.1 * (noise_rate / signal).ravel(), 1e-4
+    )
+    assert x0_err["eps"][2].max() > 0.5 > 0.1 > x0_err["v"][2].max()  # at t = 0.9
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        diffusion.GenConfig(prediction="x0")
+
+
+def test_a_velocity_generator_learns_the_class_colours(tmp_path):
+    images, rows = two_kinds(64)
+    cfg = diffusion.GenConfig(
+        image_size=16, widths=(16, 32), batch_size=16, lr=2e-3, seed=3, prediction="v"
+    )
+    gen = generator.train_generator(images, rows, cfg, tmp_path, steps=120, log=lambda *_: None)
+    neg = gen.sample(8, label=0, seed=1, diffusion_steps=10)
+    pos = gen.sample(8, label=1, seed=1, diffusion_steps=10)
+    # the training classes: IDC- patches average about 207, IDC+ about 83
+    assert pos.mean() < 140 < neg.mean()
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    images, rows = two_kinds(32)
+    quiet = lambda *_: None
+    whole = generator.train_generator(images, rows, TINY, tmp_path / "a", steps=8, log=quiet)
+    generator.train_generator(images, rows, TINY, tmp_path / "b", steps=5, log=quiet)
+    resumed = generator.train_generator(images, rows, TINY, tmp_path / "b", steps=8, log=quiet)
+    for a, b in zip(whole.network.get_weights(), resumed.network.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert resumed.steps == 8
+
+
+def test_a_published_generator_loads_only_for_its_configuration_steps_and_patches(tmp_path):
+    images, rows = two_kinds(32)
+    rows = rows.assign(path=[f"p{k // 8}/{k % 2}/patch_{k}.png" for k in range(len(rows))])
+    trained = generator.train_generator(
+        images, rows, TINY, tmp_path / "run", steps=4, log=lambda *_: None
+    )
+    dest = generator.commit_checkpoint(
+        tmp_path / "run", rows, tmp_path / "published", command="tools/x.py --steps 4"
+    )
+    state = json.loads((dest / "generator.json").read_text())
+    assert state["command"] == "tools/x.py --steps 4" and state["steps"] == 4
+    assert sorted(p.name for p in dest.iterdir()) == ["generator.json", "generator.weights.h5"]
+    # the rows in another order are the same patches
+    loaded = generator.load_committed(dest, TINY, 4, rows.iloc[::-1])
+    a = loaded.sample(2, label=1, seed=5, diffusion_steps=3)
+    np.testing.assert_array_equal(a, trained.sample(2, label=1, seed=5, diffusion_steps=3))
+    with pytest.raises(ValueError, match="trained on other patches"):
+        generator.load_committed(dest, TINY, 4, rows.iloc[:-1])
+    with pytest.raises(ValueError, match="steps 4 != 5"):
+        generator.load_committed(dest, TINY, 5, rows)
+    other = diffusion.GenConfig(**{**TINY.to_dict(), "widths": (16, 24)})
+    with pytest.raises(ValueError, match="widths"):
+        generator.load_committed(dest, other, 4, rows)
+    with pytest.raises(ValueError, match="was not trained on these rows"):
+        generator.commit_checkpoint(tmp_path / "run", rows.iloc[:-2], tmp_path / "x", command="")
