@@ -6,7 +6,8 @@ that many patches: it builds a Kaggle-layout folder of **277,524 patches in 279 
 from the shared sample (hard links, or symbolic links across file systems; each new patient draws
 real patches of the sample, keeps their labels and gets real 50-px grid coordinates; patient 14082
 is kept whole, as chapter 8 maps its mosaic), then runs every chapter of the ``full`` profile
-with the compute capped (``max_train_steps``, one epoch per phase, a smaller image size), and
+with the compute capped (``max_train_steps``, one epoch per phase, a smaller image size, 20
+generator steps and 2 sampler steps), and
 reports per chapter the wall time and the **peak memory** of the chapter's kernel and its
 children. Nothing may need more than 12 GB.
 
@@ -47,6 +48,8 @@ CAPS = {
     "phase2_epochs": 1,
     "image_size": 64,
     "tta": False,
+    "gen_train_steps": 20,  # the generator's training (chapter 10)
+    "gen_diffusion_steps": 2,  # its sampler's steps: all 24,000 patches are still drawn
 }
 
 

@@ -10,10 +10,10 @@ import pandas as pd
 CLASS_NAMES = {0: "IDC-", 1: "IDC+"}
 
 
-def plot_forward_noising(clean: dict, noisy: dict, ts, size: float = 1.3):
+def plot_forward_noising(clean: dict, noisy: dict, ts, max_signal_rate: float, size: float = 1.3):
     """Real patches (``{label: patches in [-1, 1]}``) beside the same patches noised to the
     diffusion times ``ts`` (``{label: [patches at each t]}``), one row per patch, each column
-    titled with its time and its signal and noise rates."""
+    titled with its time and its signal and noise rates (the schedule's ``max_signal_rate``)."""
     import matplotlib.pyplot as plt
 
     from idc_utils.training.diffusion import diffusion_rates, to_uint8
@@ -32,7 +32,7 @@ def plot_forward_noising(clean: dict, noisy: dict, ts, size: float = 1.3):
         axes[r, 0].set_ylabel(CLASS_NAMES[c], fontsize=8)
     axes[0, 0].set_title("clean", fontsize=8)
     for j, t in enumerate(ts):
-        signal, noise = diffusion_rates(float(t))
+        signal, noise = diffusion_rates(float(t), max_signal_rate)
         axes[0, j + 1].set_title(f"t = {t:.2f}\n{signal:.2f} / {noise:.2f}", fontsize=8)
     fig.suptitle("Adding noise: t, then signal rate / noise rate", fontsize=9)
     fig.tight_layout()
@@ -69,16 +69,69 @@ def plot_generator_history(history: pd.DataFrame, best_step: int | None = None):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.4))
-    ax.plot(history["step"], history["loss"], "-", label="training batches (mean of 25 steps)")
+    ax.plot(
+        history["step"],
+        history["loss"],
+        "-",
+        label="training batches: |target - output| (mean of 25 steps)",
+    )
     if "val_loss" in history and history["val_loss"].notna().any():
         v = history.dropna(subset=["val_loss"])
-        ax.plot(v["step"], v["val_loss"], "s-", label="validation patients")
+        ax.plot(v["step"], v["val_loss"], "s-", label="validation patients: |noise - estimate|")
     if best_step:
         ax.axvline(best_step, color="grey", ls=":", label=f"kept: step {best_step}")
     ax.set_xlabel("training step")
-    ax.set_ylabel("denoising error (mean |noise - estimate|)")
+    ax.set_ylabel("mean absolute error")
     ax.set_title("Training the generator")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_generator_study(results: dict, bars: dict):
+    """The generator study along training: KID x 1000 to real validation tissue (left) and the
+    share the EfficientNet calls IDC+ (right), per variant, IDC+ solid and IDC- dashed, with the
+    bars as grey lines."""
+    import matplotlib.pyplot as plt
+
+    from idc_utils.chapters.style import OKABE_ITO
+
+    colours = list(OKABE_ITO.values())
+    fig, (kid_ax, call_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for k, (name, v) in enumerate(results["variants"].items()):
+        j = pd.DataFrame(v["judged"])
+        if j.empty:
+            continue
+        c = colours[k % len(colours)]
+        kid_ax.plot(j["step"], j["kid_pos_x1000"], "o-", color=c, label=name)
+        kid_ax.plot(j["step"], j["kid_neg_x1000"], "o--", color=c)
+        call_ax.plot(j["step"], j["called_pos_pos"], "o-", color=c, label=name)
+        call_ax.plot(j["step"], j["called_pos_neg"], "o--", color=c)
+    kid_ax.axhline(bars["kid_x1000_max"], color="grey", lw=1)
+    blurred = pd.DataFrame(results.get("blurred_tissue", []))
+    if not blurred.empty:  # the yardstick: real tissue that lost its detail
+        for size, kid in blurred.groupby("size")["kid_x1000"].mean().items():
+            kid_ax.axhline(kid, color="grey", lw=0.8, ls=":")
+            kid_ax.annotate(
+                f"real tissue at {size} px",
+                (1.0, kid),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="dimgrey",
+            )
+    kid_ax.set_yscale("log")
+    kid_ax.set_ylabel("KID x 1000 (log scale)")
+    kid_ax.set_title("Fidelity to validation tissue (lower is better)")
+    for level in (bars["called_pos_min"], bars["called_neg_max"]):
+        call_ax.axhline(level, color="grey", lw=1)
+    call_ax.set_ylim(-0.02, 1.02)
+    call_ax.set_ylabel("share called IDC+")
+    call_ax.set_title("Label fidelity (solid IDC+ high, dashed IDC- low)")
+    for ax in (kid_ax, call_ax):
+        ax.set_xlabel("training step")
+    kid_ax.legend(title="variant (solid IDC+, dashed IDC-)", fontsize=8)
     fig.tight_layout()
     return fig
 

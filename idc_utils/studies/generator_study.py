@@ -1,0 +1,273 @@
+"""Which diffusion generator makes tissue? Variants of the generator's configuration, each
+trained for the same number of steps on the same training patients, and judged along the way on
+**validation** patients only (test patients never choose anything here):
+
+- fidelity: KID x 1000 of synthetic patches against real validation patches of the same class,
+  both at the generator's size (the chapter's bar is 150 for each class);
+- label fidelity: the share of synthetic patches of each class that the run's EfficientNet calls
+  IDC+ at its operating threshold (the bars: at least 60% of IDC+, at most 15% of IDC-);
+- the denoising error on validation patches (what chooses the weights within one variant).
+
+``tools/generator_study.py`` runs it and writes ``book/data/generator_study.json``; the
+synthetic-patches chapter shows that table and loads the chosen variant's checkpoint. Research
+and teaching software, not a medical device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from idc_utils.core.paths import display_path, project_root
+from idc_utils.evaluation import synthetic_quality
+from idc_utils.training import diffusion, generator
+
+#: The bars of issue 22, measured by the chapter's own tables.
+KID_BAR_X1000 = 150.0
+CALLED_POS_MIN = 0.60  # share of synthetic IDC+ called IDC+
+CALLED_NEG_MAX = 0.15  # share of synthetic IDC- called IDC+
+
+#: variant name -> (what it changes, GenConfig overrides on the profile's configuration); each
+#: override is a profile parameter (gen_prediction, gen_max_signal_rate, gen_widths,
+#: gen_block_depth), so that the profile can name the chosen variant
+VARIANTS = {
+    "eps": (
+        "the Keras example's parameterisation: the network estimates the noise",
+        {"prediction": "eps"},
+    ),
+    "v": (
+        "velocity prediction: the network estimates v = a*noise - s*patch",
+        {"prediction": "v"},
+    ),
+    "v_sharp": (
+        "velocity prediction, a schedule that reaches nearly clean patches (signal rate 0.999 "
+        "at t = 0, not 0.95), so that training and the sampler's last steps see fine detail",
+        {"prediction": "v", "max_signal_rate": 0.999},
+    ),
+    "v_wide": (
+        "velocity prediction, a U-Net of twice the widths (64, 128, 192)",
+        {"prediction": "v", "widths": (64, 128, 192)},
+    ),
+    "v_deep": (
+        "velocity prediction, two residual blocks per resolution",
+        {"prediction": "v", "block_depth": 2},
+    ),
+}
+
+
+def variant_config(base: diffusion.GenConfig, name: str) -> diffusion.GenConfig:
+    """The profile's generator configuration with variant ``name``'s changes."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown generator variant {name!r}; known: {sorted(VARIANTS)}")
+    return replace(base, **VARIANTS[name][1])
+
+
+def judge_generator(
+    gen: diffusion.Generator,
+    val_small: np.ndarray,
+    val_labels: np.ndarray,
+    embed,
+    classify,
+    threshold: float,
+    *,
+    per_class: int = 200,
+    diffusion_steps: int = 8,
+    guidance: float = 2.0,
+    seed: int = 0,
+) -> dict:
+    """Fidelity and label fidelity of ``per_class`` synthetic patches of each class drawn with
+    ``seed``. ``val_small``: real validation patches in the generator's range and size (the
+    round trip); ``embed(uint8 50-px patches) -> embeddings``; ``classify(uint8 50-px patches)
+    -> P(IDC+)`` at ``threshold``. Returns KID x 1000 per class, the shares called IDC+, and
+    whether each bar is met."""
+    val_labels = np.asarray(val_labels).astype(int)
+    real_emb = embed(diffusion.enlarge(val_small))
+    out = {}
+    for c, name in ((0, "neg"), (1, "pos")):
+        syn = gen.sample(per_class, c, 2 * seed + c, diffusion_steps, guidance)
+        big = diffusion.to_patch_size(syn)
+        syn_emb = embed(big)
+        real_c = real_emb[val_labels == c]
+        m = min(100, len(real_c), len(syn_emb))
+        out[f"kid_{name}_x1000"] = (
+            1000 * synthetic_quality.kid(syn_emb, real_c, subset_size=m, seed=seed)[0]
+        )
+        out[f"called_pos_{name}"] = float((np.asarray(classify(big)) >= threshold).mean())
+    out["meets_bars"] = bool(
+        out["kid_neg_x1000"] <= KID_BAR_X1000
+        and out["kid_pos_x1000"] <= KID_BAR_X1000
+        and out["called_pos_pos"] >= CALLED_POS_MIN
+        and out["called_pos_neg"] <= CALLED_NEG_MAX
+    )
+    return out
+
+
+def blurred_tissue_kid(
+    train_images: np.ndarray,
+    train_labels,
+    val_small: np.ndarray,
+    val_labels,
+    embed,
+    sizes=(24, 16, 12),
+    per_class: int = 150,
+    seed: int = 0,
+) -> list[dict]:
+    """A yardstick for the KID bar: real **training** patches reduced to each of ``sizes``
+    pixels and enlarged again (sharpness lost, tissue kept), against the same real validation
+    patches the generator is judged on. KID x 1000 per class and size."""
+    rng = np.random.default_rng(seed)
+    train_labels = np.asarray(train_labels).astype(int)
+    val_labels = np.asarray(val_labels).astype(int)
+    real = embed(diffusion.enlarge(val_small))
+    rows = []
+    for c, name in ((0, "neg"), (1, "pos")):
+        pool = np.flatnonzero(train_labels == c)
+        pick = rng.choice(pool, min(per_class, len(pool)), replace=False)
+        real_c = real[val_labels == c]
+        for size in sizes:
+            e = embed(diffusion.round_trip(train_images[pick], size))
+            m = min(100, len(e), len(real_c))
+            kid = synthetic_quality.kid(e, real_c, subset_size=m, seed=seed)[0]
+            rows.append({"class": name, "size": int(size), "kid_x1000": 1000 * kid})
+    return rows
+
+
+def bars_met(judgement: dict) -> int:
+    """How many of the four bars a judgement meets (KID for each class, label fidelity for
+    each class)."""
+    return (
+        int(judgement["kid_neg_x1000"] <= KID_BAR_X1000)
+        + int(judgement["kid_pos_x1000"] <= KID_BAR_X1000)
+        + int(judgement["called_pos_pos"] >= CALLED_POS_MIN)
+        + int(judgement["called_pos_neg"] <= CALLED_NEG_MAX)
+    )
+
+
+def _rank(judgement: dict) -> tuple:
+    """Most bars met first, then the lower worst-class KID."""
+    worst = max(judgement["kid_neg_x1000"], judgement["kid_pos_x1000"])
+    return (-bars_met(judgement), worst)
+
+
+def choose_variant(results: dict) -> str:
+    """The variant to use: the one whose last judgement meets the most bars, and among those
+    the lowest worst-class KID. ``results``: variant -> list of judgements (dicts of
+    :func:`judge_generator`, with ``step``), in order."""
+    if not results:
+        raise ValueError("no variant was judged")
+    return min(results, key=lambda name: _rank(results[name][-1]))
+
+
+def choose_sampling(rows: list[dict]) -> dict:
+    """The sampler's settings (``diffusion_steps``, ``guidance``) of the row to use, by the rule
+    of :func:`choose_variant`: the most bars met, then the lower worst-class KID."""
+    if not rows:
+        raise ValueError("no sampler setting was judged")
+    best = min(rows, key=_rank)
+    return {"diffusion_steps": int(best["diffusion_steps"]), "guidance": float(best["guidance"])}
+
+
+#: Where the sample book's generator is published (tools/generator_study.py --keep).
+COMMITTED_DIR = project_root() / "book" / "data" / "generator"
+
+
+def committed_or_trained(
+    images_uint8: np.ndarray,
+    train_rows,
+    cfg: diffusion.GenConfig,
+    out_dir,
+    *,
+    steps: int,
+    val_rows=None,
+    committed=None,
+    log=print,
+) -> tuple[diffusion.Generator, str]:
+    """The generator a chapter uses, and where it came from (a phrase): the one published in
+    ``committed`` (a folder; relative: to the project) when it was made with ``cfg``, for
+    ``steps`` steps, on these training patches; otherwise one trained here, in ``out_dir``, for
+    ``steps`` steps (resumed from a checkpoint there when one fits), saying why."""
+    if committed:
+        folder = Path(committed)
+        folder = folder if folder.is_absolute() else project_root() / folder
+        try:
+            gen = generator.load_committed(folder, cfg, steps, train_rows)
+            return gen, f"published with the book in {display_path(folder)}"
+        except (FileNotFoundError, ValueError) as e:
+            log(f"[generator] not using the published generator: {e}")
+    gen = generator.train_generator(
+        images_uint8,
+        train_rows,
+        cfg,
+        out_dir,
+        steps=steps,
+        val_rows=val_rows,
+        restart=True,
+        log=log,
+    )
+    return gen, "trained in this run"
+
+
+def sampling_table(results: dict) -> pd.DataFrame:
+    """The sampler settings tried on the chosen generator, one row each, the chosen marked."""
+    sampling = results["sampling"]
+    table = pd.DataFrame(sampling["rows"])
+    chosen = sampling["chosen"]
+    table["chosen"] = (table["diffusion_steps"] == chosen["diffusion_steps"]) & (
+        table["guidance"] == chosen["guidance"]
+    )
+    names = {
+        "kid_neg_x1000": "KID x1000 IDC-",
+        "kid_pos_x1000": "KID x1000 IDC+",
+        "called_pos_pos": "IDC+ called IDC+",
+        "called_pos_neg": "IDC- called IDC+",
+        "meets_bars": "meets every bar",
+    }
+    return table.rename(columns=names).set_index(["diffusion_steps", "guidance"])
+
+
+def study_table(results: dict) -> pd.DataFrame:
+    """The study (``book/data/generator_study.json``) as a table: one row per variant at its
+    last judgement, the chosen one marked."""
+    rows = []
+    for name, v in results["variants"].items():
+        if not v["judged"]:
+            continue
+        last = v["judged"][-1]
+        rows.append(
+            {
+                "variant": name + (" (chosen)" if name == results.get("chosen") else ""),
+                "what it changes": v["changes"],
+                "steps": last["step"],
+                "training minutes": v["train_seconds"] / 60,
+                "KID x1000 IDC-": last["kid_neg_x1000"],
+                "KID x1000 IDC+": last["kid_pos_x1000"],
+                "IDC+ called IDC+": last["called_pos_pos"],
+                "IDC- called IDC+": last["called_pos_neg"],
+                "bars met (of 4)": bars_met(last),
+            }
+        )
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def origin_sentence(gen: diffusion.Generator, source: str) -> str:
+    """Where the chapter's generator came from, in words (Markdown), from
+    :func:`committed_or_trained`'s ``source``."""
+    minutes = f"{gen.seconds / 60:.0f}"
+    if source.startswith("published"):
+        return (
+            f"That many steps took {minutes} minutes of training on the machine that made this "
+            "generator, too long for a chapter. It was therefore trained once, with the same "
+            "code, by `tools/generator_study.py` (the study below) on this run's training "
+            "patients, and published with the book together with its configuration, its curve, "
+            "the fingerprint of the patches it learned from and the command that made it. The "
+            "chapter loaded it because all of them match this run; another split or setting "
+            "trains its own, and says why."
+        )
+    return (
+        f"This generator was trained in this run, in {minutes} minutes. (The sample book loads "
+        "a published one instead, made by `tools/generator_study.py`, when its configuration, "
+        "steps and training patches match the run.)"
+    )

@@ -1,0 +1,217 @@
+"""The generator study: variants, the judgement on validation patches and its bars, the choice,
+and the chapter's rule for a published generator (use it when it fits, else train)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from idc_utils.studies import generator_study as study
+from idc_utils.training import diffusion, generator
+
+
+def colour_features(patches):
+    """Embeddings for the tests: each patch's mean colour and spread, per channel."""
+    x = np.asarray(patches, np.float32) / 255
+    return np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2))], axis=1)
+
+
+def patches_of(colour, n, seed, size=16):
+    rng = np.random.default_rng(seed)
+    base = np.asarray(colour, float)[None, None, None, :]
+    return np.clip(base + rng.normal(0, 12, (n, size, size, 3)), 0, 255).astype(np.uint8)
+
+
+PINK, PURPLE = (230, 180, 210), (90, 40, 120)
+
+
+class FakeGenerator:
+    """Samples patches of a fixed colour per class: what a generator that learned the classes'
+    colours (or swapped them) would draw."""
+
+    def __init__(self, colours):
+        self.colours = colours
+
+    def sample(self, n, label, seed, diffusion_steps, guidance):
+        return patches_of(self.colours[label], n, seed)
+
+
+def darkness(patches):
+    """P(IDC+) for the tests: dark patches are IDC+."""
+    return 1 - np.asarray(patches, np.float32).mean(axis=(1, 2, 3)) / 255
+
+
+def real_validation():
+    real = np.concatenate([patches_of(PINK, 60, 1), patches_of(PURPLE, 60, 2)])
+    return diffusion.to_model_range(real, 16), np.r_[np.zeros(60), np.ones(60)]
+
+
+def test_a_generator_that_draws_each_class_right_meets_the_bars():
+    val_small, val_labels = real_validation()
+    right = study.judge_generator(
+        FakeGenerator({0: PINK, 1: PURPLE}),
+        val_small,
+        val_labels,
+        colour_features,
+        darkness,
+        0.5,
+        per_class=60,
+    )
+    assert right["called_pos_pos"] == 1.0 and right["called_pos_neg"] == 0.0
+    assert right["kid_pos_x1000"] < study.KID_BAR_X1000 and right["meets_bars"]
+    swapped = study.judge_generator(
+        FakeGenerator({0: PURPLE, 1: PINK}),
+        val_small,
+        val_labels,
+        colour_features,
+        darkness,
+        0.5,
+        per_class=60,
+    )
+    assert swapped["called_pos_pos"] == 0.0 and swapped["called_pos_neg"] == 1.0
+    assert swapped["kid_pos_x1000"] > 10 * right["kid_pos_x1000"]
+    assert not swapped["meets_bars"]
+
+
+def test_the_yardstick_grows_as_real_tissue_loses_its_detail():
+    rng = np.random.default_rng(0)
+    # textured patches: the detail is what a reduction removes
+    images = rng.integers(0, 256, (80, 50, 50, 3)).astype(np.uint8)
+    labels = np.arange(80) % 2
+    val_small = diffusion.to_model_range(images[:40], 32)
+    rows = study.blurred_tissue_kid(
+        images[40:], labels[40:], val_small, labels[:40], colour_features, sizes=(32, 8)
+    )
+    kid = {(r["class"], r["size"]): r["kid_x1000"] for r in rows}
+    assert set(kid) == {("neg", 32), ("neg", 8), ("pos", 32), ("pos", 8)}
+    assert kid[("neg", 8)] > kid[("neg", 32)] and kid[("pos", 8)] > kid[("pos", 32)]
+
+
+def judged(kid_neg, kid_pos, called_pos=0.9, called_neg=0.05, **more):
+    return {
+        "kid_neg_x1000": kid_neg,
+        "kid_pos_x1000": kid_pos,
+        "called_pos_pos": called_pos,
+        "called_pos_neg": called_neg,
+        **more,
+    }
+
+
+def test_the_choice_prefers_variants_that_meet_more_bars_then_the_lower_kid():
+    results = {
+        "a": [judged(40, 300)],  # the lowest mean KID, but one class misses its bar
+        "b": [judged(120, 110)],
+        "c": [judged(90, 100)],  # the lower worst-class KID of the two that meet every bar
+    }
+    assert study.choose_variant(results) == "c"
+    assert study.bars_met(results["a"][-1]) == 3
+    # none meets the KID bars: the label bars decide before a slightly lower KID does
+    far = {"sharp": [judged(900, 480)], "blurry": [judged(820, 560, called_pos=0.2)]}
+    assert study.choose_variant(far) == "sharp"
+    assert study.choose_variant({"a": results["a"]}) == "a"
+    with pytest.raises(ValueError, match="no variant"):
+        study.choose_variant({})
+
+
+def test_the_sampler_setting_is_chosen_by_the_same_rule():
+    rows = [
+        judged(50, 60, called_neg=0.3, diffusion_steps=8, guidance=0.0),
+        judged(90, 120, diffusion_steps=8, guidance=2.0),
+        judged(80, 100, diffusion_steps=20, guidance=1.0),
+    ]
+    assert study.choose_sampling(rows) == {"diffusion_steps": 20, "guidance": 1.0}
+    for r in rows:
+        r["meets_bars"] = study.bars_met(r) == 4
+    table = study.sampling_table(
+        {"sampling": {"rows": rows, "chosen": study.choose_sampling(rows)}}
+    )
+    assert table["chosen"].sum() == 1 and table.loc[(20, 1.0), "chosen"]
+
+
+def test_variants_change_only_what_they_say():
+    base = diffusion.GenConfig(prediction="eps", seed=7)
+    v = study.variant_config(base, "v_wide")
+    assert v.prediction == "v" and v.widths == (64, 128, 192) and v.seed == 7
+    assert v.image_size == base.image_size and v.batch_size == base.batch_size
+    with pytest.raises(ValueError, match="unknown generator variant"):
+        study.variant_config(base, "bigger")
+
+
+def two_classes(n=32):
+    images = np.concatenate([patches_of(PINK, n // 2, 3, 50), patches_of(PURPLE, n // 2, 4, 50)])
+    rows = pd.DataFrame(
+        {
+            "i": np.arange(n),
+            "label": np.r_[np.zeros(n // 2, int), np.ones(n // 2, int)],
+            "path": [f"p{k % 4}/x{k}.png" for k in range(n)],
+            "split": "train",
+        }
+    )
+    return images, rows
+
+
+def test_the_chapter_uses_a_published_generator_that_fits_and_trains_one_that_does_not(tmp_path):
+    images, rows = two_classes()
+    cfg = diffusion.GenConfig(image_size=16, widths=(16, 32), batch_size=8, seed=1)
+    quiet = lambda *_: None
+    generator.train_generator(images, rows, cfg, tmp_path / "made", steps=3, log=quiet)
+    generator.commit_checkpoint(tmp_path / "made", rows, tmp_path / "pub", command="x")
+    gen, source = study.committed_or_trained(
+        images, rows, cfg, tmp_path / "run", steps=3, committed=tmp_path / "pub", log=quiet
+    )
+    assert "published" in source and gen.steps == 3
+    assert not (tmp_path / "run").exists()  # nothing was trained
+    logs = []
+    gen, source = study.committed_or_trained(
+        images, rows, cfg, tmp_path / "run", steps=4, committed=tmp_path / "pub", log=logs.append
+    )
+    assert source == "trained in this run" and gen.steps == 4
+    assert any("not using the published generator" in m and "steps 3 != 4" in m for m in logs)
+
+
+def test_the_sample_profile_loads_the_generator_the_study_chose_and_published():
+    """The sample book loads book/data/generator: it must be committed, be the variant the stored
+    study chose, and have the sample profile's settings, or every fresh clone would train its
+    own for an hour (committed_or_trained falls back, saying why)."""
+    import json
+    import subprocess
+
+    from idc_utils.chapters import profiles
+    from idc_utils.core.paths import project_root
+
+    root = project_root()
+    p = profiles.profile_params("sample")
+    folder = root / p["gen_checkpoint"]
+    state = json.loads((folder / "generator.json").read_text())
+    results = json.loads((root / "book" / "data" / "generator_study.json").read_text())
+    assert state["config"] == results["variants"][results["chosen"]]["config"]
+    cfg = diffusion.GenConfig.from_dict(state["config"])
+    assert (cfg.image_size, list(cfg.widths), cfg.block_depth, cfg.batch_size) == (
+        p["gen_image_size"],
+        list(p["gen_widths"]),
+        p["gen_block_depth"],
+        p["gen_batch_size"],
+    )
+    assert (cfg.prediction, cfg.seed, state["steps"]) == (
+        p["gen_prediction"],
+        p["seed"],
+        p["gen_train_steps"],
+    )
+    assert state["config"]["max_signal_rate"] == p["gen_max_signal_rate"]
+    # the sampler the chapter uses is the one the study chose, on these weights
+    assert results["sampling"]["variant"] == results["chosen"]
+    assert results["sampling"]["step"] == state["sampling_weights_step"]
+    assert results["sampling"]["chosen"] == {
+        "diffusion_steps": p["gen_diffusion_steps"],
+        "guidance": p["gen_guidance"],
+    }
+    assert {r["size"] for r in results["blurred_tissue"]} == {24, 16, 12}  # the chapter quotes 16
+    assert "tools/generator_study.py" in state["command"]
+    assert state["command"] == results["variants"][results["chosen"]]["command"]
+    assert state["training_patches_digest"] == results["training_patches_digest"]
+    if (root / ".git").exists():
+        tracked = subprocess.run(
+            ["git", "ls-files", str(folder)], cwd=root, capture_output=True, text=True
+        ).stdout.split()
+        assert len(tracked) == 2, f"{folder} is not committed: {tracked}"
