@@ -39,7 +39,7 @@ VARIANTS = {
         {"prediction": "eps"},
     ),
     "v": (
-        "velocity prediction: the network estimates v = a*noise - s*patch",
+        "velocity prediction: the network estimates v = signal rate x noise - noise rate x patch",
         {"prediction": "v"},
     ),
     "v_sharp": (
