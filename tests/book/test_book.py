@@ -146,7 +146,8 @@ def test_the_synthetic_patches_chapter_records_its_checks(smoke_run, shared_samp
     syn = json.loads((run_dir / "metrics.json").read_text())["synthetic"]
     gen = syn["generator"]
     # a fixed number of steps, trained in the run: the smoke profile publishes no generator
-    params = json.loads((run_dir / "params.json").read_text())["10_synthetic_patches"]
+    chapter = json.loads((run_dir / "params.json").read_text())["10_synthetic_patches"]
+    params = chapter["parameters"]
     assert gen["source"] == "trained in this run"
     assert gen["steps"] == params["gen_train_steps"] and 0 < gen["best_step"] <= gen["steps"]
     # the generator learned from the training patients of this run's split, and only them
