@@ -59,16 +59,7 @@ def cpu_reference() -> dict | None:
 
 def base_config(p: dict) -> diffusion.GenConfig:
     """The profile's generator configuration, as the synthetic-patches chapter builds it."""
-    return diffusion.GenConfig(
-        image_size=p["gen_image_size"],
-        widths=tuple(p["gen_widths"]),
-        block_depth=p["gen_block_depth"],
-        batch_size=p["gen_batch_size"],
-        prediction=p["gen_prediction"],
-        max_signal_rate=p["gen_max_signal_rate"],
-        mixed_precision=diffusion.resolve_mixed_precision(p["gen_mixed_precision"]),
-        seed=p["seed"],
-    )
+    return diffusion.config_from_params(p)
 
 
 def main() -> int:
@@ -98,11 +89,26 @@ def main() -> int:
         rng.choice(parts["val"]["i"].to_numpy(), min(1000, len(parts["val"])), False)
     )
     val_labels = df.set_index("i").loc[val_pick, "label"].to_numpy()
-    judge = predictor.Predictor.load(run_dir / "models" / "efficientnet.keras")
+    classifier = predictor.Predictor.load(run_dir / "models" / "efficientnet.keras")
     net = embeddings.embedder(p["embed_backbone"], p["embed_image_size"])
 
     def embed(patches):
         return embeddings.embed(net, patches, np.arange(len(patches)))
+
+    def judge(gen, val_small, diffusion_steps, guidance):
+        """The study's judgement of ``gen`` on the validation patches, sampled so."""
+        return study.judge_generator(
+            gen,
+            val_small,
+            val_labels,
+            embed,
+            classifier.probabilities,
+            classifier.threshold,
+            per_class=args.per_class,
+            diffusion_steps=diffusion_steps,
+            guidance=guidance,
+            seed=p["seed"],
+        )
 
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"variants": {}}
@@ -123,18 +129,7 @@ def main() -> int:
             if gen.steps % args.every and gen.steps != steps:
                 return
             t0 = time.perf_counter()
-            row = study.judge_generator(
-                gen,
-                val_small,
-                val_labels,
-                embed,
-                judge.probabilities,
-                judge.threshold,
-                per_class=args.per_class,
-                diffusion_steps=p["gen_diffusion_steps"],
-                guidance=p["gen_guidance"],
-                seed=p["seed"],
-            )
+            row = judge(gen, val_small, p["gen_diffusion_steps"], p["gen_guidance"])
             row.update(step=gen.steps, train_seconds=gen.seconds)
             judged[:] = [r for r in judged if r["step"] != gen.steps] + [row]
             print(f"[{name}] {row} (judged in {time.perf_counter() - t0:.0f} s)", flush=True)
@@ -192,18 +187,7 @@ def main() -> int:
         rows = []
         for diffusion_steps in args.sweep_steps:
             for guidance in args.sweep_guidance:
-                row = study.judge_generator(
-                    gen,
-                    val_small,
-                    val_labels,
-                    embed,
-                    judge.probabilities,
-                    judge.threshold,
-                    per_class=args.per_class,
-                    diffusion_steps=diffusion_steps,
-                    guidance=guidance,
-                    seed=p["seed"],
-                )
+                row = judge(gen, val_small, diffusion_steps, guidance)
                 row.update(diffusion_steps=diffusion_steps, guidance=guidance)
                 rows.append(row)
                 print(f"[sampling] {row}", flush=True)

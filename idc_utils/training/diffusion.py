@@ -35,6 +35,7 @@ class GenConfig:
     image_size: int = GEN_SIZE
     widths: tuple = (32, 64, 96)
     block_depth: int = 1
+    patch: int = 1  # the U-Net's first step folds patch x patch pixels into channels (1: none)
     embedding_dims: int = 32
     batch_size: int = 32
     lr: float = 1e-3
@@ -61,6 +62,7 @@ class GenConfig:
         d["widths"] = tuple(d["widths"])
         d.setdefault("prediction", "eps")  # checkpoints made before v-prediction existed
         d.setdefault("max_signal_rate", MAX_SIGNAL_RATE)  # and before the schedule was a setting
+        d.setdefault("patch", 1)  # and before pixels could be folded into channels
         return cls(**d)
 
 
@@ -71,6 +73,25 @@ def _sinusoidal(x, dims: int):
     freqs = ops.exp(ops.linspace(math.log(1.0), math.log(1000.0), dims // 2))
     angles = 2.0 * math.pi * freqs * ops.cast(x, freqs.dtype)
     return keras.ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+
+def _fold(x, patch: int):
+    """Each ``patch`` x ``patch`` block of pixels as one position's channels (space to depth):
+    a rearrangement, nothing lost, patch squared times fewer positions to convolve."""
+    import tensorflow as tf
+
+    return tf.nn.space_to_depth(x, patch)
+
+
+def _unfold(x, patch: int):
+    """The inverse of :func:`_fold` (depth to space)."""
+    import tensorflow as tf
+
+    return tf.nn.depth_to_space(x, patch)
+
+
+def _folded(cfg) -> tuple:
+    return (cfg.image_size // cfg.patch, cfg.image_size // cfg.patch, 3 * cfg.patch**2)
 
 
 def _residual_block(x, width: int, cond):
@@ -106,7 +127,10 @@ def build_denoiser(cfg: GenConfig):
     e = layers.Lambda(lambda v: _sinusoidal(v, dims), output_shape=(1, 1, dims))(variance)
     c = layers.Reshape((1, 1, dims))(layers.Embedding(3, dims)(label))
     cond = layers.Dense(2 * dims, activation="swish")(layers.Concatenate()([e, c]))
-    x = layers.Conv2D(cfg.widths[0], 1)(images)  # the condition enters every block instead
+    x = images
+    if cfg.patch > 1:  # fold patch x patch pixels into channels: each position sees a block
+        x = layers.Lambda(lambda v: _fold(v, cfg.patch), output_shape=_folded(cfg))(x)
+    x = layers.Conv2D(cfg.widths[0], 1)(x)  # the condition enters every block instead
     skips = []
     for width in cfg.widths[:-1]:
         for _ in range(cfg.block_depth):
@@ -120,7 +144,11 @@ def build_denoiser(cfg: GenConfig):
         for _ in range(cfg.block_depth):
             x = layers.Concatenate()([x, skips.pop()])
             x = _residual_block(x, width, cond)
-    out = layers.Conv2D(3, 1, kernel_initializer="zeros", dtype="float32")(x)
+    out = layers.Conv2D(3 * cfg.patch**2, 1, kernel_initializer="zeros", dtype="float32")(x)
+    if cfg.patch > 1:  # and unfold the output back into pixels
+        out = layers.Lambda(
+            lambda v: _unfold(v, cfg.patch), output_shape=(size, size, 3), dtype="float32"
+        )(out)
     return keras.Model([images, variance, label], out, name="denoiser")
 
 
@@ -418,3 +446,23 @@ def resolve_mixed_precision(setting) -> bool:
 
         return bool(tf.config.list_physical_devices("GPU"))
     return bool(setting)
+
+
+def config_from_params(p) -> GenConfig:
+    """The generator's configuration from a profile's parameters (a dict, or a chapter's
+    parameters with ``as_dict()``): ``gen_image_size``, ``gen_widths``, ``gen_block_depth``,
+    ``gen_patch``, ``gen_batch_size``, ``gen_prediction``, ``gen_max_signal_rate``,
+    ``gen_mixed_precision`` and ``seed``. The chapter and ``tools/generator_study.py`` both
+    build it here, so that a published generator fits the chapter that loads it."""
+    p = p.as_dict() if hasattr(p, "as_dict") else p
+    return GenConfig(
+        image_size=p["gen_image_size"],
+        widths=tuple(p["gen_widths"]),
+        block_depth=p["gen_block_depth"],
+        patch=p["gen_patch"],
+        batch_size=p["gen_batch_size"],
+        prediction=p["gen_prediction"],
+        max_signal_rate=p["gen_max_signal_rate"],
+        mixed_precision=resolve_mixed_precision(p["gen_mixed_precision"]),
+        seed=p["seed"],
+    )

@@ -301,3 +301,42 @@ def test_a_published_generator_loads_only_for_its_configuration_steps_and_patche
         generator.load_committed(dest, other, 4, rows)
     with pytest.raises(ValueError, match="was not trained on these rows"):
         generator.commit_checkpoint(tmp_path / "run", rows.iloc[:-2], tmp_path / "x", command="")
+
+
+def test_folding_pixels_into_channels_loses_nothing_and_keeps_the_output_per_pixel():
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)
+    folded = np.asarray(diffusion._fold(x, 2))
+    assert folded.shape == (2, 4, 4, 12)
+    # a 2 x 2 block of pixels becomes one position's channels, in order
+    np.testing.assert_array_equal(folded[0, 1, 2], x[0, 2:4, 4:6].reshape(-1))
+    np.testing.assert_array_equal(np.asarray(diffusion._unfold(folded, 2)), x)
+    cfg = diffusion.GenConfig(image_size=16, widths=(16, 32), patch=2)
+    net = diffusion.build_denoiser(cfg)
+    assert net.output_shape == (None, 16, 16, 3)
+    # the U-Net's first convolution sees 4 x fewer positions with 4 x the channels
+    first = next(layer for layer in net.layers if layer.__class__.__name__ == "Conv2D")
+    assert first.input.shape[1:] == (8, 8, 12)
+
+
+def test_a_folded_generator_learns_the_class_colours(tmp_path):
+    images, rows = two_kinds(64)
+    cfg = diffusion.GenConfig(
+        image_size=16, widths=(16, 32), batch_size=16, lr=2e-3, seed=3, prediction="v", patch=2
+    )
+    gen = generator.train_generator(images, rows, cfg, tmp_path, steps=120, log=lambda *_: None)
+    neg = gen.sample(8, label=0, seed=1, diffusion_steps=10)
+    pos = gen.sample(8, label=1, seed=1, diffusion_steps=10)
+    assert pos.shape == (8, 16, 16, 3)
+    assert pos.mean() < 140 < neg.mean()
+
+
+def test_the_configuration_comes_from_a_profile_and_old_checkpoints_read_unfolded():
+    from idc_utils.chapters import profiles
+
+    p = profiles.profile_params("sample")
+    cfg = diffusion.config_from_params(p)
+    assert cfg.widths == tuple(p["gen_widths"]) and cfg.patch == p["gen_patch"]
+    assert cfg.max_signal_rate == p["gen_max_signal_rate"] and cfg.seed == p["seed"]
+    old = cfg.to_dict()
+    del old["patch"]  # a checkpoint written before folding existed
+    assert diffusion.GenConfig.from_dict(old).patch == 1
