@@ -128,9 +128,9 @@ def run_time_text(entry: dict, profile: str) -> str:
     minutes = entry["seconds"] / 60
     took = f"{minutes:.1f} min" if minutes >= 1 else f"{entry['seconds']:.0f} s"
     return (
-        f"**Run time.** This chapter ran in {took} on {entry['machine']} with the profile "
-        f"`{profile}` ({entry['finished'][:10]}); the {{doc}}`status page <../book/status>` lists "
-        "every chapter of this build."
+        f"**Run time.** This chapter ran in {took} with the profile `{profile}` "
+        f"({entry['finished'][:10]}), on a machine with {entry['machine'].replace('; ', ', ')}. "
+        "The {doc}`status page <../book/status>` lists every chapter of this build."
     )
 
 

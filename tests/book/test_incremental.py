@@ -420,3 +420,17 @@ def test_a_published_folder_named_by_a_parameter_is_a_dependency(tmp_path):
     second = dependencies.stored_results("print('study.json')", tmp_path, params)
     assert second["generator/generator.weights.h5"] != first["generator/generator.weights.h5"]
     assert second["study.json"] == first["study.json"]
+
+
+def test_the_run_time_line_reads_as_a_sentence():
+    from idc_utils.book import notebooks
+
+    entry = {
+        "seconds": 186.0,
+        "machine": "Intel(R) Xeon(R) Processor, 2 cores; no GPU",
+        "finished": "2026-12-03T03:00:00",
+    }
+    text = notebooks.run_time_text(entry, "sample")
+    assert text.startswith("**Run time.** This chapter ran in 3.1 min with the profile `sample`")
+    assert "on a machine with Intel(R) Xeon(R) Processor, 2 cores, no GPU." in text
+    assert "{doc}`status page <../book/status>`" in text

@@ -47,28 +47,20 @@ def real_validation():
     return diffusion.to_model_range(real, 16), np.r_[np.zeros(60), np.ones(60)]
 
 
-def test_a_generator_that_draws_each_class_right_meets_the_bars():
+def judgement_of_colours(colours):
+    """The study's judgement of a generator that draws each class in ``colours``, against
+    pink IDC- and purple IDC+ validation patches, with darkness as the classifier."""
     val_small, val_labels = real_validation()
-    right = study.judge_generator(
-        FakeGenerator({0: PINK, 1: PURPLE}),
-        val_small,
-        val_labels,
-        colour_features,
-        darkness,
-        0.5,
-        per_class=60,
+    return study.judge_generator(
+        FakeGenerator(colours), val_small, val_labels, colour_features, darkness, 0.5, per_class=60
     )
+
+
+def test_a_generator_that_draws_each_class_right_meets_the_bars():
+    right = judgement_of_colours({0: PINK, 1: PURPLE})
     assert right["called_pos_pos"] == 1.0 and right["called_pos_neg"] == 0.0
     assert right["kid_pos_x1000"] < study.KID_BAR_X1000 and right["meets_bars"]
-    swapped = study.judge_generator(
-        FakeGenerator({0: PURPLE, 1: PINK}),
-        val_small,
-        val_labels,
-        colour_features,
-        darkness,
-        0.5,
-        per_class=60,
-    )
+    swapped = judgement_of_colours({0: PURPLE, 1: PINK})
     assert swapped["called_pos_pos"] == 0.0 and swapped["called_pos_neg"] == 1.0
     assert swapped["kid_pos_x1000"] > 10 * right["kid_pos_x1000"]
     assert not swapped["meets_bars"]

@@ -45,7 +45,14 @@ def test_synthetic_rows_that_look_like_the_other_class_are_measured_as_harm():
     v = study.verdict()
     assert v["harm"] and not v["gain"] and "made the classifier worse" in v["sentence"]
     assert "3 seeds" in v["sentence"]
-    assert "[" in study.readable().loc["+ synthetic IDC+ images", "AUC vs none [95% CI]"]
+    readable = study.readable()
+    assert "[" in readable.loc["+ synthetic IDC+ images", "AUC vs none [95% CI]"]
+    # the validation AUCs that chose the judged method are shown beside the test results
+    shown = readable["validation AUC"]
+    judged = synthetic_gain.GAIN_LABELS[v["best"]]
+    assert float(shown[judged]) == max(
+        float(shown[m]) for m in ("+ synthetic IDC+ images", "+ synthetic images of both classes")
+    )
 
 
 def test_synthetic_rows_from_the_real_distribution_are_not_called_a_gain_or_harm_by_chance():
