@@ -49,7 +49,7 @@ class GainStudy:
             ]
         out["recall at the threshold"] = t["recall"].map("{:.3f}".format).to_numpy()
         if "val_auc" in t:  # what chose the synthetic method the verdict judges
-            out["validation AUC"] = ["" if v != v else f"{v:.3f}" for v in t["val_auc"]]
+            out["validation AUC"] = ["" if pd.isna(v) else f"{v:.3f}" for v in t["val_auc"]]
         return out
 
     def verdict(self) -> dict:

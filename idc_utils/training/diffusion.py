@@ -50,6 +50,14 @@ class GenConfig:
     def __post_init__(self):
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {PREDICTIONS}, not {self.prediction!r}")
+        # the U-Net halves the folded size once per width but the last
+        halvings = 2 ** (len(self.widths) - 1)
+        if self.patch < 1 or self.image_size % (self.patch * halvings):
+            raise ValueError(
+                f"gen_image_size {self.image_size} must divide by gen_patch x 2^(levels - 1) = "
+                f"{self.patch} x {halvings} (gen_patch {self.patch}, {len(self.widths)} "
+                "gen_widths); change one of them"
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -331,12 +331,49 @@ def test_a_folded_generator_learns_the_class_colours(tmp_path):
 
 
 def test_the_configuration_comes_from_a_profile_and_old_checkpoints_read_unfolded():
-    from idc_utils.chapters import profiles
-
-    p = profiles.profile_params("sample")
-    cfg = diffusion.config_from_params(p)
-    assert cfg.widths == tuple(p["gen_widths"]) and cfg.patch == p["gen_patch"]
-    assert cfg.max_signal_rate == p["gen_max_signal_rate"] and cfg.seed == p["seed"]
-    old = cfg.to_dict()
+    p = {
+        "gen_image_size": 24,
+        "gen_widths": [8, 16],
+        "gen_block_depth": 2,
+        "gen_patch": 2,
+        "gen_batch_size": 4,
+        "gen_prediction": "eps",
+        "gen_max_signal_rate": 0.9,
+        "gen_mixed_precision": False,
+        "seed": 11,
+    }
+    expected = diffusion.GenConfig(
+        image_size=24,
+        widths=(8, 16),
+        block_depth=2,
+        patch=2,
+        batch_size=4,
+        prediction="eps",
+        max_signal_rate=0.9,
+        mixed_precision=False,
+        seed=11,
+    )
+    assert diffusion.config_from_params(p) == expected
+    old = expected.to_dict()
     del old["patch"]  # a checkpoint written before folding existed
     assert diffusion.GenConfig.from_dict(old).patch == 1
+    with pytest.raises(ValueError, match="must divide by gen_patch"):
+        diffusion.config_from_params({**p, "gen_image_size": 26})
+
+
+@pytest.mark.slow
+def test_a_folded_generator_saves_loads_and_computes_in_float16(tmp_path):
+    import keras
+
+    images, rows = two_kinds(32)
+    cfg = diffusion.GenConfig(
+        image_size=16, widths=(16, 32), batch_size=8, patch=2, mixed_precision=True, seed=2
+    )
+    gen = generator.train_generator(images, rows, cfg, tmp_path, steps=3, log=lambda *_: None)
+    assert gen.network.output.dtype == "float32"  # the unfolded output stays float32
+    assert keras.config.dtype_policy().name == "float32"
+    again = generator.load_generator(tmp_path)  # into a newly built folded network
+    np.testing.assert_array_equal(
+        again.sample(2, label=1, seed=4, diffusion_steps=2),
+        gen.sample(2, label=1, seed=4, diffusion_steps=2),
+    )
