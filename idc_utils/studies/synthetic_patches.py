@@ -139,8 +139,10 @@ def why_sentence(
         )
     if memorised >= 0.05:
         clauses.append(
-            f"{memorised:.0%} of them sit closer to a training patch than new patients' patches "
-            "do, so some are near-copies"
+            f"{memorised:.0%} of them sit closer to a training patch than 99% of new patients' "
+            "patches do (about 1% would for patches as new as theirs), so they crowd around "
+            "training tissue and add less that is new; the closest pairs show whether any are "
+            "near-copies"
         )
     if gain:
         head = "The synthetic patches helped on these test patients."

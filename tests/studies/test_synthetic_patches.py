@@ -42,6 +42,8 @@ def test_the_why_sentence_names_only_the_measures_that_speak():
     worst = synthetic_patches.why_sentence(False, probe_auc=0.99, idc_pos_called=0.4, memorised=0.2)
     assert "AUC 0.99" in worst and "only 40%" in worst and "20% of them" in worst
     assert "One further possible reason" in worst
+    # closeness to the training set is reported as such: copies are for the pairs to show
+    assert "near-copies" in worst and "so some are near-copies" not in worst
     mixed = synthetic_patches.why_sentence(
         False, probe_auc=0.6, idc_pos_called=0.95, memorised=0.0, mixed=True
     )
