@@ -169,9 +169,12 @@ def _open_checkpoint(out_dir: Path, cfg, digest: str, steps, restart, state_of, 
 
 
 def _training_arrays(images_uint8, rows, val_rows, cfg):
-    """``(x, y, x_val, y_val)``: the training patches in the generator's range and size with
-    their labels, and up to 512 validation patches (``None`` without validation rows)."""
-    x_all = to_model_range(images_uint8[rows["i"].to_numpy()], cfg.image_size)
+    """``(x, y, x_val, y_val)``: the training patches as they are stored (uint8, 50 px; each
+    batch is reduced to the generator's range and size when it is drawn, so that the whole
+    Kaggle set's 190,000 training patches never sit in memory as float32 at once) with their
+    labels, and up to 512 validation patches in the generator's range and size (``None``
+    without validation rows)."""
+    x_all = images_uint8[rows["i"].to_numpy()]  # in the rows' order: it fixes the batches
     y_all = rows["label"].to_numpy().astype(np.int32)
     x_val = y_val = None
     if val_rows is not None and len(val_rows):
@@ -224,7 +227,8 @@ def _batch(x_all, y_all, cfg, step: int):
     share hidden for guidance), drawn from ``(cfg.seed, step)`` alone."""
     rng = np.random.default_rng([cfg.seed, step])
     idx = rng.integers(0, len(x_all), cfg.batch_size)
-    x = np.rot90(x_all[idx], k=int(rng.integers(4)), axes=(1, 2))
+    x = to_model_range(x_all[idx], cfg.image_size)  # per patch: as if reduced all at once
+    x = np.rot90(x, k=int(rng.integers(4)), axes=(1, 2))
     if rng.random() < 0.5:
         x = x[:, :, ::-1]
     noise = rng.standard_normal(x.shape).astype(np.float32)

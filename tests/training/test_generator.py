@@ -377,3 +377,21 @@ def test_a_folded_generator_saves_loads_and_computes_in_float16(tmp_path):
         again.sample(2, label=1, seed=4, diffusion_steps=2),
         gen.sample(2, label=1, seed=4, diffusion_steps=2),
     )
+
+
+def test_batches_are_reduced_when_drawn_and_equal_a_reduction_of_the_whole_set():
+    images, rows = two_kinds(40)
+    rows = rows.iloc[::-1]  # any order of rows: it is kept
+    x_all, y_all, _, _ = generator._training_arrays(images, rows, None, TINY)
+    # stored as the patches are (uint8, 50 px): the full set would not fit as float32
+    assert x_all.dtype == np.uint8 and x_all.shape == (40, 50, 50, 3)
+    whole = diffusion.to_model_range(images[rows["i"].to_numpy()], TINY.image_size)
+    for step in (0, 3):
+        x, y, _, _ = generator._batch(x_all, y_all, TINY, step)
+        rng = np.random.default_rng([TINY.seed, step])
+        idx = rng.integers(0, len(whole), TINY.batch_size)
+        expected = np.rot90(whole[idx], k=int(rng.integers(4)), axes=(1, 2))
+        if rng.random() < 0.5:
+            expected = expected[:, :, ::-1]
+        np.testing.assert_array_equal(x, expected)  # the same batch, bit for bit
+        assert x.dtype == np.float32 and x.shape == (TINY.batch_size, 16, 16, 3)
