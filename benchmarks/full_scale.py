@@ -53,6 +53,22 @@ CAPS = {
 }
 
 
+def caps_for(only=None, root: Path = ROOT) -> dict:
+    """The caps the chapters that run declare (all of them without ``only``): the runner refuses
+    a parameter no running chapter has, and ``--only 10 11`` runs no training chapter."""
+    if not only:
+        return dict(CAPS)
+    import nbformat
+
+    from idc_utils.book.notebooks import declared_parameters
+
+    declared: set[str] = set()
+    for nb_path in runner.chapter_notebooks(root):
+        if any(nb_path.stem.startswith(o) for o in only):
+            declared |= set(declared_parameters(nbformat.read(nb_path, as_version=4)))
+    return {k: v for k, v in CAPS.items() if k in declared}
+
+
 def patient_sizes(n_patients: int, total: int, rng) -> np.ndarray:
     """Patches per patient: spread like the Kaggle set's (a few dozen to a few thousand), summing to
     ``total`` exactly."""
@@ -180,14 +196,15 @@ def main(argv=None) -> int:
     os.environ["IDC_CACHE_DIR"] = str(dest / "cache")
     run_dir = dest / "run"
     t0 = time.perf_counter()
+    caps = caps_for(args.only)
     runner.run_chapters(
-        "full", str(dataset), overrides=CAPS, run_dir=run_dir, only=args.only, force=True
+        "full", str(dataset), overrides=caps, run_dir=run_dir, only=args.only, force=True
     )
     total = time.perf_counter() - t0
     chapters = json.loads((run_dir / "book.json").read_text())["chapters"]
     gflops = cpu_reference()
     print(
-        f"\nfull-scale rehearsal: {args.patches:,} patches, {args.patients} patients; caps {CAPS}"
+        f"\nfull-scale rehearsal: {args.patches:,} patches, {args.patients} patients; caps {caps}"
     )
     print(
         f"machine: {machine.machine_description()}; cpu_ref {gflops} GFLOP/s (budgets are for 80)"
@@ -209,7 +226,8 @@ def main(argv=None) -> int:
                 {
                     "patches": args.patches,
                     "patients": args.patients,
-                    "caps": CAPS,
+                    "caps": caps,
+                    "only": args.only,
                     "machine": machine.machine_description(),
                     "cpu_ref_gflops": gflops,
                     "total_seconds": total,

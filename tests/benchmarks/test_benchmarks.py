@@ -47,3 +47,13 @@ def test_full_scale_dataset_builder_keeps_labels_layout_and_the_whole_patient(tm
     assert not m.duplicated(["patient_id", "x", "y"]).any(), "one patch per grid cell"
     sizes = full_scale.patient_sizes(279, 277_524, __import__("numpy").random.default_rng(0))
     assert sizes.sum() == 277_524 and sizes.min() >= 20
+
+
+def test_full_scale_passes_only_the_caps_the_chapters_that_run_declare():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import full_scale
+
+    assert full_scale.caps_for(None) == full_scale.CAPS
+    late = full_scale.caps_for(["10", "11"])  # the generator and DICOMweb chapters alone
+    assert late == {"gen_train_steps": 20, "gen_diffusion_steps": 2}
+    assert "max_train_steps" in full_scale.caps_for(["05"])
