@@ -58,14 +58,7 @@ def caps_for(only=None, root: Path = ROOT) -> dict:
     a parameter no running chapter has, and ``--only 10 11`` runs no training chapter."""
     if not only:
         return dict(CAPS)
-    import nbformat
-
-    from idc_utils.book.notebooks import declared_parameters
-
-    declared: set[str] = set()
-    for nb_path in runner.chapter_notebooks(root):
-        if any(nb_path.stem.startswith(o) for o in only):
-            declared |= set(declared_parameters(nbformat.read(nb_path, as_version=4)))
+    declared = runner.running_parameters(runner.chapter_notebooks(root), only)
     return {k: v for k, v in CAPS.items() if k in declared}
 
 

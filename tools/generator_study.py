@@ -57,11 +57,6 @@ def cpu_reference() -> dict | None:
         return None
 
 
-def base_config(p: dict) -> diffusion.GenConfig:
-    """The profile's generator configuration, as the synthetic-patches chapter builds it."""
-    return diffusion.config_from_params(p)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,7 +108,7 @@ def main() -> int:
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"variants": {}}
     results.setdefault("cpu_ref", []).append({"at": "start", **(cpu_reference() or {})})
-    base = base_config(p)
+    base = diffusion.config_from_params(p)
     command = " ".join(["python", *map(shlex.quote, sys.argv)])
     for name in args.variants:
         cfg = study.variant_config(base, name)

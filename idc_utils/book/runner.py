@@ -240,15 +240,22 @@ def _rewritten_by(name: str, outputs: dict, chapters: dict) -> None:
                 theirs[f] = outputs[f]
 
 
-def check_overrides(overrides: dict, notebooks: list[Path], only=None) -> None:
-    """Every ``-p`` key must be a parameter of a chapter that runs; else an error naming it and
-    the valid keys, before any chapter starts."""
+def running_parameters(notebooks: list[Path], only=None) -> set[str]:
+    """The parameters declared by the chapters that run (those whose names start with one of
+    ``only``; all without it)."""
     import nbformat
 
     valid: set[str] = set()
     for nb_path in notebooks:
         if not only or any(nb_path.stem.startswith(o) for o in only):
             valid |= set(declared_parameters(nbformat.read(nb_path, as_version=4)))
+    return valid
+
+
+def check_overrides(overrides: dict, notebooks: list[Path], only=None) -> None:
+    """Every ``-p`` key must be a parameter of a chapter that runs; else an error naming it and
+    the valid keys, before any chapter starts."""
+    valid = running_parameters(notebooks, only)
     unknown = sorted(set(overrides) - valid)
     if unknown:
         raise ValueError(
