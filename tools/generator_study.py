@@ -119,6 +119,13 @@ def main() -> int:
             diffusion.GenConfig.from_dict(before["config"]).to_dict() == cfg.to_dict()
         )
         judged = before.get("judged", []) if same else []
+        # a variant that repeats another's first steps starts from its checkpoint
+        judged += study.start_from_source(
+            name,
+            cfg,
+            run_dir / "generator_study",
+            {n: v.get("judged", []) for n, v in results["variants"].items()},
+        )
 
         def on_checkpoint(gen, judged=judged, val_small=val_small, name=name):
             if gen.steps % args.every and gen.steps != steps:

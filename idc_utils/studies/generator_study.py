@@ -15,6 +15,8 @@ and teaching software, not a medical device.
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +34,7 @@ CALLED_NEG_MAX = 0.15  # share of synthetic IDC- called IDC+
 
 #: variant name -> (what it changes, GenConfig overrides on the profile's configuration); each
 #: override is a profile parameter (gen_prediction, gen_max_signal_rate, gen_widths,
-#: gen_block_depth, gen_patch), so that the profile can name the chosen variant
+#: gen_block_depth, gen_patch, gen_anneal_*), so that the profile can name the chosen variant
 VARIANTS = {
     "eps": (
         "the Keras example's parameterisation: the network estimates the noise",
@@ -60,7 +62,24 @@ VARIANTS = {
         "widths (64, 128, 192) costs no more per step",
         {"prediction": "v", "max_signal_rate": 0.999, "patch": 2, "widths": (64, 128, 192)},
     ),
+    "v_fold_anneal": (
+        "v_fold for 12,000 steps, then 6,000 more with the learning rate falling to 0 along a "
+        "half cosine and a weight average of longer memory (decay 0.999, not 0.99)",
+        {
+            "prediction": "v",
+            "max_signal_rate": 0.999,
+            "patch": 2,
+            "widths": (64, 128, 192),
+            "anneal_from": 12000,
+            "anneal_steps": 6000,
+            "anneal_ema": 0.999,
+        },
+    ),
 }
+
+#: variant -> the variant whose first steps it repeats (it only anneals after them): the study
+#: starts it from that variant's checkpoint, which gives the weights training anew would
+STARTS_FROM = {"v_fold_anneal": "v_fold"}
 
 
 def variant_config(base: diffusion.GenConfig, name: str) -> diffusion.GenConfig:
@@ -68,6 +87,27 @@ def variant_config(base: diffusion.GenConfig, name: str) -> diffusion.GenConfig:
     if name not in VARIANTS:
         raise ValueError(f"unknown generator variant {name!r}; known: {sorted(VARIANTS)}")
     return replace(base, **VARIANTS[name][1])
+
+
+def start_from_source(name: str, cfg: diffusion.GenConfig, study_dir, judged: dict) -> list:
+    """Start variant ``name`` (configuration ``cfg``) from its source's checkpoint
+    (:data:`STARTS_FROM`) when it has none of its own and the source's trains alike up to its
+    step: copy the source's folder into ``study_dir / name`` and return the source's judgements
+    up to that step (``judged``: variant -> judgements), which judged the same weights. Returns
+    ``[]`` when it starts from nothing (or from its own checkpoint)."""
+    source = STARTS_FROM.get(name)
+    study_dir = Path(study_dir)
+    if source is None or (study_dir / name / "generator.json").exists():
+        return []
+    state_path = study_dir / source / "generator.json"
+    if not state_path.exists():
+        return []
+    state = json.loads(state_path.read_text())
+    before = diffusion.GenConfig.from_dict(state["config"])
+    if not diffusion.trains_alike(before, cfg, state["steps"]):
+        return []
+    shutil.copytree(study_dir / source, study_dir / name)
+    return [dict(r) for r in judged.get(source, []) if r["step"] <= state["steps"]]
 
 
 def judge_generator(

@@ -17,7 +17,7 @@ device.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,12 @@ class GenConfig:
     embedding_dims: int = 32
     batch_size: int = 32
     lr: float = 1e-3
-    ema: float = 0.99
+    ema: float = 0.99  # each step the average keeps this share of itself
+    # annealing: from step anneal_from on, the learning rate falls to 0 along a half cosine
+    # over anneal_steps steps (0: never) and the average keeps anneal_ema (a longer memory)
+    anneal_from: int = 0
+    anneal_steps: int = 0
+    anneal_ema: float = 0.999
     uncond_share: float = 0.1  # share of training patches shown without their class (guidance)
     prediction: str = "eps"  # what the network outputs: "eps" (the noise) or "v" (velocity)
     max_signal_rate: float = MAX_SIGNAL_RATE  # the signal rate at t = 0: how clean it gets
@@ -59,6 +64,12 @@ class GenConfig:
                 "gen_widths); change one of them"
             )
 
+        if self.anneal_from < 0 or self.anneal_steps < 0 or not 0 < self.anneal_ema < 1:
+            raise ValueError(
+                "gen_anneal_from and gen_anneal_steps must be >= 0 and gen_anneal_ema in (0, 1); "
+                f"got {self.anneal_from}, {self.anneal_steps}, {self.anneal_ema}"
+            )
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths)
@@ -71,7 +82,35 @@ class GenConfig:
         d.setdefault("prediction", "eps")  # checkpoints made before v-prediction existed
         d.setdefault("max_signal_rate", MAX_SIGNAL_RATE)  # and before the schedule was a setting
         d.setdefault("patch", 1)  # and before pixels could be folded into channels
-        return cls(**d)
+        return cls(**d)  # (and before annealing: the defaults, no annealing)
+
+
+def schedule_at(cfg: GenConfig, step: int) -> tuple[float, float]:
+    """The learning rate and the moving average's decay of step ``step`` (counted from 0):
+    ``cfg.lr`` and ``cfg.ema`` until annealing begins, then a learning rate that falls along a
+    half cosine to 0 at step ``anneal_from + anneal_steps`` (and stays there) with the decay
+    ``anneal_ema``. A smaller step and a longer average settle the weights that the constant
+    rate keeps shaking."""
+    if not cfg.anneal_steps or step < cfg.anneal_from:
+        return cfg.lr, cfg.ema
+    done = min(1.0, (step - cfg.anneal_from) / cfg.anneal_steps)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done)), cfg.anneal_ema
+
+
+def trains_alike(a: GenConfig, b: GenConfig, steps: int) -> bool:
+    """Whether configurations ``a`` and ``b`` make the same first ``steps`` steps: equal, or
+    equal but for annealing that neither begins before step ``steps`` (a checkpoint of ``steps``
+    steps of one then continues as the other)."""
+    if a == b:
+        return True
+
+    def plain(c):
+        return replace(c, anneal_from=0, anneal_steps=0, anneal_ema=GenConfig.anneal_ema)
+
+    def late(c):
+        return not c.anneal_steps or c.anneal_from >= steps
+
+    return plain(a) == plain(b) and late(a) and late(b)
 
 
 def _sinusoidal(x, dims: int):
@@ -460,7 +499,8 @@ def config_from_params(p) -> GenConfig:
     """The generator's configuration from a profile's parameters (a dict, or a chapter's
     parameters with ``as_dict()``): ``gen_image_size``, ``gen_widths``, ``gen_block_depth``,
     ``gen_patch``, ``gen_batch_size``, ``gen_prediction``, ``gen_max_signal_rate``,
-    ``gen_mixed_precision`` and ``seed``. The chapter and ``tools/generator_study.py`` both
+    ``gen_anneal_from``, ``gen_anneal_steps``, ``gen_anneal_ema``, ``gen_mixed_precision`` and
+    ``seed``. The chapter and ``tools/generator_study.py`` both
     build it here, so that a published generator fits the chapter that loads it."""
     p = p.as_dict() if hasattr(p, "as_dict") else p
     return GenConfig(
@@ -471,6 +511,9 @@ def config_from_params(p) -> GenConfig:
         batch_size=p["gen_batch_size"],
         prediction=p["gen_prediction"],
         max_signal_rate=p["gen_max_signal_rate"],
+        anneal_from=p["gen_anneal_from"],
+        anneal_steps=p["gen_anneal_steps"],
+        anneal_ema=p["gen_anneal_ema"],
         mixed_precision=resolve_mixed_precision(p["gen_mixed_precision"]),
         seed=p["seed"],
     )

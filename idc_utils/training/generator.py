@@ -19,8 +19,10 @@ from idc_utils.training.diffusion import (
     Generator,
     build_network,
     build_pair,
+    schedule_at,
     to_model_range,
     training_target,
+    trains_alike,
     validation_loss,
 )
 
@@ -111,7 +113,16 @@ def train_generator(
 
     train_step = _train_step_fn(network, ema, cfg, optimizer)
     _run_steps(
-        train_step, ema, cfg, data, progress, out_dir, steps, eval_every, save, checkpoint_every
+        train_step,
+        (ema, optimizer),
+        cfg,
+        data,
+        progress,
+        out_dir,
+        steps,
+        eval_every,
+        save,
+        checkpoint_every,
     )
     save()
     log(f"[generator] {progress['steps']} steps of {steps} in {progress['seconds']:.0f} s")
@@ -119,8 +130,9 @@ def train_generator(
 
 
 def _open_checkpoint(out_dir: Path, cfg, digest: str, steps, restart, state_of, log) -> dict:
-    """Resume from the checkpoint in ``out_dir`` when it holds the same configuration and
-    training rows: load its weights and return its progress (steps, history, seconds, best).
+    """Resume from the checkpoint in ``out_dir`` when it holds the same training rows and a
+    configuration that trains alike up to its step (the same, or one that anneals later): load
+    its weights and return its progress (steps, history, seconds, best).
     Another checkpoint is deleted (``restart``) or an error; with ``$IDC_FORCE_TRAIN`` set, every
     checkpoint is deleted, whatever ``restart`` says."""
     import os
@@ -139,7 +151,7 @@ def _open_checkpoint(out_dir: Path, cfg, digest: str, steps, restart, state_of, 
     # checkpoints written before the rename called the digest "data_fingerprint"
     saved = state.get("training_rows_digest", state.get("data_fingerprint"))
     # read through GenConfig: a setting added since fills in the value it had before
-    same_config = GenConfig.from_dict(state["config"]).to_dict() == cfg.to_dict()
+    same_config = trains_alike(GenConfig.from_dict(state["config"]), cfg, state["steps"])
     if not same_config or saved != digest or state["steps"] > steps:
         if not restart:
             raise ValueError(
@@ -198,13 +210,14 @@ def _optimizer(cfg, network):
 def _train_step_fn(network, ema, cfg, optimizer):
     """One compiled denoising step: noise the batch to random diffusion times, predict the
     noise (or the velocity, ``cfg.prediction``), descend on the mean absolute error, move the
-    average weights towards the new ones."""
+    average weights towards the new ones (keeping the share ``keep`` of the average and taking
+    ``take`` = 1 - ``keep`` of the new weights)."""
     import tensorflow as tf
 
     start, end = math.acos(cfg.max_signal_rate), math.acos(MIN_SIGNAL_RATE)
 
     @tf.function
-    def train_step(x, y, noise, t):
+    def train_step(x, y, noise, t, keep, take):
         angles = start + t * (end - start)
         signal, noise_rate = tf.cos(angles), tf.sin(angles)
         noisy = signal * x + noise_rate * noise
@@ -216,7 +229,7 @@ def _train_step_fn(network, ema, cfg, optimizer):
         grads = tape.gradient(scaled, network.trainable_weights)
         optimizer.apply_gradients(zip(grads, network.trainable_weights))
         for w, e in zip(network.weights, ema.weights):
-            e.assign(cfg.ema * e + (1 - cfg.ema) * w)
+            e.assign(keep * e + take * w)
         return loss
 
     return train_step
@@ -237,10 +250,11 @@ def _batch(x_all, y_all, cfg, step: int):
     return np.ascontiguousarray(x), y.astype(np.int32), noise, t
 
 
-def _run_steps(train_step, ema, cfg, data, progress, out_dir, steps, eval_every, save, every):
-    """Train until ``steps`` steps, recording the mean loss every 25 steps and, every
-    ``eval_every`` steps, the validation error (keeping the best weights); ``save()`` every
-    ``every`` steps."""
+def _run_steps(train_step, state_of, cfg, data, progress, out_dir, steps, eval_every, save, every):
+    """Train until ``steps`` steps, each at its learning rate and average's decay
+    (:func:`schedule_at`), recording the mean loss every 25 steps and, every ``eval_every``
+    steps, the validation error (keeping the best weights); ``save()`` every ``every`` steps."""
+    ema, optimizer = state_of
     x_all, y_all, x_val, y_val = data
     best_path = _state_paths(out_dir)[3]
     best = progress["best"]
@@ -256,7 +270,13 @@ def _run_steps(train_step, ema, cfg, data, progress, out_dir, steps, eval_every,
 
     t0, losses = time.perf_counter(), []
     while progress["steps"] < steps:
-        losses.append(float(train_step(*_batch(x_all, y_all, cfg, progress["steps"]))))
+        lr, decay = schedule_at(cfg, progress["steps"])
+        if cfg.anneal_steps:  # else the rate the optimizer was made with, untouched
+            optimizer.learning_rate.assign(lr)
+        # 1 - decay in double precision, then float32: as a constant decay was always applied
+        keep, take = np.float32(decay), np.float32(1 - decay)
+        batch = _batch(x_all, y_all, cfg, progress["steps"])
+        losses.append(float(train_step(*batch, keep, take)))
         progress["steps"] += 1
         if progress["steps"] % 25 == 0:
             entry = {"step": progress["steps"], "loss": float(np.mean(losses))}

@@ -130,6 +130,34 @@ def test_variants_change_only_what_they_say():
         study.variant_config(base, "bigger")
 
 
+def test_a_variant_that_anneals_later_starts_from_its_sources_checkpoint(tmp_path):
+    import json
+    import shutil
+
+    base = diffusion.GenConfig(image_size=16, widths=(16, 32), seed=2)
+    source = study.variant_config(base, study.STARTS_FROM["v_fold_anneal"])
+    annealed = study.variant_config(base, "v_fold_anneal")
+    assert annealed.anneal_steps > 0 and annealed.anneal_from > 0
+    folder = tmp_path / "v_fold"
+    folder.mkdir()
+    state = {"config": source.to_dict(), "steps": annealed.anneal_from}
+    (folder / "generator.json").write_text(json.dumps(state))
+    (folder / "ema.weights.h5").write_bytes(b"weights")
+    judged = {"v_fold": [{"step": 1000}, {"step": annealed.anneal_from}, {"step": 10**6}]}
+    rows = study.start_from_source("v_fold_anneal", annealed, tmp_path, judged)
+    assert [r["step"] for r in rows] == [1000, annealed.anneal_from]  # the same weights
+    assert (tmp_path / "v_fold_anneal" / "ema.weights.h5").read_bytes() == b"weights"
+    # once it has its own checkpoint, nothing is copied again
+    assert study.start_from_source("v_fold_anneal", annealed, tmp_path, judged) == []
+    # a source past the step where annealing begins trained otherwise: start from nothing
+    state["steps"] = annealed.anneal_from + 1
+    (folder / "generator.json").write_text(json.dumps(state))
+    shutil.rmtree(tmp_path / "v_fold_anneal")
+    assert study.start_from_source("v_fold_anneal", annealed, tmp_path, judged) == []
+    assert not (tmp_path / "v_fold_anneal").exists()
+    assert study.start_from_source("v_fold", source, tmp_path, judged) == []  # no source
+
+
 def two_classes(n=32):
     images = np.concatenate([patches_of(PINK, n // 2, 3, 50), patches_of(PURPLE, n // 2, 4, 50)])
     rows = pd.DataFrame(

@@ -4,6 +4,7 @@ training patients only."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -276,6 +277,52 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert resumed.steps == 8
 
 
+def test_annealing_lowers_the_rate_along_a_half_cosine_and_lengthens_the_average():
+    cfg = diffusion.GenConfig(lr=1e-3, ema=0.99, anneal_from=100, anneal_steps=50)
+    assert diffusion.schedule_at(cfg, 0) == diffusion.schedule_at(cfg, 99) == (1e-3, 0.99)
+    assert diffusion.schedule_at(cfg, 100) == (1e-3, 0.999)
+    assert diffusion.schedule_at(cfg, 125)[0] == pytest.approx(5e-4)
+    assert diffusion.schedule_at(cfg, 150) == diffusion.schedule_at(cfg, 900) == (0.0, 0.999)
+    rates = [diffusion.schedule_at(cfg, k)[0] for k in range(100, 151)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    # without annealing steps, the constant rate and decay throughout
+    plain = diffusion.GenConfig(lr=1e-3, ema=0.99, anneal_from=100)
+    assert diffusion.schedule_at(plain, 10**6) == (1e-3, 0.99)
+    with pytest.raises(ValueError, match="gen_anneal_ema"):
+        diffusion.GenConfig(anneal_ema=1.0)
+
+
+def test_a_checkpoint_continues_into_a_configuration_that_only_anneals_after_it():
+    plain = diffusion.GenConfig(image_size=16, widths=(16, 32))
+    later = diffusion.GenConfig(image_size=16, widths=(16, 32), anneal_from=10, anneal_steps=5)
+    assert diffusion.trains_alike(plain, later, 10) and diffusion.trains_alike(later, later, 12)
+    assert not diffusion.trains_alike(plain, later, 11)  # step 10 annealed in one only
+    wider = diffusion.GenConfig(image_size=16, widths=(32, 64), anneal_from=10, anneal_steps=5)
+    assert not diffusion.trains_alike(plain, wider, 5)
+
+
+def test_an_annealed_run_continued_from_a_plain_checkpoint_ends_as_one_annealed_throughout(
+    tmp_path,
+):
+    images, rows = two_kinds(32)
+    quiet = lambda *_: None
+    annealed = replace(TINY, anneal_from=5, anneal_steps=4, anneal_ema=0.9)
+    whole = generator.train_generator(images, rows, annealed, tmp_path / "a", steps=9, log=quiet)
+    generator.train_generator(images, rows, TINY, tmp_path / "b", steps=5, log=quiet)
+    resumed = generator.train_generator(images, rows, annealed, tmp_path / "b", steps=9, log=quiet)
+    for a, b in zip(whole.network.get_weights(), resumed.network.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # annealing changed the run: the same steps without it end elsewhere
+    plain = generator.train_generator(images, rows, TINY, tmp_path / "c", steps=9, log=quiet)
+    assert any(
+        not np.allclose(a, b, rtol=1e-4, atol=1e-6)
+        for a, b in zip(whole.network.get_weights(), plain.network.get_weights())
+    )
+    # and an annealed checkpoint does not continue as a plain run (it trained otherwise)
+    with pytest.raises(ValueError, match="another configuration"):
+        generator.train_generator(images, rows, TINY, tmp_path / "a", steps=12, log=quiet)
+
+
 def test_a_published_generator_loads_only_for_its_configuration_steps_and_patches(tmp_path):
     images, rows = two_kinds(32)
     rows = rows.assign(path=[f"p{k // 8}/{k % 2}/patch_{k}.png" for k in range(len(rows))])
@@ -339,6 +386,9 @@ def test_the_configuration_comes_from_a_profile_and_old_checkpoints_read_unfolde
         "gen_batch_size": 4,
         "gen_prediction": "eps",
         "gen_max_signal_rate": 0.9,
+        "gen_anneal_from": 40,
+        "gen_anneal_steps": 20,
+        "gen_anneal_ema": 0.95,
         "gen_mixed_precision": False,
         "seed": 11,
     }
@@ -350,13 +400,19 @@ def test_the_configuration_comes_from_a_profile_and_old_checkpoints_read_unfolde
         batch_size=4,
         prediction="eps",
         max_signal_rate=0.9,
+        anneal_from=40,
+        anneal_steps=20,
+        anneal_ema=0.95,
         mixed_precision=False,
         seed=11,
     )
     assert diffusion.config_from_params(p) == expected
     old = expected.to_dict()
     del old["patch"]  # a checkpoint written before folding existed
+    for key in ("anneal_from", "anneal_steps", "anneal_ema"):  # or annealing
+        del old[key]
     assert diffusion.GenConfig.from_dict(old).patch == 1
+    assert diffusion.GenConfig.from_dict(old).anneal_steps == 0
     with pytest.raises(ValueError, match="must divide by gen_patch"):
         diffusion.config_from_params({**p, "gen_image_size": 26})
 
