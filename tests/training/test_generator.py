@@ -323,6 +323,24 @@ def test_an_annealed_run_continued_from_a_plain_checkpoint_ends_as_one_annealed_
         generator.train_generator(images, rows, TINY, tmp_path / "a", steps=12, log=quiet)
 
 
+def test_larger_patches_are_sampled_in_smaller_batches_with_the_same_result(monkeypatch):
+    cfg = diffusion.GenConfig(image_size=48, widths=(8, 16), prediction="v")
+    gen = diffusion.Generator(cfg, diffusion.build_network(cfg), 0, pd.DataFrame(), "-", 0.0)
+    batches = []
+    ddim = diffusion.ddim_sample
+
+    def counting(denoise, noisy, *args, **kw):
+        batches.append(len(noisy))
+        return ddim(denoise, noisy, *args, **kw)
+
+    monkeypatch.setattr(diffusion, "ddim_sample", counting)
+    default = gen.sample(230, label=1, seed=5, diffusion_steps=2)
+    assert batches == [113, 113, 4]  # the pixels of 256 patches of 32 px per batch
+    whole = diffusion.sample(gen, 230, 1, 5, diffusion_steps=2, batch_size=230)
+    assert batches[-1] == 230
+    assert np.abs(default.astype(int) - whole).max() <= 1  # float noise between batch sizes
+
+
 def test_a_published_generator_loads_only_for_its_configuration_steps_and_patches(tmp_path):
     images, rows = two_kinds(32)
     rows = rows.assign(path=[f"p{k // 8}/{k % 2}/patch_{k}.png" for k in range(len(rows))])
