@@ -64,8 +64,11 @@ def plot_sampling_trace(traces: dict, size: float = 1.3):
     return fig
 
 
-def plot_generator_history(history: pd.DataFrame, best_step: int | None = None):
-    """The generator's denoising error on training batches and on validation patients."""
+def plot_generator_history(
+    history: pd.DataFrame, best_step: int | None = None, anneal_from: int | None = None
+):
+    """The generator's denoising error on training batches and on validation patients; the
+    step kept for sampling and the one where annealing begins, when given."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.4))
@@ -80,6 +83,8 @@ def plot_generator_history(history: pd.DataFrame, best_step: int | None = None):
         ax.plot(v["step"], v["val_loss"], "s-", label="validation patients: |noise - estimate|")
     if best_step:
         ax.axvline(best_step, color="grey", ls=":", label=f"kept: step {best_step}")
+    if anneal_from:
+        ax.axvline(anneal_from, color="black", ls="--", label=f"annealing from step {anneal_from}")
     ax.set_xlabel("training step")
     ax.set_ylabel("mean absolute error")
     ax.set_title("Training the generator")

@@ -297,6 +297,26 @@ def study_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("variant")
 
 
+def schedule_sentence(cfg: diffusion.GenConfig) -> str:
+    """How the learning rate and the weight average change along training, in words
+    (Markdown), from ``cfg`` (:func:`idc_utils.training.diffusion.schedule_at`)."""
+    if not cfg.anneal_steps:
+        return (
+            f"The learning rate stays at {cfg.lr:g} and the average's decay at {cfg.ema:g} "
+            "for every step."
+        )
+    memory, later = round(1 / (1 - cfg.ema)), round(1 / (1 - cfg.anneal_ema))
+    return (
+        f"The learning rate is {cfg.lr:g} for the first {cfg.anneal_from:,} steps. Then it is "
+        f"**annealed**: over the next {cfg.anneal_steps:,} steps it falls to 0 along half a "
+        f"cosine, and the average keeps {cfg.anneal_ema:g} of itself at each step instead of "
+        f"{cfg.ema:g}, so that it remembers about {later:,} steps instead of {memory:,}. A "
+        "constant rate keeps the weights moving around a good solution; smaller steps and a "
+        "longer average settle them. The dashed line in the figure marks where annealing "
+        "begins."
+    )
+
+
 def origin_sentence(gen: diffusion.Generator, source: str) -> str:
     """Where the chapter's generator came from, in words (Markdown), from
     :func:`committed_or_trained`'s ``source``."""

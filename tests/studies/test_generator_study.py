@@ -158,6 +158,28 @@ def test_a_variant_that_anneals_later_starts_from_its_sources_checkpoint(tmp_pat
     assert study.start_from_source("v_fold", source, tmp_path, judged) == []  # no source
 
 
+def test_the_schedule_is_told_as_the_configuration_sets_it():
+    from dataclasses import replace
+
+    plain = diffusion.GenConfig(lr=1e-3, ema=0.99)
+    assert "stays at 0.001" in study.schedule_sentence(plain)
+    annealed = replace(plain, anneal_from=12000, anneal_steps=6000, anneal_ema=0.999)
+    text = study.schedule_sentence(annealed)
+    assert "first 12,000 steps" in text and "next 6,000 steps" in text
+    assert "about 1,000 steps instead of 100" in text
+
+
+def test_the_training_curve_marks_the_kept_step_and_where_annealing_begins():
+    from idc_utils.chapters import synthetic_figures
+
+    history = pd.DataFrame({"step": [25, 50, 75], "loss": [0.3, 0.2, 0.1]})
+    fig = synthetic_figures.plot_generator_history(history, best_step=75, anneal_from=50)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "kept: step 75" in labels and "annealing from step 50" in labels
+    plain = synthetic_figures.plot_generator_history(history, best_step=75)
+    assert not any("annealing" in x for x in plain.axes[0].get_legend_handles_labels()[1])
+
+
 def two_classes(n=32):
     images = np.concatenate([patches_of(PINK, n // 2, 3, 50), patches_of(PURPLE, n // 2, 4, 50)])
     rows = pd.DataFrame(
