@@ -47,8 +47,9 @@ def plot_sampling_trace(traces: dict, size: float = 1.3):
 
     steps = max(len(t) for t in traces.values())
     rows = [(c, which) for c in sorted(traces) for which in (1, 2)]
-    fig, axes = plt.subplots(len(rows), steps, figsize=(steps * size, len(rows) * size * 1.15))
-    axes = np.atleast_2d(axes)
+    fig, axes = plt.subplots(
+        len(rows), steps, figsize=(steps * size, len(rows) * size * 1.15), squeeze=False
+    )
     for r, (c, which) in enumerate(rows):
         for j, ax in enumerate(axes[r]):
             ax.set_xticks([])

@@ -180,6 +180,17 @@ def test_the_training_curve_marks_the_kept_step_and_where_annealing_begins():
     assert not any("annealing" in x for x in plain.axes[0].get_legend_handles_labels()[1])
 
 
+def test_the_sampling_trace_figure_has_a_row_per_class_and_reading_even_for_one_step():
+    from idc_utils.chapters import synthetic_figures
+
+    patch = np.zeros((8, 8, 3), np.uint8)
+    for steps in (1, 3):
+        traces = {c: [(1.0 - k / steps, patch, patch) for k in range(steps)] for c in (0, 1)}
+        fig = synthetic_figures.plot_sampling_trace(traces)
+        assert len(fig.axes) == 4 * steps
+        assert sum(ax.get_ylabel() != "" for ax in fig.axes) == 4
+
+
 def two_classes(n=32):
     images = np.concatenate([patches_of(PINK, n // 2, 3, 50), patches_of(PURPLE, n // 2, 4, 50)])
     rows = pd.DataFrame(
