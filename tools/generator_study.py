@@ -193,14 +193,18 @@ def main() -> int:
                 row.update(diffusion_steps=diffusion_steps, guidance=guidance)
                 rows.append(row)
                 print(f"[sampling] {row}", flush=True)
-        best = study.choose_sampling(rows)
         results["sampling"] = {
             "variant": chosen,
             "step": gen.best_step,
             "rows": rows,
-            "chosen": best,
             "command": command,
         }
+    # chosen again from the stored rows every time: the rule may have changed since they were
+    # judged (the chapter's budget caps the steps)
+    results["sampling"].update(
+        chosen=study.choose_sampling(results["sampling"]["rows"], study.MAX_SAMPLER_STEPS),
+        max_steps=study.MAX_SAMPLER_STEPS,
+    )
     print(f"sampler chosen on validation patients: {results['sampling']['chosen']}")
     if "blurred_tissue" not in results:
         train_rows = parts["train"]

@@ -206,12 +206,24 @@ def choose_variant(results: dict) -> str:
     return min(results, key=lambda name: _rank(results[name][-1]))
 
 
-def choose_sampling(rows: list[dict]) -> dict:
+#: The most DDIM steps per patch the sample book's chapter affords. Its budget is 8 minutes at
+#: ``cpu_ref`` 80. On 2026-12-03, beside a benchmark (``cpu_ref`` 73-86), the chapter took 525 s
+#: of cells with 20 steps: 332 s drawing patches (16.6 s per step) and 193 s for the rest, so
+#: 480 s leave room for 17 steps. A setting of more steps is tried and shown, but not chosen.
+MAX_SAMPLER_STEPS = 17
+
+
+def choose_sampling(rows: list[dict], max_steps: int | None = None) -> dict:
     """The sampler's settings (``diffusion_steps``, ``guidance``) of the row to use, by the rule
-    of :func:`choose_variant`: the most bars met, then the lower worst-class KID."""
-    if not rows:
-        raise ValueError("no sampler setting was judged")
-    best = min(rows, key=_rank)
+    of :func:`choose_variant`: the most bars met, then the lower worst-class KID; among the
+    rows of at most ``max_steps`` steps, when given (what the chapter's budget affords)."""
+    affordable = [r for r in rows if max_steps is None or r["diffusion_steps"] <= max_steps]
+    if not affordable:
+        raise ValueError(
+            f"no sampler setting was judged with at most {max_steps} steps; "
+            "add one to --sweep-steps"
+        )
+    best = min(affordable, key=_rank)
     return {"diffusion_steps": int(best["diffusion_steps"]), "guidance": float(best["guidance"])}
 
 
@@ -256,10 +268,13 @@ def committed_or_trained(
 
 
 def sampling_table(results: dict) -> pd.DataFrame:
-    """The sampler settings tried on the chosen generator, one row each, the chosen marked."""
+    """The sampler settings tried on the chosen generator, one row each, the chosen marked, and
+    whether the chapter's budget affords each (``max_steps``, when the study had one)."""
     sampling = results["sampling"]
     table = pd.DataFrame(sampling["rows"])
     chosen = sampling["chosen"]
+    if sampling.get("max_steps"):
+        table["within budget"] = table["diffusion_steps"] <= sampling["max_steps"]
     table["chosen"] = (table["diffusion_steps"] == chosen["diffusion_steps"]) & (
         table["guidance"] == chosen["guidance"]
     )

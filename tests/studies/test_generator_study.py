@@ -119,6 +119,13 @@ def test_the_sampler_setting_is_chosen_by_the_same_rule():
         {"sampling": {"rows": rows, "chosen": study.choose_sampling(rows)}}
     )
     assert table["chosen"].sum() == 1 and table.loc[(20, 1.0), "chosen"]
+    # the chapter's budget caps the steps: the best affordable setting wins
+    assert study.choose_sampling(rows, max_steps=12) == {"diffusion_steps": 8, "guidance": 2.0}
+    capped = {"rows": rows, "chosen": study.choose_sampling(rows, 12), "max_steps": 12}
+    table = study.sampling_table({"sampling": capped})
+    assert table.loc[(8, 2.0), "chosen"] and not table.loc[(20, 1.0), "within budget"]
+    with pytest.raises(ValueError, match="at most 4 steps"):
+        study.choose_sampling(rows, max_steps=4)
 
 
 def test_variants_change_only_what_they_say():
