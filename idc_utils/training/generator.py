@@ -180,13 +180,36 @@ def _open_checkpoint(out_dir: Path, cfg, digest: str, steps, restart, state_of, 
     }
 
 
+class _RowPatches:
+    """The patches of ``order`` (indices into ``images``), in that order, read only when a
+    batch asks for them: no copy is made, so the Kaggle set's 190,000 training patches stay in
+    their memory map (or array) instead of taking another 1.3 GB."""
+
+    def __init__(self, images: np.ndarray, order: np.ndarray):
+        self.images, self.order = images, np.asarray(order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self.order), *self.images.shape[1:])
+
+    @property
+    def dtype(self):
+        return self.images.dtype
+
+    def __getitem__(self, idx) -> np.ndarray:
+        return np.asarray(self.images[self.order[idx]])
+
+
 def _training_arrays(images_uint8, rows, val_rows, cfg):
-    """``(x, y, x_val, y_val)``: the training patches as they are stored (uint8, 50 px; each
-    batch is reduced to the generator's range and size when it is drawn, so that the whole
-    Kaggle set's 190,000 training patches never sit in memory as float32 at once) with their
-    labels, and up to 512 validation patches in the generator's range and size (``None``
+    """``(x, y, x_val, y_val)``: the training patches as they are stored (uint8, 50 px, read
+    when a batch is drawn and reduced to the generator's range and size then, so that the
+    whole Kaggle set's 190,000 training patches are never copied, nor held as float32) with
+    their labels, and up to 512 validation patches in the generator's range and size (``None``
     without validation rows)."""
-    x_all = images_uint8[rows["i"].to_numpy()]  # in the rows' order: it fixes the batches
+    x_all = _RowPatches(images_uint8, rows["i"].to_numpy())  # the rows' order fixes the batches
     y_all = rows["label"].to_numpy().astype(np.int32)
     x_val = y_val = None
     if val_rows is not None and len(val_rows):
