@@ -32,6 +32,10 @@ KID_BAR_X1000 = 150.0
 CALLED_POS_MIN = 0.60  # share of synthetic IDC+ called IDC+
 CALLED_NEG_MAX = 0.15  # share of synthetic IDC- called IDC+
 
+#: The sampler every variant is judged with along its training (the profile's until 2026-12-03),
+#: so that its curve compares steps, not samplers; the sweep then chooses the chapter's.
+JUDGING_SAMPLER = {"diffusion_steps": 8, "guidance": 2.0}
+
 #: variant name -> (what it changes, GenConfig overrides on the profile's configuration); each
 #: override is a profile parameter (gen_prediction, gen_max_signal_rate, gen_widths,
 #: gen_block_depth, gen_patch, gen_anneal_*), so that the profile can name the chosen variant

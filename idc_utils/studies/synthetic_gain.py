@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from idc_utils.studies.imbalance import resample, score_head
+from idc_utils.studies.imbalance import patient_subsample, resample, score_head
 
 GAIN_METHODS = ("none", "class_weight", "smote", "synthetic_minority", "synthetic_both")
 
@@ -138,6 +138,7 @@ def compare_with_synthetic(
     target_recall: float = 0.93,
     n_boot: int = 1000,
     boot_seed: int = 0,
+    max_train: int | None = None,
 ) -> GainStudy:
     """Chapter 4's controlled comparison with synthetic *images* added: the same head on the
     same training embeddings, threshold on validation patients, scored on test patients.
@@ -147,8 +148,17 @@ def compare_with_synthetic(
     ``synthetic_both`` all of them; ``smote`` uses the seed for its draws. The test patients'
     bootstrap resamples are the same for every method and seed, so each difference to 'none' is
     paired; a method's resample value is its mean over the seeds, so the interval holds the
-    patients' noise and the seeds' together."""
+    patients' noise and the seeds' together.
+
+    ``max_train``: at most this many real training rows, of whole patients drawn with
+    ``boot_seed`` (chapter 4's ``balance_max_train``: SMOTE's neighbour search on the whole
+    Kaggle set's 190,000 training rows takes hours and more memory than a laptop has); None:
+    all of them."""
     from idc_utils.evaluation import bootstrap, metrics
+
+    keep = patient_subsample(patients["train"], max_train, boot_seed)
+    emb = {**emb, "train": np.asarray(emb["train"])[keep]}
+    labels = {**labels, "train": np.asarray(labels["train"])[keep]}
 
     seeds = list(synthetic)
     if not seeds:
@@ -176,6 +186,7 @@ def compare_with_synthetic(
                     "method": method,
                     "seed": seed,
                     "synthetic": n_syn,
+                    "real_train_rows": len(keep),
                     "threshold": thr,
                     "val_auc": val_auc,
                     **{k: point[k] for k in ("auc", "recall", "precision")},

@@ -55,5 +55,5 @@ def test_full_scale_passes_only_the_caps_the_chapters_that_run_declare():
 
     assert full_scale.caps_for(None) == full_scale.CAPS
     late = full_scale.caps_for(["10", "11"])  # the generator and DICOMweb chapters alone
-    assert late == {"gen_train_steps": 20, "gen_diffusion_steps": 1}
+    assert late == {"gen_train_steps": 20, "gen_diffusion_steps": 1, "gen_per_class": 1000}
     assert "max_train_steps" in full_scale.caps_for(["05"])

@@ -258,6 +258,10 @@ def test_the_sample_profile_loads_the_generator_the_study_chose_and_published():
         "guidance": p["gen_guidance"],
     }
     assert {r["size"] for r in results["blurred_tissue"]} == {24, 16, 12}  # the chapter quotes 16
+    # the chosen variant's curve was judged with one sampler throughout (rows say which)
+    for row in results["variants"][results["chosen"]]["judged"]:
+        sampler = {k: row.get(k, v) for k, v in study.JUDGING_SAMPLER.items()}
+        assert sampler == study.JUDGING_SAMPLER, row["step"]
     assert "tools/generator_study.py" in state["command"]
     assert state["command"] == results["variants"][results["chosen"]]["command"]
     assert state["training_patches_digest"] == results["training_patches_digest"]

@@ -113,3 +113,25 @@ def test_the_method_is_picked_on_validation_not_on_test_patients():
     v = synthetic_gain.GainStudy(table.drop(columns="val_auc"), pd.DataFrame(), [1], 0.93).verdict()
     assert v["best"] is None
     assert "+ synthetic IDC+ images" in v["sentence"] and "both classes" in v["sentence"]
+
+
+def test_the_real_training_rows_can_be_capped_by_whole_patients(monkeypatch):
+    emb, labels, patients = _three_splits()
+    seen = []
+    score = synthetic_gain.score_head
+
+    def counting(Xr, yr, *args, **kw):
+        seen.append(len(Xr))
+        return score(Xr, yr, *args, **kw)
+
+    monkeypatch.setattr(synthetic_gain, "score_head", counting)
+    syn = {1: blobs(20, 20, seed=9)}
+    study = synthetic_gain.compare_with_synthetic(
+        emb, labels, patients, syn, methods=("none",), n_boot=50, max_train=150
+    )
+    kept = study.per_seed["real_train_rows"].iloc[0]
+    assert 150 <= kept < 400 and seen == [kept]  # whole patients: up to one patient over
+    full = synthetic_gain.compare_with_synthetic(
+        emb, labels, patients, syn, methods=("none",), n_boot=50
+    )
+    assert full.per_seed["real_train_rows"].iloc[0] == 400 and seen[-1] == 400
