@@ -316,6 +316,39 @@ def study_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("variant")
 
 
+def continuation_sentence(results: dict) -> str:
+    """What the chosen variant's last steps bought, in words (Markdown), when it continues
+    another variant's run (:data:`STARTS_FROM`): its judgement where it left the source's curve
+    and at its last judgement, on the same sampler. ``""`` otherwise."""
+    chosen = results["chosen"]
+    source = STARTS_FROM.get(chosen)
+    judged = results["variants"][chosen]["judged"]
+    start = diffusion.GenConfig.from_dict(results["variants"][chosen]["config"]).anneal_from
+    before = [r for r in judged if r["step"] <= start]
+    if source is None or not before or judged[-1]["step"] <= start:
+        return ""
+    a, b = before[-1], judged[-1]
+
+    def kid(r):
+        return f"{r['kid_neg_x1000']:.0f} (IDC−) and {r['kid_pos_x1000']:.0f} (IDC+)"
+
+    def worse(r):
+        return max(r["kid_neg_x1000"], r["kid_pos_x1000"])
+
+    bar = results["bars"]["kid_x1000_max"]
+    lowered = "lowered" if worse(b) < worse(a) else "did not lower"
+    reach = "within" if worse(b) <= bar else "still far above"
+    change = (
+        f"Its own steps {lowered} the worse class's KID, which is {reach} the bar of {bar:.0f}."
+    )
+
+    return (
+        f"`{chosen}` is `{source}` continued: its first {start:,} steps are `{source}`'s, and "
+        f"from there its KID went from {kid(a)} to {kid(b)} at step {b['step']:,}, with the "
+        f"same sampler and the same validation patches. {change}"
+    )
+
+
 def schedule_sentence(cfg: diffusion.GenConfig) -> str:
     """How the learning rate and the weight average change along training, in words
     (Markdown), from ``cfg`` (:func:`idc_utils.training.diffusion.schedule_at`)."""

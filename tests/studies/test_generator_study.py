@@ -165,6 +165,27 @@ def test_a_variant_that_anneals_later_starts_from_its_sources_checkpoint(tmp_pat
     assert study.start_from_source("v_fold", source, tmp_path, judged) == []  # no source
 
 
+def test_a_continued_variant_says_what_its_own_steps_changed():
+    base = diffusion.GenConfig()
+    cfg = study.variant_config(base, "v_fold_anneal")
+    start = cfg.anneal_from
+    rows = [judged(700, 400, step=start - 1000), judged(720, 410, step=start)]
+    rows.append(judged(590, 420, step=start + 6000))
+    results = {
+        "chosen": "v_fold_anneal",
+        "bars": {"kid_x1000_max": 150.0},
+        "variants": {"v_fold_anneal": {"config": cfg.to_dict(), "judged": rows}},
+    }
+    text = study.continuation_sentence(results)
+    assert "720 (IDC−) and 410 (IDC+) to 590 (IDC−) and 420 (IDC+)" in text
+    assert f"step {start + 6000:,}" in text and "`v_fold`" in text
+    assert "lowered the worse class's KID, which is still far above the bar of 150" in text
+    results["variants"]["v_fold_anneal"]["judged"] = rows[:2]  # not judged past the start
+    assert study.continuation_sentence(results) == ""
+    results = {"chosen": "v", "variants": {"v": {"config": base.to_dict(), "judged": rows}}}
+    assert study.continuation_sentence(results) == ""
+
+
 def test_the_schedule_is_told_as_the_configuration_sets_it():
     from dataclasses import replace
 
