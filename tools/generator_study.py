@@ -131,8 +131,9 @@ def main() -> int:
             if gen.steps % args.every and gen.steps != steps:
                 return
             t0 = time.perf_counter()
-            row = judge(gen, val_small, p["gen_diffusion_steps"], p["gen_guidance"])
-            row.update(step=gen.steps, train_seconds=gen.seconds)
+            sampler = study.JUDGING_SAMPLER
+            row = judge(gen, val_small, sampler["diffusion_steps"], sampler["guidance"])
+            row.update(step=gen.steps, train_seconds=gen.seconds, **sampler)
             judged[:] = [r for r in judged if r["step"] != gen.steps] + [row]
             print(f"[{name}] {row} (judged in {time.perf_counter() - t0:.0f} s)", flush=True)
 
