@@ -84,8 +84,10 @@ def plot_generator_history(
         ax.plot(v["step"], v["val_loss"], "s-", label="validation patients: |noise - estimate|")
     if best_step:
         ax.axvline(best_step, color="grey", ls=":", label=f"kept: step {best_step}")
-    if anneal_from:
-        ax.axvline(anneal_from, color="black", ls="--", label=f"annealing from step {anneal_from}")
+    if anneal_from is not None:
+        ax.axvline(
+            anneal_from, color="black", ls="--", label=f"annealing from step {anneal_from:,}"
+        )
     ax.set_xlabel("training step")
     ax.set_ylabel("mean absolute error")
     ax.set_title("Training the generator")

@@ -110,6 +110,8 @@ def start_from_source(name: str, cfg: diffusion.GenConfig, study_dir, judged: di
     before = diffusion.GenConfig.from_dict(state["config"])
     if not diffusion.trains_alike(before, cfg, state["steps"]):
         return []
+    if (study_dir / name).exists():  # an interrupted start, before its first checkpoint
+        shutil.rmtree(study_dir / name)
     shutil.copytree(study_dir / source, study_dir / name)
     return [dict(r) for r in judged.get(source, []) if r["step"] <= state["steps"]]
 
@@ -337,7 +339,7 @@ def continuation_sentence(results: dict) -> str:
 
     bar = results["bars"]["kid_x1000_max"]
     lowered = "lowered" if worse(b) < worse(a) else "did not lower"
-    reach = "within" if worse(b) <= bar else "still far above"
+    reach = "within" if worse(b) <= bar else "still above"
     change = (
         f"Its own steps {lowered} the worse class's KID, which is {reach} the bar of {bar:.0f}."
     )
@@ -349,23 +351,30 @@ def continuation_sentence(results: dict) -> str:
     )
 
 
-def schedule_sentence(cfg: diffusion.GenConfig) -> str:
-    """How the learning rate and the weight average change along training, in words
-    (Markdown), from ``cfg`` (:func:`idc_utils.training.diffusion.schedule_at`)."""
-    if not cfg.anneal_steps:
+def schedule_sentence(cfg: diffusion.GenConfig, steps: int) -> str:
+    """How the learning rate and the weight average changed along ``steps`` training steps, in
+    words (Markdown), from ``cfg`` (:func:`idc_utils.training.diffusion.schedule_at`)."""
+    if not cfg.anneal_steps or steps <= cfg.anneal_from:
         return (
             f"The learning rate stays at {cfg.lr:g} and the average's decay at {cfg.ema:g} "
             "for every step."
         )
     memory, later = round(1 / (1 - cfg.ema)), round(1 / (1 - cfg.anneal_ema))
+    if steps >= cfg.anneal_from + cfg.anneal_steps:
+        fall = f"over the next {cfg.anneal_steps:,} steps it falls to 0 along half a cosine"
+    else:
+        last = diffusion.schedule_at(cfg, steps - 1)[0]
+        fall = (
+            f"it falls along half a cosine meant to reach 0 after {cfg.anneal_steps:,} steps, "
+            f"and is {last:.2g} at the last of these {steps:,}"
+        )
     return (
         f"The learning rate is {cfg.lr:g} for the first {cfg.anneal_from:,} steps. Then it is "
-        f"**annealed**: over the next {cfg.anneal_steps:,} steps it falls to 0 along half a "
-        f"cosine, and the average keeps {cfg.anneal_ema:g} of itself at each step instead of "
-        f"{cfg.ema:g}, so that it remembers about {later:,} steps instead of {memory:,}. A "
-        "constant rate keeps the weights moving around a good solution; smaller steps and a "
-        "longer average settle them. The dashed line in the figure marks where annealing "
-        "begins."
+        f"**annealed**: {fall}, and the average keeps {cfg.anneal_ema:g} of itself at each "
+        f"step instead of {cfg.ema:g}, so that it remembers about {later:,} steps instead of "
+        f"{memory:,}. A constant rate keeps the weights moving around a good solution; "
+        "smaller steps and a longer average settle them. The dashed line in the figure marks "
+        "where annealing begins."
     )
 
 

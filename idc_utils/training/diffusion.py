@@ -101,7 +101,7 @@ def trains_alike(a: GenConfig, b: GenConfig, steps: int) -> bool:
     """Whether configurations ``a`` and ``b`` make the same first ``steps`` steps: equal, or
     equal but for annealing that neither begins before step ``steps`` (a checkpoint of ``steps``
     steps of one then continues as the other)."""
-    if a == b:
+    if a.to_dict() == b.to_dict():  # (as dicts: widths given as a list or a tuple alike)
         return True
 
     def plain(c):
@@ -110,7 +110,7 @@ def trains_alike(a: GenConfig, b: GenConfig, steps: int) -> bool:
     def late(c):
         return not c.anneal_steps or c.anneal_from >= steps
 
-    return plain(a) == plain(b) and late(a) and late(b)
+    return plain(a).to_dict() == plain(b).to_dict() and late(a) and late(b)
 
 
 def _sinusoidal(x, dims: int):

@@ -179,7 +179,7 @@ def test_a_continued_variant_says_what_its_own_steps_changed():
     text = study.continuation_sentence(results)
     assert "720 (IDC−) and 410 (IDC+) to 590 (IDC−) and 420 (IDC+)" in text
     assert f"step {start + 6000:,}" in text and "`v_fold`" in text
-    assert "lowered the worse class's KID, which is still far above the bar of 150" in text
+    assert "lowered the worse class's KID, which is still above the bar of 150" in text
     results["variants"]["v_fold_anneal"]["judged"] = rows[:2]  # not judged past the start
     assert study.continuation_sentence(results) == ""
     results = {"chosen": "v", "variants": {"v": {"config": base.to_dict(), "judged": rows}}}
@@ -190,11 +190,15 @@ def test_the_schedule_is_told_as_the_configuration_sets_it():
     from dataclasses import replace
 
     plain = diffusion.GenConfig(lr=1e-3, ema=0.99)
-    assert "stays at 0.001" in study.schedule_sentence(plain)
+    assert "stays at 0.001" in study.schedule_sentence(plain, 100)
     annealed = replace(plain, anneal_from=12000, anneal_steps=6000, anneal_ema=0.999)
-    text = study.schedule_sentence(annealed)
-    assert "first 12,000 steps" in text and "next 6,000 steps" in text
+    text = study.schedule_sentence(annealed, 18000)
+    assert "first 12,000 steps" in text and "next 6,000 steps it falls to 0" in text
     assert "about 1,000 steps instead of 100" in text
+    # a run that stops before annealing ends, or before it begins, is told as it ran
+    short = study.schedule_sentence(annealed, 15000)
+    assert "falls to 0" not in short and "0.0005 at the last of these 15,000" in short
+    assert "stays at 0.001" in study.schedule_sentence(annealed, 12000)
 
 
 def test_the_training_curve_marks_the_kept_step_and_where_annealing_begins():
@@ -281,8 +285,10 @@ def test_the_sample_profile_loads_the_generator_the_study_chose_and_published():
     assert {r["size"] for r in results["blurred_tissue"]} == {24, 16, 12}  # the chapter quotes 16
     # the chosen variant's curve was judged with one sampler throughout (rows say which)
     for row in results["variants"][results["chosen"]]["judged"]:
-        sampler = {k: row.get(k, v) for k, v in study.JUDGING_SAMPLER.items()}
+        sampler = {k: row[k] for k in study.JUDGING_SAMPLER}
         assert sampler == study.JUDGING_SAMPLER, row["step"]
+    rows, cap = results["sampling"]["rows"], results["sampling"]["max_steps"]
+    assert results["sampling"]["chosen"] == study.choose_sampling(rows, cap)
     assert "tools/generator_study.py" in state["command"]
     assert state["command"] == results["variants"][results["chosen"]]["command"]
     assert state["training_patches_digest"] == results["training_patches_digest"]

@@ -299,6 +299,9 @@ def test_a_checkpoint_continues_into_a_configuration_that_only_anneals_after_it(
     assert not diffusion.trains_alike(plain, later, 11)  # step 10 annealed in one only
     wider = diffusion.GenConfig(image_size=16, widths=(32, 64), anneal_from=10, anneal_steps=5)
     assert not diffusion.trains_alike(plain, wider, 5)
+    # widths given as a list are the same configuration as read back from a checkpoint
+    listed = diffusion.GenConfig(image_size=16, widths=[16, 32])
+    assert diffusion.trains_alike(diffusion.GenConfig.from_dict(listed.to_dict()), listed, 3)
 
 
 def test_an_annealed_run_continued_from_a_plain_checkpoint_ends_as_one_annealed_throughout(
@@ -315,6 +318,21 @@ def test_an_annealed_run_continued_from_a_plain_checkpoint_ends_as_one_annealed_
     # annealing changed the run: the same steps without it end elsewhere
     plain = generator.train_generator(images, rows, TINY, tmp_path / "c", steps=9, log=quiet)
     assert any(
+        not np.allclose(a, b, rtol=1e-4, atol=1e-6)
+        for a, b in zip(whole.network.get_weights(), plain.network.get_weights())
+    )
+    # stopped halfway through annealing, with the same average: it resumes at the rate of its
+    # step (restored, then set again) and ends where the uninterrupted run does
+    same_ema = replace(TINY, anneal_from=2, anneal_steps=6)
+    whole = generator.train_generator(images, rows, same_ema, tmp_path / "d", steps=8, log=quiet)
+    generator.train_generator(images, rows, same_ema, tmp_path / "e", steps=5, log=quiet)
+    with np.load(tmp_path / "e" / "optimizer.npz") as saved:
+        assert np.float32(saved["v1"]) == np.float32(diffusion.schedule_at(same_ema, 4)[0])
+    resumed = generator.train_generator(images, rows, same_ema, tmp_path / "e", steps=8, log=quiet)
+    for a, b in zip(whole.network.get_weights(), resumed.network.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    plain = generator.train_generator(images, rows, TINY, tmp_path / "f", steps=8, log=quiet)
+    assert any(  # the falling rate alone changes the run
         not np.allclose(a, b, rtol=1e-4, atol=1e-6)
         for a, b in zip(whole.network.get_weights(), plain.network.get_weights())
     )
@@ -459,6 +477,7 @@ def test_batches_are_reduced_when_drawn_and_equal_a_reduction_of_the_whole_set()
     x_all, y_all, _, _ = generator._training_arrays(images, rows, None, TINY)
     # stored as the patches are (uint8, 50 px): the full set would not fit as float32
     assert x_all.dtype == np.uint8 and x_all.shape == (40, 50, 50, 3)
+    assert x_all.images is images  # read from the dataset when drawn, never copied whole
     whole = diffusion.to_model_range(images[rows["i"].to_numpy()], TINY.image_size)
     for step in (0, 3):
         x, y, _, _ = generator._batch(x_all, y_all, TINY, step)
