@@ -17,7 +17,12 @@ match, instead of training for an hour on a CPU.
     IDC_DATA_DIR=../shared/idc-sample .venv/bin/python tools/generator_study.py \\
         --run runs/sample --steps 6000 --every 1000 [--variants eps v ...] [--keep]
 
-Checkpoints go to ``<run>/generator_study/<variant>/``; a stopped study resumes there.
+Checkpoints go to ``<run>/generator_study/<variant>/``; a stopped study resumes there. A variant
+that continues another (``STARTS_FROM``: ``v_fold_anneal`` continues ``v_fold``'s 12,000 steps)
+starts from that variant's checkpoint only while it stands at or before the step where the two
+part; run each with its own command (``book/data/generator_study.json`` stores them), not all
+variants at one ``--steps``, or the source trains past that step and the continuation starts
+from nothing (the same generator, hours later).
 """
 
 from __future__ import annotations
