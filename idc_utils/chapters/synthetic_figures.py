@@ -72,7 +72,7 @@ def plot_generator_history(
     step kept for sampling and the one where annealing begins, when given."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 3.4))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
     ax.plot(
         history["step"],
         history["loss"],
@@ -81,9 +81,10 @@ def plot_generator_history(
     )
     if "val_loss" in history and history["val_loss"].notna().any():
         v = history.dropna(subset=["val_loss"])
-        ax.plot(v["step"], v["val_loss"], "s-", label="validation patients: |noise - estimate|")
+        marker = "s-" if len(v) <= 30 else "-"  # squares only where they can be told apart
+        ax.plot(v["step"], v["val_loss"], marker, label="validation patients: |noise - estimate|")
     if best_step:
-        ax.axvline(best_step, color="grey", ls=":", label=f"kept: step {best_step}")
+        ax.axvline(best_step, color="grey", ls=":", label=f"kept: step {best_step:,}")
     if anneal_from is not None:
         ax.axvline(
             anneal_from, color="black", ls="--", label=f"annealing from step {anneal_from:,}"
@@ -91,7 +92,8 @@ def plot_generator_history(
     ax.set_xlabel("training step")
     ax.set_ylabel("mean absolute error")
     ax.set_title("Training the generator")
-    ax.legend()
+    # below the axes, where no curve or line can run under it
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from idc_utils.core.paths import display_path, project_root
 from idc_utils.evaluation import synthetic_quality
-from idc_utils.training import diffusion, generator
+from idc_utils.training import diffusion, generator, generator_process
 
 #: The bars of issue 22, measured by the chapter's own tables.
 KID_BAR_X1000 = 150.0
@@ -251,7 +251,9 @@ def committed_or_trained(
     """The generator a chapter uses, and where it came from (a phrase): the one published in
     ``committed`` (a folder; relative: to the project) when it was made with ``cfg``, for
     ``steps`` steps, on these training patches; otherwise one trained here, in ``out_dir``, for
-    ``steps`` steps (resumed from a checkpoint there when one fits), saying why."""
+    ``steps`` steps (resumed from a checkpoint there when one fits), saying why. Training runs
+    in a child process when the patches are the dataset's memory map
+    (:mod:`~idc_utils.training.generator_process`): the memory it took goes back when it ends."""
     if committed:
         folder = Path(committed)
         folder = folder if folder.is_absolute() else project_root() / folder
@@ -260,7 +262,7 @@ def committed_or_trained(
             return gen, f"published with the book in {display_path(folder)}"
         except (FileNotFoundError, ValueError) as e:
             log(f"[generator] not using the published generator: {e}")
-    gen = generator.train_generator(
+    gen = generator_process.train_apart(
         images_uint8,
         train_rows,
         cfg,

@@ -255,6 +255,25 @@ def test_the_chapter_uses_a_published_generator_that_fits_and_trains_one_that_do
     assert any("not using the published generator" in m and "steps 3 != 4" in m for m in logs)
 
 
+def test_the_chapter_trains_its_generator_apart_so_its_memory_goes_back(tmp_path, monkeypatch):
+    """The chapter's training goes through generator_process.train_apart (a child process for
+    the dataset's memory map): on the Kaggle set, training in the kernel left 9 GB held."""
+    from idc_utils.training import generator_process
+
+    images, rows = two_classes()
+    cfg = diffusion.GenConfig(image_size=16, widths=(16, 32), batch_size=8, seed=1)
+    calls = []
+    monkeypatch.setattr(
+        generator_process, "train_apart", lambda *a, **k: calls.append((a, k)) or "apart"
+    )
+    gen, source = study.committed_or_trained(
+        images, rows, cfg, tmp_path / "run", steps=3, committed=None, log=lambda *_: None
+    )
+    assert gen == "apart" and source == "trained in this run"
+    ((args, kwargs),) = calls
+    assert args[0] is images and args[2] == cfg and kwargs["steps"] == 3
+
+
 def test_the_sample_profile_loads_the_generator_the_study_chose_and_published():
     """The sample book loads book/data/generator: it must be committed, be the variant the stored
     study chose, and have the sample profile's settings, or every fresh clone would train its
