@@ -25,7 +25,11 @@ import pandas as pd
 
 from idc_utils.training.diffusion import GenConfig, Generator
 
-JOB_NAME = "child_job.json"  # what the child is asked to do, kept in the checkpoint folder
+
+def job_path_for(out_dir: Path) -> Path:
+    """Where the child's job is written: beside the checkpoint folder, not in it (a child that
+    starts over deletes the folder)."""
+    return out_dir.with_name(out_dir.name + ".job.json")
 
 
 def memmap_file(images: np.ndarray) -> str | None:
@@ -81,7 +85,7 @@ def train_apart(
         "steps": int(steps),
         "restart": restart,
     }
-    job_path = out_dir / JOB_NAME
+    job_path = job_path_for(out_dir)
     job_path.write_text(json.dumps(job, default=_plain))
     command = [sys.executable, "-m", __name__, str(job_path)]
     tail: deque[str] = deque(maxlen=20)

@@ -3,6 +3,8 @@ maps recognised, failures reported with the child's own words."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_generator import TINY, two_kinds
@@ -35,9 +37,21 @@ def test_the_child_trains_the_generator_this_process_would(tmp_path):
     images, rows = two_kinds(48)
     train, val = rows.iloc[:40], rows.iloc[40:].assign(split="val")
     mapped = as_memmap(images, tmp_path)
+    # a checkpoint of another seed is there: the child starts over, as the chapter asks
+    quiet = lambda *_: None
+    generator.train_generator(
+        images, train, replace(TINY, seed=4), tmp_path / "child", steps=2, log=quiet
+    )
     lines = []
     apart = generator_process.train_apart(
-        mapped, train, TINY, tmp_path / "child", steps=30, val_rows=val, log=lines.append
+        mapped,
+        train,
+        TINY,
+        tmp_path / "child",
+        steps=30,
+        val_rows=val,
+        restart=True,
+        log=lines.append,
     )
     here = generator.train_generator(
         images, train, TINY, tmp_path / "here", steps=30, val_rows=val, log=lambda *_: None
@@ -46,8 +60,9 @@ def test_the_child_trains_the_generator_this_process_would(tmp_path):
     for a, b in zip(weights_of(tmp_path / "child"), weights_of(tmp_path / "here"), strict=True):
         np.testing.assert_array_equal(a, b)
     # the child's log reaches the caller, and its job file is gone once it succeeded
+    assert any("starting over" in line for line in lines), lines
     assert any("30 steps of 30" in line for line in lines), lines
-    assert not (tmp_path / "child" / generator_process.JOB_NAME).exists()
+    assert not generator_process.job_path_for(tmp_path / "child").exists()
 
 
 def test_an_array_in_memory_trains_in_this_process(tmp_path, monkeypatch):
@@ -70,4 +85,4 @@ def test_a_failing_child_says_why_and_where_its_job_is(tmp_path):
         )
     text = str(e.value)
     assert "needs patches of both classes" in text
-    assert str(tmp_path / "gen" / generator_process.JOB_NAME) in text
+    assert str(generator_process.job_path_for(tmp_path / "gen")) in text
