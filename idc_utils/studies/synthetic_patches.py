@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from idc_utils.data.stacked import StackedPatches
 from idc_utils.training.diffusion import to_patch_size
 
 
@@ -15,7 +16,8 @@ def with_synthetic_rows(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """The dataset with synthetic patches appended as **training** rows (patient
     ``synthetic``), for retraining a classifier on real + synthetic patches. Validation and test
-    rows are untouched."""
+    rows are untouched. The patches are read in place (:class:`~idc_utils.data.stacked.
+    StackedPatches`): the Kaggle set's memory map is not copied into memory."""
     if synthetic.shape[1:] != images.shape[1:]:
         raise ValueError(
             f"synthetic patches are {synthetic.shape[1:]}, the dataset's {images.shape[1:]}: "
@@ -29,9 +31,7 @@ def with_synthetic_rows(
             "split": "train",
         }
     )
-    return np.concatenate([np.asarray(images), synthetic]), pd.concat(
-        [split_df, extra], ignore_index=True
-    )
+    return StackedPatches(images, synthetic), pd.concat([split_df, extra], ignore_index=True)
 
 
 def retrain_cnn_with_synthetic(
