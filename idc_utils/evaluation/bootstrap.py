@@ -87,10 +87,21 @@ def weighted_metrics(y, p, weights: np.ndarray, threshold: float) -> dict[str, n
     }
 
 
+#: cells of one ``(resamples, patches)`` weight matrix: :func:`weighted_metrics` makes about
+#: fifteen of that size, so 4 million cells (32 MB each) keep it near half a GB at any size
+CHUNK_CELLS = 4_000_000
+
+
+def chunk_size(n: int) -> int:
+    """Resamples per block of weights over ``n`` patches: about :data:`CHUNK_CELLS` cells, at
+    least one resample."""
+    return max(1, CHUNK_CELLS // max(1, n))
+
+
 def bootstrap_samples(y, p, patients, threshold, n_boot, seed, chunk: int = 0):
     """Metrics over the patient resamples, in chunks that keep ``(chunk, n)`` matrices small."""
     inv, counts = patient_bootstrap_counts(patients, n_boot, seed)
-    chunk = chunk or max(1, min(n_boot, 4_000_000 // max(1, len(inv))))
+    chunk = chunk or min(n_boot, chunk_size(len(inv)))
     parts = [
         weighted_metrics(y, p, counts[s : s + chunk][:, inv], threshold)
         for s in range(0, n_boot, chunk)

@@ -19,6 +19,7 @@ import pandas as pd
 from idc_utils.evaluation import slide_context
 from idc_utils.evaluation.bootstrap import (
     bootstrap_metrics,
+    chunk_size,
     patient_bootstrap_counts,
     weighted_metrics,
 )
@@ -95,11 +96,17 @@ def choose_operating_point(
             raise ValueError(f"method {method!r} resamples patients: pass their ids")
         return OperatingPoint(t, target_recall, binary_metrics(y, p, t), method)
     inv, counts = patient_bootstrap_counts(patients, n_boot, seed)
-    W = counts[:, inv]
-    ts = _weighted_recall_thresholds(y, p, W, target_recall)
+    # the (resamples, patches) weights a block of resamples at a time: all 1,000 at once over
+    # the Kaggle set's 55,000 validation patches took 7 GB
+    size = chunk_size(len(inv))
+    blocks = [slice(s, s + size) for s in range(0, n_boot, size)]
+    ts = np.concatenate(
+        [_weighted_recall_thresholds(y, p, counts[b][:, inv], target_recall) for b in blocks]
+    )
     if method == "patient_bootstrap":
         t = float(np.nanmedian(ts))
-    at_t = weighted_metrics(y, p, W, t)
+    at_blocks = [weighted_metrics(y, p, counts[b][:, inv], t) for b in blocks]
+    at_t = {k: np.concatenate([d[k] for d in at_blocks]) for k in ("recall", "precision")}
 
     def spread(v):
         v = v[~np.isnan(v)]
