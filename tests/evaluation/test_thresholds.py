@@ -59,8 +59,8 @@ def test_bootstrap_thresholds_equal_the_plain_rule_on_each_resample():
 
 @pytest.mark.parametrize("method", ["validation", "patient_bootstrap"])
 def test_the_resamples_in_blocks_give_what_all_at_once_gives(method, monkeypatch):
-    """choose_operating_point weighs the resamples a block at a time (all at once took 7 GB on
-    the Kaggle set's validation patients): blocks of one resample, of seven, and all 200 in one
+    """choose_operating_point weighs the resamples a block at a time (all at once took 7.5 GB in
+    the full-scale rehearsal): blocks of one resample, of seven, and all 200 in one
     give the same operating point, to the bit."""
     rng = np.random.default_rng(5)
     pats, y, p = synthetic_patients(15, rng, per=20)
