@@ -134,4 +134,7 @@ def run_job(job_path: str | Path) -> Generator:
 
 
 if __name__ == "__main__":
+    from idc_utils.core.quiet_import import quiet_tensorflow_import
+
+    quiet_tensorflow_import()  # no TensorFlow start-up lines in the chapter, as in its kernel
     run_job(sys.argv[1])
