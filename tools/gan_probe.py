@@ -23,7 +23,8 @@ symmetries of tissue); a moving average of the generator's weights samples.
         --run runs/sample --steps 6000 --every 1000 --cbn --out runs/gan_probe.json
 
 Test patients are never used. The output (JSON) holds the judgements, the settings, the
-machine, ``cpu_ref`` and the command; ``--grid`` writes 16 patches per class as a PNG.
+machine and the command (run ``../shared/cpu_ref.py`` beside it for a timing's reference);
+``--grid`` writes 16 patches per class as a PNG.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ import numpy as np
 from idc_utils.book import machine
 from idc_utils.chapters import profiles
 from idc_utils.data import split
-from idc_utils.evaluation import synthetic_quality
 from idc_utils.models import embeddings
 from idc_utils.serving import predictor
 from idc_utils.studies import generator_study as study
@@ -144,11 +144,18 @@ def train_step_fn(gen, critic, ema, size: int, batch: int):
     return step
 
 
-def sample(gen, n: int, label: int, seed: int) -> np.ndarray:
-    """``n`` uint8 patches of class ``label``, the same for the same seed."""
-    z = np.random.default_rng(seed).standard_normal((n, LATENT)).astype(np.float32)
-    out = gen.predict([z, np.full(n, label, np.int32)], verbose=0, batch_size=256)
-    return diffusion.to_uint8(out)
+class Sampler:
+    """The generator behind the diffusion generator's ``sample`` signature, so that the study's
+    own judge (``generator_study.judge_generator``) judges it; steps and guidance do not apply."""
+
+    def __init__(self, gen):
+        self.gen = gen
+
+    def sample(self, n: int, label: int, seed: int, *_unused) -> np.ndarray:
+        """``n`` uint8 patches of class ``label``, the same for the same seed."""
+        z = np.random.default_rng(seed).standard_normal((n, LATENT)).astype(np.float32)
+        out = self.gen.predict([z, np.full(n, label, np.int32)], verbose=0, batch_size=256)
+        return diffusion.to_uint8(out)
 
 
 def main() -> int:
@@ -184,7 +191,7 @@ def main() -> int:
     def embed(x):
         return embeddings.embed(net, x, np.arange(len(x)))
 
-    real = embed(diffusion.enlarge(diffusion.to_model_range(ds.images[pick], size)))
+    val_small = diffusion.to_model_range(ds.images[pick], size)
     classifier = predictor.Predictor.load(run / "models" / "efficientnet.keras")
 
     keras.utils.set_random_seed(seed)
@@ -213,17 +220,18 @@ def main() -> int:
         trained += time.perf_counter() - t0  # judging time is not training time
         row = {"step": k, "train_seconds": round(trained, 1)}
         row.update(loss_critic=float(loss_c), loss_generator=float(loss_g))
-        grid = []
-        for c, name in ((0, "neg"), (1, "pos")):
-            syn = sample(ema, args.per_class, c, 2 * seed + c)
-            big = diffusion.to_patch_size(syn)
-            real_c = real[val_labels == c]
-            m = min(100, len(real_c))
-            kid = synthetic_quality.kid(embed(big), real_c, subset_size=m, seed=seed)[0]
-            row[f"kid_{name}_x1000"] = round(1000 * kid, 1)
-            called = classifier.probabilities(big) >= classifier.threshold
-            row[f"called_pos_{name}"] = round(float(np.mean(called)), 3)
-            grid.append(np.concatenate(list(syn[:16]), 1))
+        row.update(
+            study.judge_generator(
+                Sampler(ema),
+                val_small,
+                val_labels,
+                embed,
+                classifier.probabilities,
+                classifier.threshold,
+                per_class=args.per_class,
+                seed=seed,
+            )
+        )
         print(json.dumps(row), flush=True)
         results["judged"].append(row)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +239,10 @@ def main() -> int:
         if args.grid:
             from PIL import Image
 
-            Image.fromarray(np.concatenate(grid, 0)).save(args.grid)
+            rows = [
+                np.concatenate(list(Sampler(ema).sample(16, c, 2 * seed + c)), 1) for c in (0, 1)
+            ]
+            Image.fromarray(np.concatenate(rows, 0)).save(args.grid)
         t0 = time.perf_counter()
     return 0
 
