@@ -158,21 +158,38 @@ def memorisation(syn_emb, syn_px, train_emb, train_px, val_emb, val_px) -> Memor
     return Memorisation(distances, nearest)
 
 
-def label_fidelity(prob: np.ndarray, labels, threshold: float) -> pd.DataFrame:
+def label_fidelity(
+    prob: np.ndarray, labels, threshold: float, references: dict | None = None
+) -> pd.DataFrame:
     """How a trained classifier calls synthetic patches of each class (not used to filter
-    them): the share called IDC+ at its operating threshold, and the median P(IDC+)."""
-    labels = np.asarray(labels).astype(int)
-    rows = []
-    for c in (1, 0):
-        p = np.asarray(prob)[labels == c]
-        rows.append(
-            {
-                "patches": int(len(p)),
-                "called IDC+": float((p >= threshold).mean()) if len(p) else np.nan,
-                "median P(IDC+)": float(np.median(p)) if len(p) else np.nan,
-            }
-        )
-    return pd.DataFrame(rows, index=["synthetic IDC+", "synthetic IDC-"])
+    them): the share called IDC+ at its operating threshold, and the median P(IDC+).
+
+    ``references``: ``{name: (prob, labels)}`` of real patches read by the same classifier,
+    each adding the rows "<name> IDC+" and "<name> IDC-". Real patches of validation patients
+    taken through the generator's resolution and back say what a perfect generator at that
+    resolution would score: a classifier that calls many real IDC- patches IDC+ after the
+    round trip will call synthetic ones so too, and a share far below theirs means the
+    generator makes only the easiest IDC- tissue."""
+    sets = {"synthetic": (prob, labels), **(references or {})}
+    rows, names = [], []
+    for name, (p_all, y_all) in sets.items():
+        p_all, y_all = np.asarray(p_all), np.asarray(y_all).astype(int)
+        if len(p_all) != len(y_all):
+            raise ValueError(
+                f"label fidelity of {name!r}: {len(p_all)} probabilities for {len(y_all)} "
+                "labels; pass one label per patch"
+            )
+        for c, sign in ((1, "+"), (0, "-")):
+            p = p_all[y_all == c]
+            names.append(f"{name} IDC{sign}")
+            rows.append(
+                {
+                    "patches": int(len(p)),
+                    "called IDC+": float((p >= threshold).mean()) if len(p) else np.nan,
+                    "median P(IDC+)": float(np.median(p)) if len(p) else np.nan,
+                }
+            )
+    return pd.DataFrame(rows, index=names)
 
 
 def memorisation_reference(n_train: int, max_reference: int = 20000, seed: int = 0) -> np.ndarray:

@@ -133,9 +133,13 @@ def judge_generator(
     ``seed``. ``val_small``: real validation patches in the generator's range and size (the
     round trip); ``embed(uint8 50-px patches) -> embeddings``; ``classify(uint8 50-px patches)
     -> P(IDC+)`` at ``threshold``. Returns KID x 1000 per class, the shares called IDC+, and
-    whether each bar is met."""
+    whether each bar is met; beside them, the shares of the real validation patches of each
+    class called IDC+ after the same round trip (``real_called_pos_*``): what a generator that
+    made real tissue at its size would score."""
     val_labels = np.asarray(val_labels).astype(int)
-    real_emb = embed(diffusion.enlarge(val_small))
+    real_big = diffusion.enlarge(val_small)
+    real_emb = embed(real_big)
+    real_called = np.asarray(classify(real_big)) >= threshold
     out = {}
     for c, name in ((0, "neg"), (1, "pos")):
         syn = gen.sample(per_class, c, 2 * seed + c, diffusion_steps, guidance)
@@ -147,6 +151,7 @@ def judge_generator(
             1000 * synthetic_quality.kid(syn_emb, real_c, subset_size=m, seed=seed)[0]
         )
         out[f"called_pos_{name}"] = float((np.asarray(classify(big)) >= threshold).mean())
+        out[f"real_called_pos_{name}"] = float(real_called[val_labels == c].mean())
     out["meets_bars"] = bool(
         out["kid_neg_x1000"] <= KID_BAR_X1000
         and out["kid_pos_x1000"] <= KID_BAR_X1000

@@ -60,6 +60,8 @@ def test_a_generator_that_draws_each_class_right_meets_the_bars():
     right = judgement_of_colours({0: PINK, 1: PURPLE})
     assert right["called_pos_pos"] == 1.0 and right["called_pos_neg"] == 0.0
     assert right["kid_pos_x1000"] < study.KID_BAR_X1000 and right["meets_bars"]
+    # the real validation patches, read the same way: the yardstick beside the bars
+    assert right["real_called_pos_pos"] == 1.0 and right["real_called_pos_neg"] == 0.0
     swapped = judgement_of_colours({0: PURPLE, 1: PINK})
     assert swapped["called_pos_pos"] == 0.0 and swapped["called_pos_neg"] == 1.0
     assert swapped["kid_pos_x1000"] > 10 * right["kid_pos_x1000"]

@@ -19,6 +19,26 @@ def test_label_fidelity_and_synthetic_training_rows():
     )
     assert t.loc["synthetic IDC+", "called IDC+"] == 0.5
     assert t.loc["synthetic IDC-", "called IDC+"] == 0.5
+    # real patches read by the same classifier: the yardstick the synthetic rows sit beside
+    ref = synthetic_quality.label_fidelity(
+        np.array([0.9, 0.2]),
+        [1, 0],
+        threshold=0.5,
+        references={"real, round trip": (np.array([0.6, 0.7, 0.1]), [1, 0, 0])},
+    )
+    assert list(ref.index) == [
+        "synthetic IDC+",
+        "synthetic IDC-",
+        "real, round trip IDC+",
+        "real, round trip IDC-",
+    ]
+    assert ref.loc["real, round trip IDC-", "called IDC+"] == 0.5
+    assert ref.loc["real, round trip IDC-", "patches"] == 2
+    assert ref.loc["synthetic IDC-", "called IDC+"] == 0.0
+    with pytest.raises(ValueError, match="'real': 1 probabilities for 2 labels"):
+        synthetic_quality.label_fidelity(
+            np.array([0.9]), [1], 0.5, references={"real": (np.array([0.1]), [0, 1])}
+        )
     images = np.zeros((4, 50, 50, 3), np.uint8)
     split_df = pd.DataFrame(
         {"i": range(4), "label": [0, 1, 0, 1], "patient_id": list("aabb")}
