@@ -1,0 +1,138 @@
+"""The GAN: the same seed gives the same generator, a resumed run ends where an uninterrupted
+one does, it learns the classes' colours, and it sees training patients (of its class) only."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from idc_utils.data.split import training_rows_digest
+from idc_utils.training import adversarial
+
+TINY = adversarial.GanConfig(
+    image_size=8, latent=8, gen_widths=(16, 8), critic_widths=(8, 16), batch_size=16, seed=5
+)
+QUIET = lambda *_: None
+
+
+def two_kinds(n=64, seed=0):
+    """Patches whose colour carries the class: pale pink (IDC-) or dark purple (IDC+)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    base = np.where(labels[:, None] == 1, [90, 40, 120], [230, 180, 210])[:, None, None, :]
+    images = np.clip(base + rng.normal(0, 10, (n, 50, 50, 3)), 0, 255).astype(np.uint8)
+    rows = pd.DataFrame(
+        {"i": np.arange(n), "label": labels, "patient_id": (np.arange(n) // 8).astype(str)}
+    ).assign(split="train")
+    return images, rows
+
+
+def weights_equal(a, b):
+    for x, y in zip(a.network.get_weights(), b.network.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """A GAN trained for 8 steps without a break, and its data."""
+    images, rows = two_kinds()
+    out = tmp_path_factory.mktemp("whole")
+    return images, rows, adversarial.train_gan(images, rows, TINY, out, steps=8, log=QUIET)
+
+
+def test_samples_and_draws_are_the_same_for_the_same_seed(whole):
+    gan = whole[2]
+    x = gan.sample(5, 1, seed=7)
+    assert x.shape == (5, 8, 8, 3) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x, gan.sample(5, 1, seed=7))
+    assert not np.array_equal(x, gan.sample(5, 1, seed=8))
+    # the draws of a step depend on (seed, step) alone
+    d1, d2 = adversarial.step_draws(TINY, 3, 64), adversarial.step_draws(TINY, 3, 64)
+    np.testing.assert_array_equal(d1["z_gen"], d2["z_gen"])
+    assert not np.array_equal(d1["idx"], adversarial.step_draws(TINY, 4, 64)["idx"])
+    assert len(gan.history) == 1 and gan.history["step"].iloc[-1] == 8
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(whole, tmp_path):
+    # both start from the seed: equal weights also say the same seed trains the same GAN
+    images, rows, gan = whole
+    adversarial.train_gan(images, rows, TINY, tmp_path, steps=5, checkpoint_every=2, log=QUIET)
+    logs = []
+    resumed = adversarial.train_gan(images, rows, TINY, tmp_path, steps=8, log=logs.append)
+    assert any("resuming at step 5" in m for m in logs) and resumed.steps == 8
+    weights_equal(gan, resumed)
+    loaded = adversarial.load_gan(tmp_path)
+    weights_equal(gan, loaded)
+    assert loaded.cfg == TINY and loaded.steps == 8
+    state = json.loads((tmp_path / "gan.json").read_text())
+    assert state["history"][-1]["step"] == 8 and state["trained_on"] == "training patients only"
+
+
+def test_another_configuration_or_training_set_is_refused_unless_restarting(tmp_path):
+    images, rows = two_kinds()
+    adversarial.train_gan(images, rows, TINY, tmp_path, steps=2, log=QUIET)
+    with pytest.raises(ValueError, match="another configuration or training set"):
+        adversarial.train_gan(images, rows.iloc[:-8], TINY, tmp_path, steps=2, log=QUIET)
+    with pytest.raises(ValueError, match="of more than 1 steps"):
+        adversarial.train_gan(images, rows, TINY, tmp_path, steps=1, log=QUIET)
+    logs = []
+    again = adversarial.train_gan(
+        images, rows.iloc[:-8], TINY, tmp_path, steps=1, restart=True, log=logs.append
+    )
+    assert again.steps == 1 and any("starting over" in m for m in logs)
+    with pytest.raises(FileNotFoundError, match="no GAN in"):
+        adversarial.load_gan(tmp_path / "nothing")
+
+
+def test_it_sees_training_patients_only_and_one_class_when_asked(tmp_path):
+    images, rows = two_kinds()
+    mixed = rows.assign(split=["train"] * 60 + ["val"] * 4)
+    with pytest.raises(ValueError, match=r"training patients only; got rows of \['val'\]"):
+        adversarial.train_gan(images, mixed, TINY, tmp_path, steps=1, log=QUIET)
+    with pytest.raises(ValueError, match="needs patches of both classes"):
+        adversarial.train_gan(images, rows[rows.label == 0], TINY, tmp_path, steps=1, log=QUIET)
+    only_pos = adversarial.GanConfig(**{**TINY.to_dict(), "label": 1})
+    with pytest.raises(ValueError, match="no training patches of class 1"):
+        adversarial.train_gan(images, rows[rows.label == 0], only_pos, tmp_path, steps=1)
+    gan = adversarial.train_gan(images, rows, only_pos, tmp_path / "pos", steps=1, log=QUIET)
+    # its digest is of the IDC+ rows: the IDC- ones were never its training set
+    pos_rows = rows[rows.label == 1].assign(split="train")
+    assert gan.training_rows_digest == training_rows_digest(pos_rows)
+    assert gan.training_rows_digest != training_rows_digest(rows)
+    with pytest.raises(ValueError, match="trained on class 1 only"):
+        gan.sample(2, 0, seed=0)
+    with pytest.raises(ValueError, match="label must be 0, 1 or None"):
+        adversarial.GanConfig(label=2)
+    with pytest.raises(ValueError, match="image_size 30"):
+        adversarial.GanConfig(image_size=30)
+
+
+def test_the_augmentation_moves_colour_and_place_and_keeps_the_size():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
+    none = {
+        "brightness": np.zeros((4, 1, 1, 1), np.float32),
+        "saturation": np.ones((4, 1, 1, 1), np.float32),
+        "contrast": np.ones((4, 1, 1, 1), np.float32),
+        "shift": np.full((4, 2), 2, np.int32),  # the padding: no translation
+    }
+    np.testing.assert_allclose(np.asarray(adversarial.diff_augment(x, none)), x, atol=1e-6)
+    moved = {**none, "shift": np.zeros((4, 2), np.int32)}  # 2 px down and right
+    out = np.asarray(adversarial.diff_augment(x, moved))
+    np.testing.assert_allclose(out[:, 2:, 2:], x[:, :-2, :-2], atol=1e-6)
+    assert (out[:, :2] == 0).all()
+    draws = adversarial.augmentation_draws(rng, 4, 16)
+    assert draws["shift"].min() >= 0 and draws["shift"].max() <= 4
+
+
+@pytest.mark.slow
+def test_it_learns_the_class_colours(tmp_path):
+    images, rows = two_kinds(128)
+    cfg = adversarial.GanConfig(**{**TINY.to_dict(), "lr": 2e-3})
+    gan = adversarial.train_gan(images, rows, cfg, tmp_path, steps=300, log=QUIET)
+    neg, pos = gan.sample(64, 0, seed=1), gan.sample(64, 1, seed=1)
+    # the training classes: IDC- patches average about 207, IDC+ about 83
+    assert pos.mean() < 140 < neg.mean()
