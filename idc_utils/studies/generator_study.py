@@ -128,6 +128,7 @@ def judge_generator(
     diffusion_steps: int = 8,
     guidance: float = 2.0,
     seed: int = 0,
+    classes: tuple = (0, 1),
 ) -> dict:
     """Fidelity and label fidelity of ``per_class`` synthetic patches of each class drawn with
     ``seed``. ``val_small``: real validation patches in the generator's range and size (the
@@ -135,13 +136,15 @@ def judge_generator(
     -> P(IDC+)`` at ``threshold``. Returns KID x 1000 per class, the shares called IDC+, and
     whether each bar is met; beside them, the shares of the real validation patches of each
     class called IDC+ after the same round trip (``real_called_pos_*``): what a generator that
-    made real tissue at its size would score."""
+    made real tissue at its size would score. ``classes``: judge only these (a generator of
+    one class); the bars are then judged only when both classes are."""
     val_labels = np.asarray(val_labels).astype(int)
     real_big = diffusion.enlarge(val_small)
     real_emb = embed(real_big)
     real_called = np.asarray(classify(real_big)) >= threshold
     out = {}
-    for c, name in ((0, "neg"), (1, "pos")):
+    for c in classes:
+        name = ("neg", "pos")[c]
         syn = gen.sample(per_class, c, 2 * seed + c, diffusion_steps, guidance)
         big = diffusion.to_patch_size(syn)
         syn_emb = embed(big)
@@ -152,6 +155,9 @@ def judge_generator(
         )
         out[f"called_pos_{name}"] = float((np.asarray(classify(big)) >= threshold).mean())
         out[f"real_called_pos_{name}"] = float(real_called[val_labels == c].mean())
+    if set(classes) != {0, 1}:
+        out["meets_bars"] = None
+        return out
     out["meets_bars"] = bool(
         out["kid_neg_x1000"] <= KID_BAR_X1000
         and out["kid_pos_x1000"] <= KID_BAR_X1000

@@ -66,6 +66,20 @@ def test_a_generator_that_draws_each_class_right_meets_the_bars():
     assert swapped["called_pos_pos"] == 0.0 and swapped["called_pos_neg"] == 1.0
     assert swapped["kid_pos_x1000"] > 10 * right["kid_pos_x1000"]
     assert not swapped["meets_bars"]
+    # a generator of one class is judged on that class, and no verdict on the bars is made
+    val_small, val_labels = real_validation()
+    one = study.judge_generator(
+        FakeGenerator({1: PURPLE}),
+        val_small,
+        val_labels,
+        colour_features,
+        darkness,
+        0.5,
+        per_class=60,
+        classes=(1,),
+    )
+    assert one["called_pos_pos"] == 1.0 and "kid_neg_x1000" not in one
+    assert one["meets_bars"] is None
 
 
 def test_the_yardstick_grows_as_real_tissue_loses_its_detail():
