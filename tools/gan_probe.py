@@ -8,8 +8,9 @@ steps, two hours on a 2-core CPU, and its samples still score KID x 1000 of abou
 550-640 (IDC-) against real validation tissue, where the bar is 150. This script trains a GAN
 instead, for ``--steps`` steps, on the training patients' patches at the same 32 px (both classes
 with one class-conditional GAN, or one class with ``--label``), checkpointing into ``--out-dir``
-(a later call with more steps resumes), and every ``--every`` steps judges its moving-average
-generator with the study's judge (``generator_study.judge_generator``):
+(a later call with more steps resumes, and continues the record of judgements), and every
+``--every`` steps judges its moving-average generator with the study's judge
+(``generator_study.judge_generator``):
 
 - KID x 1000 of 150 synthetic patches per class against real validation patches of that class
   (the same 1,000 validation patches, embedder, subsets and seed as the study's judge);
@@ -44,6 +45,20 @@ from idc_utils.models import embeddings
 from idc_utils.serving import predictor
 from idc_utils.studies import generator_study as study
 from idc_utils.training import adversarial, diffusion
+
+
+def earlier_judgements(out: Path, out_dir: Path, cfg: adversarial.GanConfig) -> tuple:
+    """``(judgements, commands)`` of the earlier calls whose checkpoint this one resumes (the
+    same configuration), up to that checkpoint's step: a longer run continues their record."""
+    state_path = out_dir / "gan.json"
+    if not (out.exists() and state_path.exists()):
+        return [], []
+    earlier = json.loads(out.read_text())
+    resumed = json.loads(state_path.read_text())
+    if earlier["settings"]["config"] != cfg.to_dict() or resumed["config"] != cfg.to_dict():
+        return [], []
+    kept = [j for j in earlier["judged"] if j["step"] <= resumed["steps"]]
+    return kept, [*earlier.get("earlier_commands", []), earlier["command"]]
 
 
 def main() -> int:
@@ -90,12 +105,15 @@ def main() -> int:
     val_small = diffusion.to_model_range(ds.images[pick], size)
     classifier = predictor.Predictor.load(run / "models" / "efficientnet.keras")
     out = Path(args.out)
+    out_dir = Path(args.out_dir) if args.out_dir else out.with_suffix("")
+    judged, commands = earlier_judgements(out, out_dir, cfg)
     results = {
         "command": shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "machine": machine.machine_description(),
         "settings": {**vars(args), "config": cfg.to_dict()},
         "bars": {"kid_x1000_max": study.KID_BAR_X1000},
-        "judged": [],
+        "earlier_commands": commands,
+        "judged": judged,
     }
 
     def judge(gan: adversarial.GanGenerator) -> None:
@@ -131,7 +149,7 @@ def main() -> int:
         ds.images,
         train,
         cfg,
-        args.out_dir or out.with_suffix(""),
+        out_dir,
         steps=args.steps,
         checkpoint_every=args.every,
         on_checkpoint=judge,

@@ -331,6 +331,26 @@ def study_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("variant")
 
 
+def gan_probe_table(probe: dict) -> pd.DataFrame:
+    """The GAN probe's judgements (``tools/gan_probe.py``'s output) as a table, one row per
+    judgement, with the real validation patches' shares called IDC+ after the same round trip
+    beside the synthetic ones."""
+    rows = [
+        {
+            "steps": j["step"],
+            "training minutes": round(j["train_seconds"] / 60, 1),
+            "KID x1000 IDC-": j["kid_neg_x1000"],
+            "KID x1000 IDC+": j["kid_pos_x1000"],
+            "IDC+ called IDC+": j["called_pos_pos"],
+            "IDC- called IDC+": j["called_pos_neg"],
+            "real IDC- called IDC+": j["real_called_pos_neg"],
+            "bars met (of 4)": bars_met(j),
+        }
+        for j in probe["judged"]
+    ]
+    return pd.DataFrame(rows).set_index("steps")
+
+
 def continuation_sentence(results: dict) -> str:
     """What the chosen variant's last steps bought, in words (Markdown), when it continues
     another variant's run (:data:`STARTS_FROM`): its judgement where it left the source's curve

@@ -122,6 +122,20 @@ def test_the_choice_prefers_variants_that_meet_more_bars_then_the_lower_kid():
         study.choose_variant({})
 
 
+def test_the_gan_probe_table_has_a_row_per_judgement_with_the_real_yardstick():
+    judged = [
+        {"step": 1000, "train_seconds": 300.0, "kid_neg_x1000": 500.0, "kid_pos_x1000": 140.0,
+         "called_pos_pos": 0.9, "called_pos_neg": 0.5, "real_called_pos_neg": 0.45},
+        {"step": 2000, "train_seconds": 600.0, "kid_neg_x1000": 120.0, "kid_pos_x1000": 100.0,
+         "called_pos_pos": 0.9, "called_pos_neg": 0.1, "real_called_pos_neg": 0.45},
+    ]  # fmt: skip
+    t = study.gan_probe_table({"judged": judged})
+    assert list(t.index) == [1000, 2000]
+    assert t.loc[1000, "training minutes"] == 5.0 and t.loc[1000, "bars met (of 4)"] == 2
+    assert t.loc[2000, "bars met (of 4)"] == 4
+    assert (t["real IDC- called IDC+"] == 0.45).all()
+
+
 def test_the_sampler_setting_is_chosen_by_the_same_rule():
     rows = [
         judged(50, 60, called_neg=0.3, diffusion_steps=8, guidance=0.0),
