@@ -41,10 +41,8 @@ import numpy as np
 from idc_utils.book import machine
 from idc_utils.chapters import profiles
 from idc_utils.data import split
-from idc_utils.models import embeddings
-from idc_utils.serving import predictor
 from idc_utils.studies import generator_study as study
-from idc_utils.training import adversarial, diffusion
+from idc_utils.training import adversarial
 
 
 def earlier_judgements(out: Path, out_dir: Path, cfg: adversarial.GanConfig) -> tuple:
@@ -93,17 +91,7 @@ def main() -> int:
     ds, df = split.dataset_with_split(None, run / "split.csv")
     train = df[df.split == "train"].sort_values("i")
     # the study's judge: the same validation patches, embedder and classifier
-    val = df[df.split == "val"]
-    pick = np.random.default_rng(seed).choice(val["i"].to_numpy(), min(1000, len(val)), False)
-    pick = np.sort(pick)
-    val_labels = df.set_index("i").loc[pick, "label"].to_numpy().astype(int)
-    net = embeddings.embedder(p["embed_backbone"], p["embed_image_size"])
-
-    def embed(x):
-        return embeddings.embed(net, x, np.arange(len(x)))
-
-    val_small = diffusion.to_model_range(ds.images[pick], size)
-    classifier = predictor.Predictor.load(run / "models" / "efficientnet.keras")
+    judge_study = study.StudyJudge.for_run(run, ds.images, df, p, args.per_class)
     out = Path(args.out)
     out_dir = Path(args.out_dir) if args.out_dir else out.with_suffix("")
     judged, commands = earlier_judgements(out, out_dir, cfg)
@@ -122,19 +110,7 @@ def main() -> int:
         last = gan.history.iloc[-1]
         row = {"step": gan.steps, "train_seconds": round(gan.seconds, 1)}
         row.update(loss_critic=last["loss_critic"], loss_generator=last["loss_generator"])
-        row.update(
-            study.judge_generator(
-                gan,
-                val_small,
-                val_labels,
-                embed,
-                classifier.probabilities,
-                classifier.threshold,
-                per_class=args.per_class,
-                seed=seed,
-                classes=classes,
-            )
-        )
+        row.update(judge_study(gan, size, classes=classes))
         print(json.dumps(row), flush=True)
         results["judged"].append(row)
         out.parent.mkdir(parents=True, exist_ok=True)

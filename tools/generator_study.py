@@ -38,13 +38,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np
-
 from idc_utils.book import machine
 from idc_utils.chapters import profiles
 from idc_utils.data import split
-from idc_utils.models import embeddings
-from idc_utils.serving import predictor
 from idc_utils.studies import generator_study as study
 from idc_utils.training import diffusion, generator
 
@@ -84,32 +80,7 @@ def main() -> int:
     steps = args.steps or p["gen_train_steps"]
     ds, df = split.dataset_with_split(None, run_dir / "split.csv")
     parts = {s: df[df.split == s] for s in ("train", "val")}
-    rng = np.random.default_rng(p["seed"])
-    val_pick = np.sort(
-        rng.choice(parts["val"]["i"].to_numpy(), min(1000, len(parts["val"])), False)
-    )
-    val_labels = df.set_index("i").loc[val_pick, "label"].to_numpy()
-    classifier = predictor.Predictor.load(run_dir / "models" / "efficientnet.keras")
-    net = embeddings.embedder(p["embed_backbone"], p["embed_image_size"])
-
-    def embed(patches):
-        return embeddings.embed(net, patches, np.arange(len(patches)))
-
-    def judge(gen, val_small, diffusion_steps, guidance):
-        """The study's judgement of ``gen`` on the validation patches, sampled so."""
-        return study.judge_generator(
-            gen,
-            val_small,
-            val_labels,
-            embed,
-            classifier.probabilities,
-            classifier.threshold,
-            per_class=args.per_class,
-            diffusion_steps=diffusion_steps,
-            guidance=guidance,
-            seed=p["seed"],
-        )
-
+    judge = study.StudyJudge.for_run(run_dir, ds.images, df, p, args.per_class)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"variants": {}}
     results.setdefault("cpu_ref", []).append({"at": "start", **(cpu_reference() or {})})
@@ -117,7 +88,6 @@ def main() -> int:
     command = " ".join(["python", *map(shlex.quote, sys.argv)])
     for name in args.variants:
         cfg = study.variant_config(base, name)
-        val_small = diffusion.to_model_range(ds.images[val_pick], cfg.image_size)
         before = results["variants"].get(name, {})
         # a resumed variant keeps the judgements made before it stopped
         same = "config" in before and (
@@ -132,12 +102,12 @@ def main() -> int:
             {n: v.get("judged", []) for n, v in results["variants"].items()},
         )
 
-        def on_checkpoint(gen, judged=judged, val_small=val_small, name=name):
+        def on_checkpoint(gen, judged=judged, size=cfg.image_size, name=name):
             if gen.steps % args.every and gen.steps != steps:
                 return
             t0 = time.perf_counter()
             sampler = study.JUDGING_SAMPLER
-            row = judge(gen, val_small, sampler["diffusion_steps"], sampler["guidance"])
+            row = judge(gen, size, **sampler)
             row.update(step=gen.steps, train_seconds=gen.seconds, **sampler)
             judged[:] = [r for r in judged if r["step"] != gen.steps] + [row]
             print(f"[{name}] {row} (judged in {time.perf_counter() - t0:.0f} s)", flush=True)
@@ -189,14 +159,14 @@ def main() -> int:
     # earlier run of the study when that judged the same weights)
     cfg = study.variant_config(base, chosen)
     gen = generator.load_generator(run_dir / "generator_study" / chosen)
-    val_small = diffusion.to_model_range(ds.images[val_pick], cfg.image_size)
     earlier = results.get("sampling", {})
     if (earlier.get("variant"), earlier.get("step")) != (chosen, gen.best_step):
         rows = []
         for diffusion_steps in args.sweep_steps:
             for guidance in args.sweep_guidance:
-                row = judge(gen, val_small, diffusion_steps, guidance)
-                row.update(diffusion_steps=diffusion_steps, guidance=guidance)
+                sampler = {"diffusion_steps": diffusion_steps, "guidance": guidance}
+                row = judge(gen, cfg.image_size, **sampler)
+                row.update(sampler)
                 rows.append(row)
                 print(f"[sampling] {row}", flush=True)
         results["sampling"] = {
@@ -217,9 +187,9 @@ def main() -> int:
         results["blurred_tissue"] = study.blurred_tissue_kid(
             ds.images[train_rows["i"].to_numpy()],
             train_rows["label"].to_numpy(),
-            val_small,
-            val_labels,
-            embed,
+            judge.val_small(cfg.image_size),
+            judge.labels,
+            judge.embed,
             per_class=args.per_class,
             seed=p["seed"],
         )

@@ -167,6 +167,65 @@ def judge_generator(
     return out
 
 
+class StudyJudge:
+    """The study's judge for one split, set up once and used on every generator it judges
+    (``tools/generator_study.py``, ``tools/gan_probe.py``): up to 1,000 validation patches
+    drawn with ``seed``, their labels, an embedder and a classifier at its threshold.
+    ``judge(gen, size, ...)`` is :func:`judge_generator` on those patches at ``size`` pixels."""
+
+    def __init__(self, images, df, embed, classify, threshold, *, seed: int, per_class: int):
+        val = df[df.split == "val"]
+        rng = np.random.default_rng(seed)
+        self.pick = np.sort(rng.choice(val["i"].to_numpy(), min(1000, len(val)), False))
+        self.labels = df.set_index("i").loc[self.pick, "label"].to_numpy().astype(int)
+        self.images, self.embed, self.classify = images, embed, classify
+        self.threshold, self.seed, self.per_class = threshold, seed, per_class
+        self._small = {}
+
+    @classmethod
+    def for_run(cls, run_dir, images, df, params, per_class: int) -> StudyJudge:
+        """The judge of a run folder: its EfficientNet and the profile's embedder."""
+        from idc_utils.models import embeddings
+        from idc_utils.serving import predictor
+
+        classifier = predictor.Predictor.load(Path(run_dir) / "models" / "efficientnet.keras")
+        net = embeddings.embedder(params["embed_backbone"], params["embed_image_size"])
+
+        def embed(patches):
+            return embeddings.embed(net, patches, np.arange(len(patches)))
+
+        return cls(
+            images,
+            df,
+            embed,
+            classifier.probabilities,
+            classifier.threshold,
+            seed=int(params["seed"]),
+            per_class=per_class,
+        )
+
+    def val_small(self, size: int) -> np.ndarray:
+        """The validation patches in a generator's range at ``size`` pixels (reduced once)."""
+        if size not in self._small:
+            self._small[size] = diffusion.to_model_range(self.images[self.pick], size)
+        return self._small[size]
+
+    def __call__(self, gen, size: int, **sampling) -> dict:
+        """:func:`judge_generator` of ``gen`` (patches of ``size`` pixels); ``sampling``:
+        ``diffusion_steps``, ``guidance``, ``classes``."""
+        return judge_generator(
+            gen,
+            self.val_small(size),
+            self.labels,
+            self.embed,
+            self.classify,
+            self.threshold,
+            per_class=self.per_class,
+            seed=self.seed,
+            **sampling,
+        )
+
+
 def blurred_tissue_kid(
     train_images: np.ndarray,
     train_labels,

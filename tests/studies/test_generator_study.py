@@ -82,6 +82,29 @@ def test_a_generator_that_draws_each_class_right_meets_the_bars():
     assert one["meets_bars"] is None
 
 
+def test_the_study_judge_draws_validation_patches_only_and_judges_as_judge_generator():
+    images = np.concatenate([patches_of(PINK, 40, 1, 50), patches_of(PURPLE, 40, 2, 50)])
+    labels = np.r_[np.zeros(40, int), np.ones(40, int)]
+    split_of = np.where(np.arange(80) % 4 == 0, "train", "val")
+    df = pd.DataFrame({"i": np.arange(80), "label": labels, "split": split_of})
+    judge = study.StudyJudge(images, df, colour_features, darkness, 0.5, seed=3, per_class=20)
+    assert set(df.set_index("i").loc[judge.pick, "split"]) == {"val"}
+    assert list(judge.pick) == sorted(judge.pick) and len(judge.pick) == 60
+    assert judge.val_small(16) is judge.val_small(16)  # reduced once per size
+    gen = FakeGenerator({0: PINK, 1: PURPLE})
+    direct = study.judge_generator(
+        gen,
+        diffusion.to_model_range(images[judge.pick], 16),
+        labels[judge.pick],
+        colour_features,
+        darkness,
+        0.5,
+        per_class=20,
+        seed=3,
+    )
+    assert judge(gen, 16) == direct and direct["meets_bars"]
+
+
 def test_the_yardstick_grows_as_real_tissue_loses_its_detail():
     rng = np.random.default_rng(0)
     # textured patches: the detail is what a reduction removes

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
+from generator_helpers import two_kinds
 
 from idc_utils.data.split import training_rows_digest
 from idc_utils.training import adversarial
@@ -16,18 +16,6 @@ TINY = adversarial.GanConfig(
     image_size=8, latent=8, gen_widths=(16, 8), critic_widths=(8, 16), batch_size=16, seed=5
 )
 QUIET = lambda *_: None
-
-
-def two_kinds(n=64, seed=0):
-    """Patches whose colour carries the class: pale pink (IDC-) or dark purple (IDC+)."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 2
-    base = np.where(labels[:, None] == 1, [90, 40, 120], [230, 180, 210])[:, None, None, :]
-    images = np.clip(base + rng.normal(0, 10, (n, 50, 50, 3)), 0, 255).astype(np.uint8)
-    rows = pd.DataFrame(
-        {"i": np.arange(n), "label": labels, "patient_id": (np.arange(n) // 8).astype(str)}
-    ).assign(split="train")
-    return images, rows
 
 
 def weights_equal(a, b):
