@@ -170,6 +170,21 @@ def real_vs_synthetic_grid(real: dict, synthetic: dict, per_row: int = 8, size: 
     return fig
 
 
+def stored_grid(grid: np.ndarray, labels: list, height: float = 1.9):
+    """A grid of patches stored as one image (``tools/gan_probe.py --grid``: one row of patches
+    per class, top to bottom), each row named by its class (``labels``: 0, 1)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, height))
+    ax.imshow(grid)
+    ax.set_xticks([])
+    ax.grid(False)
+    row = grid.shape[0] / len(labels)
+    ax.set_yticks([row * (k + 0.5) for k in range(len(labels))])
+    ax.set_yticklabels([CLASS_NAMES[c] for c in labels])
+    return fig
+
+
 def plot_nearest_distances(mem):
     """Distances to the nearest training patch: synthetic patches against real patches of new
     (validation) patients, in embedding and pixel space. Copies would pile up near zero."""

@@ -410,6 +410,41 @@ def gan_probe_table(probe: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("steps")
 
 
+def chosen_sampling_row(results: dict) -> dict:
+    """The sampling table's row of the chosen sampler setting: the chosen generator judged as
+    the chapter samples it."""
+    chosen = results["sampling"]["chosen"]
+    for row in results["sampling"]["rows"]:
+        if all(row[k] == v for k, v in chosen.items()):
+            return row
+    raise ValueError(f"the study's sampling table has no row for its chosen setting {chosen}")
+
+
+def gan_against_diffusion(probe: dict, results: dict, called_neg_max: float) -> dict:
+    """The GAN probe's last judgement beside the diffusion generator as the chapter samples it
+    (:func:`chosen_sampling_row`), as the chapter's words: KID and share called IDC+ per class
+    (``gan_kid_neg``, ``diff_called_pos``, ...), the real patches' share after the round trip
+    (``gan_real_neg``) and whether it ``misses`` or ``meets`` the IDC- bar (``real_vs_bar``),
+    the training minutes, and which generator's worse class has the ``lower`` KID
+    (``gan_vs_diff``, with ``gan_worse`` and ``diff_worse``)."""
+    gan, diff = probe["judged"][-1], chosen_sampling_row(results)
+    words = {
+        "gan_steps": f"{gan['step']:,}",
+        "gan_minutes": f"{gan['train_seconds'] / 60:.0f}",
+        "diff_minutes": f"{results['variants'][results['chosen']]['train_seconds'] / 60:.0f}",
+    }
+    for c in ("neg", "pos"):
+        for who, row in (("gan", gan), ("diff", diff)):
+            words[f"{who}_kid_{c}"] = f"{row[f'kid_{c}_x1000']:.0f}"
+            words[f"{who}_called_{c}"] = f"{row[f'called_pos_{c}']:.0%}"
+        words[f"gan_real_{c}"] = f"{gan[f'real_called_pos_{c}']:.0%}"
+    words["real_vs_bar"] = "misses" if gan["real_called_pos_neg"] > called_neg_max else "meets"
+    worse = [max(r["kid_neg_x1000"], r["kid_pos_x1000"]) for r in (gan, diff)]
+    words["gan_vs_diff"] = "lower" if worse[0] < worse[1] else "higher"
+    words["gan_worse"], words["diff_worse"] = f"{worse[0]:.0f}", f"{worse[1]:.0f}"
+    return words
+
+
 def continuation_sentence(results: dict) -> str:
     """What the chosen variant's last steps bought, in words (Markdown), when it continues
     another variant's run (:data:`STARTS_FROM`): its judgement where it left the source's curve

@@ -159,6 +159,34 @@ def test_the_gan_probe_table_has_a_row_per_judgement_with_the_real_yardstick():
     assert (t["real IDC- called IDC+"] == 0.45).all()
 
 
+def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it():
+    rows = [
+        judged(700, 650, called_neg=0.2, diffusion_steps=12, guidance=0.0),
+        judged(574, 453, called_pos=0.98, called_neg=0.03, diffusion_steps=12, guidance=2.0),
+    ]
+    results = {
+        "sampling": {"rows": rows, "chosen": {"diffusion_steps": 12, "guidance": 2.0}},
+        "variants": {"v": {"train_seconds": 2400.0}},
+        "chosen": "v",
+    }
+    assert study.chosen_sampling_row(results) is rows[1]
+    gan = judged(307, 205, called_pos=0.96, called_neg=0.61, step=6000, train_seconds=3764.3)
+    gan.update(real_called_pos_neg=0.45, real_called_pos_pos=0.96)
+    words = study.gan_against_diffusion({"judged": [judged(900, 500), gan]}, results, 0.15)
+    assert words["gan_steps"] == "6,000" and words["gan_minutes"] == "63"
+    assert words["diff_minutes"] == "40"
+    assert (words["gan_kid_neg"], words["diff_kid_pos"]) == ("307", "453")
+    assert (words["gan_called_neg"], words["diff_called_neg"]) == ("61%", "3%")
+    assert (words["gan_real_neg"], words["real_vs_bar"]) == ("45%", "misses")
+    # worse classes: the GAN's 307 against the diffusion generator's 574
+    worse = (words["gan_vs_diff"], words["gan_worse"], words["diff_worse"])
+    assert worse == ("lower", "307", "574")
+    assert study.gan_against_diffusion({"judged": [gan]}, results, 0.5)["real_vs_bar"] == "meets"
+    results["sampling"]["chosen"] = {"diffusion_steps": 20, "guidance": 2.0}
+    with pytest.raises(ValueError, match="no row for its chosen setting"):
+        study.chosen_sampling_row(results)
+
+
 def test_the_sampler_setting_is_chosen_by_the_same_rule():
     rows = [
         judged(50, 60, called_neg=0.3, diffusion_steps=8, guidance=0.0),
@@ -274,6 +302,18 @@ def test_the_sampling_trace_figure_has_a_row_per_class_and_reading_even_for_one_
         fig = synthetic_figures.plot_sampling_trace(traces)
         assert len(fig.axes) == 4 * steps
         assert sum(ax.get_ylabel() != "" for ax in fig.axes) == 4
+
+
+def test_a_stored_grid_names_each_class_row_in_order():
+    from idc_utils.chapters import synthetic_figures
+
+    grid = np.zeros((40, 200, 3), np.uint8)
+    fig = synthetic_figures.stored_grid(grid, [0, 1])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["IDC-", "IDC+"]
+    assert list(ax.get_yticks()) == [10.0, 30.0]
+    one = synthetic_figures.stored_grid(grid[:20], [1]).axes[0]
+    assert [t.get_text() for t in one.get_yticklabels()] == ["IDC+"]
 
 
 def two_classes(n=32):
