@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -155,14 +154,9 @@ def _linker(source: Path, dest: Path):
 
 
 def cpu_reference() -> float | None:
-    ref = ROOT.parent / "shared" / "cpu_ref.py"
-    if not ref.exists():
-        return None
-    out = subprocess.run([sys.executable, str(ref)], capture_output=True, text=True)
-    try:
-        return float(json.loads(out.stdout)["matmul_gflops"])
-    except (ValueError, KeyError):
-        return None
+    """``cpu_ref.py``'s matmul figure (GFLOP/s), or ``None`` where there is none."""
+    figures = machine.cpu_reference()
+    return None if figures is None else figures.get("matmul_gflops")
 
 
 def main(argv=None) -> int:

@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,19 +42,6 @@ from idc_utils.chapters import profiles
 from idc_utils.data import split
 from idc_utils.studies import generator_study as study
 from idc_utils.training import diffusion, generator
-
-
-def cpu_reference() -> dict | None:
-    """``../shared/cpu_ref.py``'s two figures (matmul GFLOP/s, Python M steps/s), when the
-    measuring machine has it: timings are compared as ratios to them."""
-    ref = Path(__file__).resolve().parents[2] / "shared" / "cpu_ref.py"
-    if not ref.exists():
-        return None
-    out = subprocess.run([sys.executable, str(ref)], capture_output=True, text=True)
-    try:
-        return json.loads(out.stdout)
-    except ValueError:
-        return None
 
 
 def main() -> int:
@@ -83,7 +69,7 @@ def main() -> int:
     judge = study.StudyJudge.for_run(run_dir, ds.images, df, p, args.per_class)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"variants": {}}
-    results.setdefault("cpu_ref", []).append({"at": "start", **(cpu_reference() or {})})
+    results.setdefault("cpu_ref", []).append({"at": "start", **(machine.cpu_reference() or {})})
     base = diffusion.config_from_params(p)
     command = " ".join(["python", *map(shlex.quote, sys.argv)])
     for name in args.variants:
@@ -194,7 +180,7 @@ def main() -> int:
             seed=p["seed"],
         )
         print(f"[blurred tissue] {results['blurred_tissue']}", flush=True)
-    results["cpu_ref"].append({"at": "end", **(cpu_reference() or {})})
+    results["cpu_ref"].append({"at": "end", **(machine.cpu_reference() or {})})
     out.write_text(json.dumps(results, indent=1, default=float))
     if args.keep:
         dest = generator.commit_checkpoint(

@@ -1,4 +1,5 @@
-"""What a chapter ran on: the CPU model, the GPUs, and the peak memory of its kernel."""
+"""What a chapter ran on: the CPU model, the GPUs, the peak memory of its kernel, and the
+reference figures a timing is compared by."""
 
 from __future__ import annotations
 
@@ -77,3 +78,20 @@ def machine_description() -> str:
     gpus = gpu_names()
     where = f"{cpu_model()}, {os.cpu_count()} cores"
     return where + (f"; {', '.join(gpus)}" if gpus else "; no GPU")
+
+
+def cpu_reference(script: str | Path | None = None) -> dict | None:
+    """The two reference figures of ``../shared/cpu_ref.py`` (beside the project; ``script``
+    names another), ``{"matmul_gflops", "python_msteps"}``, measured now; ``None`` where the
+    machine has no such script. Timings are compared across machines as ratios to them."""
+    import json
+    import sys
+
+    ref = Path(script) if script else Path(__file__).resolve().parents[3] / "shared" / "cpu_ref.py"
+    if not ref.exists():
+        return None
+    out = subprocess.run([sys.executable, str(ref)], capture_output=True, text=True)
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return None
