@@ -53,7 +53,11 @@ def earlier_judgements(out: Path, out_dir: Path, cfg: adversarial.GanConfig) -> 
         return [], []
     earlier = json.loads(out.read_text())
     resumed = json.loads(state_path.read_text())
-    if earlier["settings"]["config"] != cfg.to_dict() or resumed["config"] != cfg.to_dict():
+    mine, steps = cfg.to_dict(), resumed["steps"]
+    alike = adversarial.trains_alike
+    if not (
+        alike(earlier["settings"]["config"], mine, steps) and alike(resumed["config"], mine, steps)
+    ):
         return [], []
     kept = [j for j in earlier["judged"] if j["step"] <= resumed["steps"]]
     return kept, [*earlier.get("earlier_commands", []), earlier["command"]]
@@ -70,6 +74,10 @@ def main() -> int:
     ap.add_argument("--label", type=int, choices=(0, 1), default=None, help="one class only")
     ap.add_argument("--gen-widths", default="128,64,32", help="one upsampling block each")
     ap.add_argument("--critic-widths", default="32,64,128,256")
+    ap.add_argument(
+        "--anneal-from", type=int, default=0, help="step the learning rates start to fall"
+    )
+    ap.add_argument("--anneal-steps", type=int, default=0, help="to 0 over this many (0: never)")
     ap.add_argument("--per-class", type=int, default=150)
     ap.add_argument("--out-dir", default=None, help="checkpoints (default: beside --out)")
     ap.add_argument("--out", default="runs/gan_probe.json")
@@ -86,6 +94,8 @@ def main() -> int:
         batch_size=args.batch,
         label=args.label,
         seed=seed,
+        anneal_from=args.anneal_from,
+        anneal_steps=args.anneal_steps,
     )
     classes = (0, 1) if args.label is None else (args.label,)
     ds, df = split.dataset_with_split(None, run / "split.csv")

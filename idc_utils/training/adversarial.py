@@ -21,6 +21,7 @@ does. ``tools/gan_probe.py`` trains and judges it on the book's split.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,10 @@ class GanConfig:
     ema_max_decay: float = 0.999
     label: int | None = None  # one class only (0 or 1), or None: both, conditionally
     seed: int = 42
+    # annealing: from step anneal_from on, both learning rates fall to 0 along a half cosine
+    # over anneal_steps steps (0: a constant rate throughout), as the diffusion generator's do
+    anneal_from: int = 0
+    anneal_steps: int = 0
 
     def __post_init__(self):
         start = self.image_size / 2 ** len(self.gen_widths)
@@ -53,6 +58,11 @@ class GanConfig:
             raise ValueError(
                 f"image_size {self.image_size} is not the generator's start size times "
                 f"2**{len(self.gen_widths)} (one doubling per width); change gen_widths"
+            )
+        if self.anneal_from < 0 or self.anneal_steps < 0:
+            raise ValueError(
+                f"anneal_from and anneal_steps must be >= 0, not {self.anneal_from}, "
+                f"{self.anneal_steps}"
             )
         if self.label not in (None, 0, 1):
             raise ValueError(f"label must be 0, 1 or None (both classes), not {self.label!r}")
@@ -155,6 +165,32 @@ def step_draws(cfg: GanConfig, step: int, n_train: int) -> dict:
         "z_gen": rng.standard_normal((n, cfg.latent)).astype(np.float32),
         "aug": [augmentation_draws(rng, n, cfg.image_size) for _ in range(3)],
     }
+
+
+def learning_rate(cfg: GanConfig, step: int) -> float:
+    """Both networks' learning rate at step ``step`` (counted from 0): ``cfg.lr`` until
+    annealing begins, then falling along a half cosine to 0 at ``anneal_from + anneal_steps``."""
+    if not cfg.anneal_steps or step < cfg.anneal_from:
+        return cfg.lr
+    done = min(1.0, (step - cfg.anneal_from) / cfg.anneal_steps)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
+
+
+def trains_alike(a: dict, b: dict, steps: int) -> bool:
+    """Whether configurations ``a`` and ``b`` (as dicts) make the same first ``steps`` steps:
+    equal, or equal but for annealing that neither begins before step ``steps`` (a checkpoint
+    of one then continues as the other)."""
+    if a == b:
+        return True
+    keys = ("anneal_from", "anneal_steps")
+
+    def plain(d):
+        return {k: v for k, v in d.items() if k not in keys}
+
+    def late(d):
+        return not d.get("anneal_steps") or d.get("anneal_from", 0) >= steps
+
+    return plain(a) == plain(b) and late(a) and late(b)
 
 
 def ema_decay(cfg: GanConfig, step: int) -> float:
@@ -265,7 +301,8 @@ class _Training:
             return
         state = json.loads(self.paths["state"].read_text())
         same = (
-            state["config"] == self.cfg.to_dict() and state["training_rows_digest"] == self.digest
+            trains_alike(state["config"], self.cfg.to_dict(), state["steps"])
+            and state["training_rows_digest"] == self.digest
         )
         if same and state["steps"] <= steps:
             for name, net in self.nets.items():
@@ -339,6 +376,9 @@ def train_gan(
         x = np.rot90(x, d["turn"], (1, 2))
         x = np.ascontiguousarray(x[:, :, ::-1] if d["flip"] else x)
         decay = np.float32(ema_decay(cfg, progress["steps"] + 1))
+        if cfg.anneal_steps:
+            for opt in run.optimizers:
+                opt.learning_rate.assign(learning_rate(cfg, progress["steps"]))
         out = train_step(x, labels[d["idx"]], d["z_critic"], d["z_gen"], d["aug"], decay)
         losses.append([float(v) for v in out])
         progress["steps"] += 1

@@ -3,6 +3,7 @@ one does, it learns the classes' colours, and it sees training patients (of its 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -57,6 +58,40 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(whole, tmp_path):
     assert loaded.cfg == TINY and loaded.steps == 8
     state = json.loads((tmp_path / "gan.json").read_text())
     assert state["history"][-1]["step"] == 8 and state["trained_on"] == "training patients only"
+
+
+def test_annealing_lowers_both_rates_along_a_half_cosine_from_its_step():
+    cfg = dataclasses.replace(TINY, anneal_from=4, anneal_steps=4)
+    rates = [adversarial.learning_rate(cfg, k) for k in range(10)]
+    assert rates[:5] == [TINY.lr] * 5
+    assert rates[6] == pytest.approx(TINY.lr / 2) and rates[8:] == [0.0, 0.0]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert adversarial.learning_rate(TINY, 100) == TINY.lr
+    plain, annealed = TINY.to_dict(), cfg.to_dict()
+    assert adversarial.trains_alike(plain, annealed, 4)  # annealing not begun by step 4
+    assert not adversarial.trains_alike(plain, annealed, 5)
+    older = {k: v for k, v in plain.items() if not k.startswith("anneal")}  # before the fields
+    assert adversarial.trains_alike(older, plain, 100)
+    with pytest.raises(ValueError, match="anneal_from and anneal_steps"):
+        dataclasses.replace(TINY, anneal_steps=-1)
+
+
+def test_an_annealed_run_continues_a_checkpoint_made_before_its_annealing(tmp_path):
+    images, rows = two_kinds()
+    cfg = dataclasses.replace(TINY, anneal_from=3, anneal_steps=4)
+    whole = adversarial.train_gan(images, rows, cfg, tmp_path / "a", steps=6, log=QUIET)
+    adversarial.train_gan(images, rows, TINY, tmp_path / "b", steps=3, log=QUIET)
+    logs = []
+    resumed = adversarial.train_gan(images, rows, cfg, tmp_path / "b", steps=6, log=logs.append)
+    assert any("resuming at step 3" in m for m in logs)
+    weights_equal(whole, resumed)
+    assert adversarial.load_gan(tmp_path / "b").cfg == cfg
+    plain = adversarial.train_gan(images, rows, TINY, tmp_path / "c", steps=6, log=QUIET)
+    differs = [
+        not np.allclose(x, y)
+        for x, y in zip(whole.network.get_weights(), plain.network.get_weights())
+    ]
+    assert any(differs)  # the lower rates of steps 4-6 changed the weights
 
 
 def test_another_configuration_or_training_set_is_refused_unless_restarting(tmp_path):
