@@ -442,7 +442,41 @@ def gan_against_diffusion(probe: dict, results: dict, called_neg_max: float) -> 
     worse = [max(r["kid_neg_x1000"], r["kid_pos_x1000"]) for r in (gan, diff)]
     words["gan_vs_diff"] = "lower" if worse[0] < worse[1] else "higher"
     words["gan_worse"], words["diff_worse"] = f"{worse[0]:.0f}", f"{worse[1]:.0f}"
+    if probe["machine"] == results["machine"]:
+        words["machines"] = "the same processor model"
+    else:
+        words["machines"] = f"two processors ({probe['machine']}; {results['machine']})"
     return words
+
+
+#: How far (in share) two readings of the same real patches may differ and still be "about the
+#: same" in :func:`yardstick_sentence`.
+YARDSTICK_TOLERANCE = 0.05
+
+
+def yardstick_sentence(probe: dict, real_neg: float, real_pos: float) -> str:
+    """Whether this run's EfficientNet reads the real round-trip patches as the side
+    experiment's judge did (``real_called_pos_*`` of the probe's last judgement), in words
+    (Markdown): ``real_neg`` and ``real_pos`` are this run's shares called IDC+."""
+    last = probe["judged"][-1]
+    then = last["real_called_pos_neg"], last["real_called_pos_pos"]
+    if max(abs(then[0] - real_neg), abs(then[1] - real_pos)) <= YARDSTICK_TOLERANCE:
+        return (
+            f"This run's EfficientNet reads real tissue after the round trip about as that one "
+            f"did: it calls {real_neg:.0%} of the real IDC− and {real_pos:.0%} of the real IDC+ "
+            "patches IDC+ (the label-fidelity section below)."
+        )
+    return (
+        f"This run's EfficientNet reads the same kind of patches differently: after the round "
+        f"trip it calls {real_neg:.0%} of the real IDC− and {real_pos:.0%} of the real IDC+ "
+        f"patches IDC+ (the label-fidelity section below), where the one that judged the side "
+        f"experiment called {then[0]:.0%} and {then[1]:.0%}. Both were trained by the same "
+        f"recipe and seed (that one on {probe['machine']}); neither saw blurred patches in "
+        "training, and how far a blur moves their scores is not fixed by the recipe. So read a "
+        "generator's shares only beside the real shares given by the same classifier: the "
+        "table above beside its own real column, this chapter's synthetic rows beside its own "
+        "real rows."
+    )
 
 
 def continuation_sentence(results: dict) -> str:

@@ -168,11 +168,16 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
         "sampling": {"rows": rows, "chosen": {"diffusion_steps": 12, "guidance": 2.0}},
         "variants": {"v": {"train_seconds": 2400.0}},
         "chosen": "v",
+        "machine": "Intel Xeon",
     }
     assert study.chosen_sampling_row(results) is rows[1]
     gan = judged(307, 205, called_pos=0.96, called_neg=0.61, step=6000, train_seconds=3764.3)
     gan.update(real_called_pos_neg=0.45, real_called_pos_pos=0.96)
-    words = study.gan_against_diffusion({"judged": [judged(900, 500), gan]}, results, 0.15)
+    probe = {"judged": [judged(900, 500), gan], "machine": "Intel Xeon"}
+    words = study.gan_against_diffusion(probe, results, 0.15)
+    assert words["machines"] == "the same processor model"
+    probe["machine"] = "AMD EPYC"
+    assert "AMD EPYC; Intel Xeon" in study.gan_against_diffusion(probe, results, 0.15)["machines"]
     assert words["gan_steps"] == "6,000" and words["gan_minutes"] == "63"
     assert words["diff_minutes"] == "40"
     assert (words["gan_kid_neg"], words["diff_kid_pos"]) == ("307", "453")
@@ -181,10 +186,21 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
     # worse classes: the GAN's 307 against the diffusion generator's 574
     worse = (words["gan_vs_diff"], words["gan_worse"], words["diff_worse"])
     assert worse == ("lower", "307", "574")
-    assert study.gan_against_diffusion({"judged": [gan]}, results, 0.5)["real_vs_bar"] == "meets"
+    probe["judged"] = [gan]
+    assert study.gan_against_diffusion(probe, results, 0.5)["real_vs_bar"] == "meets"
     results["sampling"]["chosen"] = {"diffusion_steps": 20, "guidance": 2.0}
     with pytest.raises(ValueError, match="no row for its chosen setting"):
         study.chosen_sampling_row(results)
+
+
+def test_the_yardstick_sentence_says_when_this_runs_classifier_reads_real_tissue_otherwise():
+    last = {"real_called_pos_neg": 0.45, "real_called_pos_pos": 0.96}
+    probe = {"judged": [last], "machine": "Intel Xeon"}
+    alike = study.yardstick_sentence(probe, 0.43, 0.95)
+    assert "about as that one did" in alike and "43%" in alike
+    other = study.yardstick_sentence(probe, 0.11, 0.73)
+    assert "differently" in other and "11%" in other and "45%" in other
+    assert "Intel Xeon" in other and "same classifier" in other
 
 
 def test_the_sampler_setting_is_chosen_by_the_same_rule():
