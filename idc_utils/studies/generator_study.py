@@ -444,8 +444,21 @@ def gan_against_diffusion(probe: dict, results: dict, called_neg_max: float) -> 
     words["gan_worse"], words["diff_worse"] = f"{worse[0]:.0f}", f"{worse[1]:.0f}"
     if probe["machine"] == results["machine"]:
         words["machines"] = "the same processor model"
+        words["diff_reader"] = "the study's EfficientNet, trained on that processor model too"
     else:
         words["machines"] = f"two processors ({probe['machine']}; {results['machine']})"
+        words["diff_reader"] = (
+            f"the study's EfficientNet, another training of the same recipe ({results['machine']})"
+        )
+    cfg = probe["settings"]["config"]
+    if cfg.get("anneal_steps"):
+        words["gan_schedule"] = (
+            f"From step {cfg['anneal_from']:,} both learning rates fell to 0 along a half cosine "
+            f"over {cfg['anneal_steps']:,} steps, as the diffusion generator's did in its last "
+            "steps."
+        )
+    else:
+        words["gan_schedule"] = "Its learning rates stayed the same throughout."
     return words
 
 

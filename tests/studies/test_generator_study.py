@@ -173,11 +173,20 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
     assert study.chosen_sampling_row(results) is rows[1]
     gan = judged(307, 205, called_pos=0.96, called_neg=0.61, step=6000, train_seconds=3764.3)
     gan.update(real_called_pos_neg=0.45, real_called_pos_pos=0.96)
-    probe = {"judged": [judged(900, 500), gan], "machine": "Intel Xeon"}
+    probe = {
+        "judged": [judged(900, 500), gan],
+        "machine": "Intel Xeon",
+        "settings": {"config": {"lr": 2e-4}},  # a record from before annealing
+    }
     words = study.gan_against_diffusion(probe, results, 0.15)
     assert words["machines"] == "the same processor model"
+    assert "too" in words["diff_reader"] and "stayed the same" in words["gan_schedule"]
     probe["machine"] = "AMD EPYC"
-    assert "AMD EPYC; Intel Xeon" in study.gan_against_diffusion(probe, results, 0.15)["machines"]
+    probe["settings"]["config"].update(anneal_from=6000, anneal_steps=6000)
+    other = study.gan_against_diffusion(probe, results, 0.15)
+    assert "AMD EPYC; Intel Xeon" in other["machines"]
+    assert "another training" in other["diff_reader"] and "(Intel Xeon)" in other["diff_reader"]
+    assert other["gan_schedule"].startswith("From step 6,000 both learning rates fell to 0")
     assert words["gan_steps"] == "6,000" and words["gan_minutes"] == "63"
     assert words["diff_minutes"] == "40"
     assert (words["gan_kid_neg"], words["diff_kid_pos"]) == ("307", "453")
