@@ -156,7 +156,7 @@ def _linker(source: Path, dest: Path):
 def cpu_reference() -> float | None:
     """``cpu_ref.py``'s matmul figure (GFLOP/s), or ``None`` where there is none."""
     figures = machine.cpu_reference()
-    return None if figures is None else figures.get("matmul_gflops")
+    return None if figures is None else float(figures["matmul_gflops"])
 
 
 def main(argv=None) -> int:

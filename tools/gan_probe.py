@@ -97,6 +97,12 @@ def main() -> int:
         anneal_from=args.anneal_from,
         anneal_steps=args.anneal_steps,
     )
+    if args.anneal_steps and args.steps > args.anneal_from + args.anneal_steps:
+        raise SystemExit(
+            f"--steps {args.steps} runs past the end of annealing (step "
+            f"{args.anneal_from + args.anneal_steps}), where the learning rates are 0: "
+            "lengthen --anneal-steps or shorten --steps"
+        )
     classes = (0, 1) if args.label is None else (args.label,)
     ds, df = split.dataset_with_split(None, run / "split.csv")
     train = df[df.split == "train"].sort_values("i")

@@ -121,7 +121,9 @@ def main() -> int:
     ap.add_argument("--profile", default="sample")
     ap.add_argument("--record", default="book/data/generator_study.json")
     ap.add_argument("--steps", type=int, default=2000, help="training steps to repeat")
-    ap.add_argument("--per-class", type=int, default=150, help="as the study judged (its command)")
+    ap.add_argument(
+        "--per-class", type=int, default=None, help="default: the record's (its command's)"
+    )
     ap.add_argument("--skip-training", action="store_true", help="parts 2 and 3 only")
     ap.add_argument("--out", default="book/data/reproduction.json")
     args = ap.parse_args()
@@ -137,6 +139,9 @@ def main() -> int:
             f"{run_dir / 'split.csv'} is not the split {args.record} was made on (training "
             "patches differ): build the sample book with the shared sample, or pass --run"
         )
+    if args.per_class is None:  # judged as the record was, or the KIDs differ for that alone
+        command = shlex.split(record["sampling"]["command"])
+        args.per_class = int(command[command.index("--per-class") + 1])
     cfg = study.variant_config(diffusion.config_from_params(p), record["chosen"])
     judge = study.StudyJudge.for_run(run_dir, ds.images, df, p, args.per_class)
     entry = {

@@ -16,6 +16,7 @@ and teaching software, not a medical device.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -439,9 +440,11 @@ def gan_against_diffusion(probe: dict, results: dict, called_neg_max: float) -> 
             words[f"{who}_called_{c}"] = f"{row[f'called_pos_{c}']:.0%}"
         words[f"gan_real_{c}"] = f"{gan[f'real_called_pos_{c}']:.0%}"
     words["real_vs_bar"] = "misses" if gan["real_called_pos_neg"] > called_neg_max else "meets"
-    worse = [max(r["kid_neg_x1000"], r["kid_pos_x1000"]) for r in (gan, diff)]
-    words["gan_vs_diff"] = "lower" if worse[0] < worse[1] else "higher"
-    words["gan_worse"], words["diff_worse"] = f"{worse[0]:.0f}", f"{worse[1]:.0f}"
+    worse = [round(max(r["kid_neg_x1000"], r["kid_pos_x1000"])) for r in (gan, diff)]
+    words["gan_vs_diff"] = (
+        "lower" if worse[0] < worse[1] else "higher" if worse[0] > worse[1] else "the same"
+    )
+    words["gan_worse"], words["diff_worse"] = f"{worse[0]}", f"{worse[1]}"
     if probe["machine"] == results["machine"]:
         words["machines"] = "the same processor model"
         words["diff_reader"] = "the study's EfficientNet, trained on that processor model too"
@@ -450,16 +453,25 @@ def gan_against_diffusion(probe: dict, results: dict, called_neg_max: float) -> 
         words["diff_reader"] = (
             f"the study's EfficientNet, another training of the same recipe ({results['machine']})"
         )
-    cfg = probe["settings"]["config"]
-    if cfg.get("anneal_steps"):
-        words["gan_schedule"] = (
-            f"From step {cfg['anneal_from']:,} both learning rates fell to 0 along a half cosine "
-            f"over {cfg['anneal_steps']:,} steps, as the diffusion generator's did in its last "
-            "steps."
-        )
-    else:
-        words["gan_schedule"] = "Its learning rates stayed the same throughout."
+    words["gan_schedule"] = gan_schedule_sentence(probe["settings"]["config"], gan["step"])
     return words
+
+
+def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
+    """How the GAN's learning rates ran up to its last judged step, in words: constant, or
+    falling along a half cosine (:func:`~idc_utils.training.adversarial.learning_rate`) from
+    ``anneal_from``, to 0 or, when the run ended first, to the share of the start it reached."""
+    start, length = cfg.get("anneal_from", 0), cfg.get("anneal_steps", 0)
+    if not length or last_step <= start + 1:
+        return "Its learning rates stayed the same throughout."
+    begun = f"From step {start:,} both learning rates fell along a half cosine"
+    if last_step >= start + length:
+        return f"{begun}, to 0 at step {start + length:,}, as the diffusion generator's did."
+    share = 0.5 * (1 + math.cos(math.pi * (last_step - start) / length))
+    return (
+        f"{begun} towards 0 at step {start + length:,}; at step {last_step:,} they were at "
+        f"{share:.0%} of the start."
+    )
 
 
 #: How far (in share) two readings of the same real patches may differ and still be "about the
@@ -473,7 +485,8 @@ def yardstick_sentence(probe: dict, real_neg: float, real_pos: float) -> str:
     (Markdown): ``real_neg`` and ``real_pos`` are this run's shares called IDC+."""
     last = probe["judged"][-1]
     then = last["real_called_pos_neg"], last["real_called_pos_pos"]
-    if max(abs(then[0] - real_neg), abs(then[1] - real_pos)) <= YARDSTICK_TOLERANCE:
+    gap = max(abs(then[0] - real_neg), abs(then[1] - real_pos))
+    if round(gap, 9) <= YARDSTICK_TOLERANCE:  # (rounded: 0.96 - 1.01 is 0.0500000000000004)
         return (
             f"This run's EfficientNet reads real tissue after the round trip about as that one "
             f"did: it calls {real_neg:.0%} of the real IDC− and {real_pos:.0%} of the real IDC+ "

@@ -68,6 +68,11 @@ def compare_judgements(recorded: dict, repeated: dict) -> pd.DataFrame:
                 ),
             }
         )
+    if not rows:
+        raise ValueError(
+            f"the two judgements share no number to compare: {sorted(recorded)} against "
+            f"{sorted(repeated)}"
+        )
     return pd.DataFrame(rows).set_index("number")
 
 

@@ -186,7 +186,17 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
     other = study.gan_against_diffusion(probe, results, 0.15)
     assert "AMD EPYC; Intel Xeon" in other["machines"]
     assert "another training" in other["diff_reader"] and "(Intel Xeon)" in other["diff_reader"]
-    assert other["gan_schedule"].startswith("From step 6,000 both learning rates fell to 0")
+    # annealing set to begin at the last judged step never happened
+    assert "stayed the same" in other["gan_schedule"]
+    schedule = {"anneal_from": 6000, "anneal_steps": 6000}
+    half = study.gan_schedule_sentence(schedule, 9000)
+    assert (
+        half.startswith("From step 6,000") and "at step 9,000 they were at 50% of the start" in half
+    )
+    assert "to 0 at step 12,000" in study.gan_schedule_sentence(schedule, 12000)
+    # a tie in the worse class, as shown (rounded), is a tie
+    gan.update(kid_neg_x1000=574.2)
+    assert study.gan_against_diffusion(probe, results, 0.15)["gan_vs_diff"] == "the same"
     assert words["gan_steps"] == "6,000" and words["gan_minutes"] == "63"
     assert words["diff_minutes"] == "40"
     assert (words["gan_kid_neg"], words["diff_kid_pos"]) == ("307", "453")
@@ -207,6 +217,9 @@ def test_the_yardstick_sentence_says_when_this_runs_classifier_reads_real_tissue
     probe = {"judged": [last], "machine": "Intel Xeon"}
     alike = study.yardstick_sentence(probe, 0.43, 0.95)
     assert "about as that one did" in alike and "43%" in alike
+    # 0.05 apart is about the same, float noise or not (0.96 - 1.01 = 0.0500000000000004)
+    assert "about as" in study.yardstick_sentence(probe, 0.40, 1.01)
+    assert "differently" in study.yardstick_sentence(probe, 0.45, 0.90)  # one class differs
     other = study.yardstick_sentence(probe, 0.11, 0.73)
     assert "differently" in other and "11%" in other and "45%" in other
     assert "Intel Xeon" in other and "same classifier" in other

@@ -37,6 +37,8 @@ def test_judgements_are_compared_number_by_number_and_say_what_each_depends_on()
     assert table.loc["kid_pos_x1000", "relative difference"] == 0
     assert "EfficientNet" in table.loc["called_pos_neg", "depends on"]
     assert "EfficientNet" not in table.loc["kid_neg_x1000", "depends on"]
+    with pytest.raises(ValueError, match="share no number"):
+        reproduction.compare_judgements({"kid_neg_x1000": 1.0}, {"step": 2})
 
 
 def test_blurred_tissue_is_compared_per_class_and_size():
