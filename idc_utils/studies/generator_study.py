@@ -16,7 +16,6 @@ and teaching software, not a medical device.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -467,7 +466,7 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
     begun = f"From step {start:,} both learning rates fell along a half cosine"
     if last_step >= start + length:
         return f"{begun}, to 0 at step {start + length:,}, as the diffusion generator's did."
-    share = 0.5 * (1 + math.cos(math.pi * (last_step - start) / length))
+    share = diffusion.cosine_annealed(1.0, last_step, start, length)
     return (
         f"{begun} towards 0 at step {start + length:,}; at step {last_step:,} they were at "
         f"{share:.0%} of the start."

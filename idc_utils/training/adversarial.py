@@ -21,7 +21,6 @@ does. ``tools/gan_probe.py`` trains and judges it on the book's split.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from idc_utils.data.split import training_rows_digest
-from idc_utils.training.diffusion import to_model_range, to_uint8
+from idc_utils.training.diffusion import cosine_annealed, to_model_range, to_uint8
 
 
 @dataclass(frozen=True)
@@ -170,10 +169,7 @@ def step_draws(cfg: GanConfig, step: int, n_train: int) -> dict:
 def learning_rate(cfg: GanConfig, step: int) -> float:
     """Both networks' learning rate at step ``step`` (counted from 0): ``cfg.lr`` until
     annealing begins, then falling along a half cosine to 0 at ``anneal_from + anneal_steps``."""
-    if not cfg.anneal_steps or step < cfg.anneal_from:
-        return cfg.lr
-    done = min(1.0, (step - cfg.anneal_from) / cfg.anneal_steps)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
+    return cosine_annealed(cfg.lr, step, cfg.anneal_from, cfg.anneal_steps)
 
 
 def trains_alike(a: dict, b: dict, steps: int) -> bool:

@@ -93,8 +93,17 @@ def schedule_at(cfg: GenConfig, step: int) -> tuple[float, float]:
     rate keeps shaking."""
     if not cfg.anneal_steps or step < cfg.anneal_from:
         return cfg.lr, cfg.ema
-    done = min(1.0, (step - cfg.anneal_from) / cfg.anneal_steps)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done)), cfg.anneal_ema
+    return cosine_annealed(cfg.lr, step, cfg.anneal_from, cfg.anneal_steps), cfg.anneal_ema
+
+
+def cosine_annealed(lr: float, step: int, start: int, length: int) -> float:
+    """``lr`` at step ``step`` of a half cosine that begins at ``start`` and reaches 0 at
+    ``start + length`` (``lr`` before it, 0 after; ``length`` 0: no annealing). The diffusion
+    generator's and the GAN's schedules both use it."""
+    if not length or step < start:
+        return lr
+    done = min(1.0, (step - start) / length)
+    return lr * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 def trains_alike(a: GenConfig, b: GenConfig, steps: int) -> bool:
