@@ -23,6 +23,12 @@ with one class-conditional GAN, or one class with ``--label``), checkpointing in
 Test patients are never used. The output (JSON) holds the judgements, the settings, the
 machine and the command (run ``../shared/cpu_ref.py`` beside it for a timing's reference);
 ``--grid`` writes 16 patches per class judged as a PNG.
+
+The defaults of ``--steps``, ``--gen-widths``, ``--anneal-from`` and ``--anneal-steps`` are the
+sample profile's ``gan_*`` parameters. ``--publish book/data/gan`` then copies the finished GAN's
+sampling weights there, with its configuration, loss curve, training-patch digest and this
+command (``adversarial.commit_gan``): the sample book's chapter 10 loads it. It refuses settings
+that the chapter's parameters would not load.
 """
 
 from __future__ import annotations
@@ -64,28 +70,38 @@ def earlier_judgements(out: Path, out_dir: Path, cfg: adversarial.GanConfig) -> 
 
 
 def main() -> int:
+    p = profiles.profile_params("sample")
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--run", default="runs/sample", help="a run folder with split.csv and models/")
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=p["gan_train_steps"])
     ap.add_argument("--every", type=int, default=1000, help="steps between judgements")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--label", type=int, choices=(0, 1), default=None, help="one class only")
-    ap.add_argument("--gen-widths", default="128,64,32", help="one upsampling block each")
+    widths = ",".join(str(w) for w in p["gan_widths"])
+    ap.add_argument("--gen-widths", default=widths, help="one upsampling block each")
     ap.add_argument("--critic-widths", default="32,64,128,256")
     ap.add_argument(
-        "--anneal-from", type=int, default=0, help="step the learning rates start to fall"
+        "--anneal-from",
+        type=int,
+        default=p["gan_anneal_from"],
+        help="step the learning rates start to fall",
     )
-    ap.add_argument("--anneal-steps", type=int, default=0, help="to 0 over this many (0: never)")
+    ap.add_argument(
+        "--anneal-steps",
+        type=int,
+        default=p["gan_anneal_steps"],
+        help="to 0 over this many (0: never)",
+    )
     ap.add_argument("--per-class", type=int, default=150)
     ap.add_argument("--out-dir", default=None, help="checkpoints (default: beside --out)")
     ap.add_argument("--out", default="runs/gan_probe.json")
     ap.add_argument("--grid", default=None, help="a PNG of the last judgement's patches")
+    ap.add_argument("--publish", default=None, help="copy the finished GAN here for the book")
     args = ap.parse_args()
 
     run = Path(args.run)
-    p = profiles.profile_params("sample")
     seed, size = int(p["seed"]), int(p["gen_image_size"])
     cfg = adversarial.GanConfig(
         image_size=size,
@@ -102,6 +118,14 @@ def main() -> int:
             f"--steps {args.steps} runs past the end of annealing (step "
             f"{args.anneal_from + args.anneal_steps}), where the learning rates are 0: "
             "lengthen --anneal-steps or shorten --steps"
+        )
+    if args.publish and (cfg, args.steps) != (
+        adversarial.config_from_params(p),
+        p["gan_train_steps"],
+    ):
+        raise SystemExit(
+            "--publish: the sample book's chapter 10 would not load this GAN (its settings "
+            "differ from the profile's gan_* parameters); change idc_utils/profiles.yml first"
         )
     classes = (0, 1) if args.label is None else (args.label,)
     ds, df = split.dataset_with_split(None, run / "split.csv")
@@ -146,6 +170,16 @@ def main() -> int:
         checkpoint_every=args.every,
         on_checkpoint=judge,
     )
+    if args.publish:
+        dest = adversarial.commit_gan(
+            out_dir,
+            train,
+            args.publish,
+            command=results["command"],
+            machine=results["machine"],
+            judged_in=str(out),
+        )
+        print(f"published in {dest}")
     return 0
 
 

@@ -146,14 +146,21 @@ def plot_generator_study(results: dict, bars: dict):
     return fig
 
 
-def real_vs_synthetic_grid(real: dict, synthetic: dict, per_row: int = 8, size: float = 1.15):
+def real_vs_synthetic_grid(
+    real: dict,
+    synthetic: dict,
+    per_row: int = 8,
+    size: float = 1.15,
+    others: dict | None = None,
+    name: str = "synthetic",
+):
     """Rows of real and synthetic patches per class (``{label: uint8 patches}``), all shown at
-    the same pixel size."""
+    the same pixel size, the synthetic rows named ``name``; ``others``
+    (``{name: {label: patches}}``) adds rows of other generators below, each named."""
     import matplotlib.pyplot as plt
 
-    rows = [(f"real {name}", real[c]) for c, name in ((0, "IDC-"), (1, "IDC+"))] + [
-        (f"synthetic {name}", synthetic[c]) for c, name in ((0, "IDC-"), (1, "IDC+"))
-    ]
+    sets = {"real": real, name: synthetic, **(others or {})}
+    rows = [(f"{kind} {CLASS_NAMES[c]}", imgs[c]) for kind, imgs in sets.items() for c in (0, 1)]
     fig, axes = plt.subplots(
         len(rows), per_row, figsize=(per_row * size, len(rows) * size * 1.05), squeeze=False
     )
@@ -166,6 +173,34 @@ def real_vs_synthetic_grid(real: dict, synthetic: dict, per_row: int = 8, size: 
                 ax.imshow(imgs[k], interpolation="nearest")
             if k == 0:
                 ax.set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gan_record(history: pd.DataFrame, judged: list, bar: float, anneal_from=None):
+    """The published GAN's training: the critic's and the generator's hinge losses (``history``,
+    means of 25 steps) and, from its probe's judgements (``judged``), the KID x 1000 of each
+    class against real validation tissue by step, with the bar; and where annealing began."""
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, kid_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for key, name in (("loss_critic", "critic"), ("loss_generator", "generator")):
+        smooth = history[key].rolling(8, min_periods=1).mean()
+        loss_ax.plot(history["step"], smooth, label=f"{name} (mean of 200 steps)")
+    loss_ax.set_ylabel("hinge loss")
+    loss_ax.set_title("Losses: a contest, not a descent")
+    j = pd.DataFrame(judged)
+    for key, c, ls in (("kid_neg_x1000", 0, "--"), ("kid_pos_x1000", 1, "-")):
+        kid_ax.plot(j["step"], j[key], "o" + ls, label=CLASS_NAMES[c])
+    kid_ax.axhline(bar, color="grey", ls=":", label=f"bar ({bar:g})")
+    kid_ax.set_ylim(0, None)
+    kid_ax.set_ylabel("KID x1000 to real validation tissue")
+    kid_ax.set_title("Fidelity on validation patients")
+    for ax in (loss_ax, kid_ax):
+        ax.set_xlabel("training step")
+        if anneal_from:
+            ax.axvline(anneal_from, color="black", ls="--", lw=0.8, label="annealing begins")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

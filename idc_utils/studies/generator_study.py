@@ -25,7 +25,7 @@ import pandas as pd
 
 from idc_utils.core.paths import display_path, project_root
 from idc_utils.evaluation import synthetic_quality
-from idc_utils.training import diffusion, generator, generator_process
+from idc_utils.training import adversarial, diffusion, generator, generator_process
 
 #: The bars of issue 22, measured by the chapter's own tables.
 KID_BAR_X1000 = 150.0
@@ -343,6 +343,73 @@ def committed_or_trained(
         log=log,
     )
     return gen, "trained in this run"
+
+
+def committed_or_trained_gan(
+    images_uint8: np.ndarray,
+    train_rows,
+    cfg: adversarial.GanConfig,
+    out_dir,
+    *,
+    steps: int,
+    committed=None,
+    log=print,
+) -> tuple[adversarial.GanGenerator, str]:
+    """The GAN a chapter uses, and where it came from (a phrase): the one published in
+    ``committed`` (a folder; relative: to the project) when it was made with ``cfg``, for
+    ``steps`` steps, on these training patches; otherwise one trained here, in ``out_dir``,
+    for ``steps`` steps (resumed from a checkpoint there when one fits), saying why."""
+    if committed:
+        folder = Path(committed)
+        folder = folder if folder.is_absolute() else project_root() / folder
+        try:
+            gan = adversarial.load_committed_gan(folder, cfg, steps, train_rows)
+            return gan, f"published with the book in {display_path(folder)}"
+        except (FileNotFoundError, ValueError) as e:
+            log(f"[gan] not using the published GAN: {e}")
+    gan = adversarial.train_gan(
+        images_uint8, train_rows, cfg, out_dir, steps=steps, restart=True, log=log
+    )
+    return gan, "trained in this run"
+
+
+#: what ``gen_judged`` may name, and how the chapter's prose names it
+JUDGED_NAMES = {"diffusion": "the diffusion generator", "gan": "the GAN"}
+
+
+def judged_generator(
+    kind: str,
+    diffusion_gen,
+    diffusion_source: str,
+    images_uint8,
+    train_rows,
+    params,
+    out_dir,
+    log=print,
+) -> tuple:
+    """``(generator, source, name)``: the generator whose patches a chapter judges and adds to
+    the training data, chosen by ``kind`` (the parameter ``gen_judged``): ``"diffusion"``, the
+    diffusion generator it already has; ``"gan"``, the GAN published in ``gan_checkpoint``
+    when it fits these training patches and settings, otherwise one trained in ``out_dir``
+    for ``gan_train_steps`` steps. Both sample with the same call, so the judging is the same."""
+    if kind not in JUDGED_NAMES:
+        raise ValueError(
+            f"gen_judged must be one of {sorted(JUDGED_NAMES)}, not {kind!r} "
+            "(idc_utils/profiles.yml, or -p gen_judged ...)"
+        )
+    if kind == "diffusion":
+        return diffusion_gen, diffusion_source, JUDGED_NAMES[kind]
+    p = params.as_dict() if hasattr(params, "as_dict") else params
+    gan, source = committed_or_trained_gan(
+        images_uint8,
+        train_rows,
+        adversarial.config_from_params(p),
+        out_dir,
+        steps=p["gan_train_steps"],
+        committed=p["gan_checkpoint"],
+        log=log,
+    )
+    return gan, source, JUDGED_NAMES[kind]
 
 
 def sampling_table(results: dict) -> pd.DataFrame:

@@ -76,6 +76,22 @@ class GanConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+def config_from_params(p) -> GanConfig:
+    """The GAN's configuration from a profile's parameters (a dict, or a chapter's parameters
+    with ``as_dict()``): ``gen_image_size`` (the diffusion generator's size: both are judged
+    after the same round trip), ``gan_widths``, ``gan_anneal_from``, ``gan_anneal_steps`` and
+    ``seed``; the rest are :class:`GanConfig`'s defaults. The chapter and
+    ``tools/gan_probe.py`` both build it here, so that a published GAN fits the chapter."""
+    p = p.as_dict() if hasattr(p, "as_dict") else p
+    return GanConfig(
+        image_size=p["gen_image_size"],
+        gen_widths=tuple(p["gan_widths"]),
+        anneal_from=p["gan_anneal_from"],
+        anneal_steps=p["gan_anneal_steps"],
+        seed=p["seed"],
+    )
+
+
 def build_generator(cfg: GanConfig):
     """(latent vectors, classes) -> patches in [-1, 1] of ``cfg.image_size`` pixels."""
     import keras
@@ -398,6 +414,66 @@ def train_gan(
 def _generator(cfg, ema, progress, digest) -> GanGenerator:
     history = pd.DataFrame(progress["history"])
     return GanGenerator(cfg, ema, progress["steps"], history, digest, progress["seconds"])
+
+
+def commit_gan(
+    src_dir: str | Path, rows: pd.DataFrame, dest: str | Path, *, command: str, **notes
+) -> Path:
+    """A finished GAN in ``src_dir`` (:func:`train_gan`) made fit to publish in ``dest``: the
+    moving-average weights that sample, and a state file with the configuration, the steps,
+    the loss curve, the digest of the training patches by name (``rows``, as trained on), the
+    command that made it and any ``notes``. :func:`load_committed_gan` reads it back and checks
+    it; the critic and the optimizers, which only training needs, stay behind."""
+    from idc_utils.data.split import training_patches_digest
+
+    src, dest = Path(src_dir), Path(dest)
+    paths = _paths(src)
+    if not paths["state"].exists():
+        raise FileNotFoundError(f"no GAN in {src} (no gan.json) to publish")
+    state = json.loads(paths["state"].read_text())
+    cfg = GanConfig.from_dict(state["config"])
+    mine = _class_rows(rows, cfg)
+    if state["training_rows_digest"] != training_rows_digest(mine.assign(split="train")):
+        raise ValueError(f"{src} was not trained on these rows")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(paths["ema"], _paths(dest)["ema"])
+    state.update(
+        config=cfg.to_dict(),  # every setting, by name
+        training_patches_digest=training_patches_digest(mine),
+        command=command,
+        **notes,
+    )
+    _paths(dest)["state"].write_text(json.dumps(state, indent=1))
+    return dest
+
+
+def load_committed_gan(
+    folder: str | Path, cfg: GanConfig, steps: int, rows: pd.DataFrame
+) -> GanGenerator:
+    """The GAN published in ``folder`` (:func:`commit_gan`), when it was made with
+    configuration ``cfg``, for ``steps`` steps, on the patches of ``rows`` (by name and label,
+    so another machine's copy of the same split fits); otherwise a ``ValueError`` that says
+    which of them differs."""
+    from idc_utils.data.split import training_patches_digest
+
+    folder = Path(folder)
+    state_path = _paths(folder)["state"]
+    if not state_path.exists():
+        raise FileNotFoundError(f"no published GAN in {folder} (no gan.json)")
+    state = json.loads(state_path.read_text())
+    saved, wanted = GanConfig.from_dict(state["config"]).to_dict(), cfg.to_dict()
+    differs = [f"{k} {saved[k]!r} != {v!r}" for k, v in wanted.items() if saved[k] != v]
+    if state["steps"] != steps:
+        differs.append(f"steps {state['steps']} != {steps}")
+    digest = state.get("training_patches_digest")
+    if digest != training_patches_digest(_class_rows(rows, cfg)):
+        differs.append("it was trained on other patches (another split or dataset)")
+    if differs:
+        raise ValueError(
+            f"the GAN in {folder} does not fit this run: {'; '.join(differs)}. "
+            "Train one (gan_checkpoint = None) or make it with tools/gan_probe.py --publish"
+        )
+    return load_gan(folder)
 
 
 def load_gan(out_dir: str | Path) -> GanGenerator:

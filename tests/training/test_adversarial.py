@@ -159,3 +159,42 @@ def test_it_learns_the_class_colours(tmp_path):
     neg, pos = gan.sample(64, 0, seed=1), gan.sample(64, 1, seed=1)
     # the training classes: IDC- patches average about 207, IDC+ about 83
     assert pos.mean() < 140 < neg.mean()
+
+
+def test_a_published_gan_loads_only_for_its_configuration_steps_and_patches(whole, tmp_path):
+    images, rows, gan = whole
+    rows = rows.assign(path=[f"p{k // 8}/{k % 2}/patch_{k}.png" for k in range(len(rows))])
+    made = tmp_path / "made"
+    adversarial.train_gan(images, rows, TINY, made, steps=8, log=QUIET)
+    dest = adversarial.commit_gan(made, rows, tmp_path / "pub", command="tools/x.py --steps 8")
+    # only what samples travels: not the critic, the raw generator or the optimizers
+    assert sorted(p.name for p in dest.iterdir()) == ["ema.weights.h5", "gan.json"]
+    state = json.loads((dest / "gan.json").read_text())
+    assert state["command"] == "tools/x.py --steps 8" and state["steps"] == 8
+    # the rows in another order are the same patches, and it samples as the trained one
+    loaded = adversarial.load_committed_gan(dest, TINY, 8, rows.iloc[::-1])
+    np.testing.assert_array_equal(loaded.sample(4, 1, seed=3), gan.sample(4, 1, seed=3))
+    with pytest.raises(ValueError, match="trained on other patches"):
+        adversarial.load_committed_gan(dest, TINY, 8, rows.iloc[:-1])
+    with pytest.raises(ValueError, match="steps 8 != 9"):
+        adversarial.load_committed_gan(dest, TINY, 9, rows)
+    other = dataclasses.replace(TINY, gen_widths=(8, 8))
+    with pytest.raises(ValueError, match="gen_widths"):
+        adversarial.load_committed_gan(dest, other, 8, rows)
+    with pytest.raises(FileNotFoundError, match="no published GAN"):
+        adversarial.load_committed_gan(tmp_path / "nothing", TINY, 8, rows)
+    with pytest.raises(ValueError, match="was not trained on these rows"):
+        adversarial.commit_gan(made, rows.iloc[:-2], tmp_path / "x", command="")
+
+
+def test_the_configuration_comes_from_a_profiles_parameters():
+    p = {
+        "gen_image_size": 16,
+        "gan_widths": [32, 16],
+        "gan_anneal_from": 3,
+        "gan_anneal_steps": 4,
+        "seed": 9,
+    }
+    cfg = adversarial.config_from_params(p)
+    assert (cfg.image_size, cfg.gen_widths, cfg.seed) == (16, (32, 16), 9)
+    assert (cfg.anneal_from, cfg.anneal_steps, cfg.label) == (3, 4, None)
