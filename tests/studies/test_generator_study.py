@@ -354,6 +354,44 @@ def test_a_stored_grid_names_each_class_row_in_order():
     assert [t.get_text() for t in one.get_yticklabels()] == ["IDC+"]
 
 
+def test_the_real_and_synthetic_grid_adds_a_named_pair_of_rows_per_other_generator():
+    from idc_utils.chapters import synthetic_figures
+
+    patches = {c: np.zeros((3, 8, 8, 3), np.uint8) for c in (0, 1)}
+    fig = synthetic_figures.real_vs_synthetic_grid(
+        patches, patches, per_row=3, others={"diffusion": patches}, name="gan"
+    )
+    names = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert names == [
+        "real IDC-", "real IDC+", "gan IDC-", "gan IDC+",
+        "diffusion IDC-", "diffusion IDC+",
+    ]  # fmt: skip
+    assert len(fig.axes) == 6 * 3
+    plain = synthetic_figures.real_vs_synthetic_grid(patches, patches, per_row=3)
+    assert len(plain.axes) == 4 * 3
+
+
+def test_the_gan_record_plots_both_losses_and_each_classs_kid_against_the_bar():
+    from idc_utils.chapters import synthetic_figures
+
+    history = pd.DataFrame(
+        {"step": [25, 50, 75], "loss_critic": [2.0, 1.9, 1.8], "loss_generator": [0.1, 0.2, 0.3]}
+    )
+    judged = [
+        {"step": 50, "kid_neg_x1000": 400.0, "kid_pos_x1000": 300.0},
+        {"step": 75, "kid_neg_x1000": 250.0, "kid_pos_x1000": 200.0},
+    ]
+    fig = synthetic_figures.plot_gan_record(history, judged, 150.0, anneal_from=50)
+    loss_ax, kid_ax = fig.axes
+    lines = {line.get_label(): line for line in kid_ax.get_lines()}
+    assert list(lines["IDC-"].get_ydata()) == [400.0, 250.0]
+    assert list(lines["IDC+"].get_xdata()) == [50, 75]
+    assert list(lines["bar (150)"].get_ydata()) == [150.0, 150.0]
+    assert "annealing begins" in lines
+    labels = [line.get_label() for line in loss_ax.get_lines()]
+    assert labels[:2] == ["critic (mean of 200 steps)", "generator (mean of 200 steps)"]
+
+
 def two_classes(n=32):
     images = np.concatenate([patches_of(PINK, n // 2, 3, 50), patches_of(PURPLE, n // 2, 4, 50)])
     rows = pd.DataFrame(
@@ -442,6 +480,83 @@ def test_the_sample_profile_loads_the_generator_the_study_chose_and_published():
     assert "tools/generator_study.py" in state["command"]
     assert state["command"] == results["variants"][results["chosen"]]["command"]
     assert state["training_patches_digest"] == results["training_patches_digest"]
+    if (root / ".git").exists():
+        tracked = subprocess.run(
+            ["git", "ls-files", str(folder)], cwd=root, capture_output=True, text=True
+        ).stdout.split()
+        assert len(tracked) == 2, f"{folder} is not committed: {tracked}"
+
+
+def gan_params(**changes):
+    p = {
+        "gen_image_size": 8,
+        "gan_widths": [16, 8],
+        "gan_anneal_from": 0,
+        "gan_anneal_steps": 0,
+        "seed": 3,
+        "gan_train_steps": 2,
+        "gan_checkpoint": None,
+    }
+    return {**p, **changes}
+
+
+def test_the_chapter_judges_the_generator_its_parameter_names(tmp_path):
+    from idc_utils.training import adversarial
+
+    images, rows = two_classes()
+    quiet = lambda *_: None
+    args = (images, rows)
+    same = study.judged_generator("diffusion", "diff", "loaded", *args, gan_params(), tmp_path)
+    assert same == ("diff", "loaded", "the diffusion generator")
+    with pytest.raises(ValueError, match="gen_judged must be one of"):
+        study.judged_generator("vae", "diff", "loaded", *args, gan_params(), tmp_path)
+    # no published GAN: one is trained in the run, for the profile's steps
+    gan, source, name = study.judged_generator(
+        "gan", "diff", "loaded", *args, gan_params(), tmp_path / "run", log=quiet
+    )
+    assert (source, name, gan.steps) == ("trained in this run", "the GAN", 2)
+    assert gan.cfg == adversarial.config_from_params(gan_params())
+    # published, and fitting: loaded, nothing trained; not fitting: trained, saying why
+    adversarial.commit_gan(tmp_path / "run", rows, tmp_path / "pub", command="x")
+    fits = gan_params(gan_checkpoint=tmp_path / "pub")
+    gan, source, _ = study.judged_generator(
+        "gan", "diff", "loaded", *args, fits, tmp_path / "other", log=quiet
+    )
+    assert "published" in source and gan.steps == 2 and not (tmp_path / "other").exists()
+    np.testing.assert_array_equal(gan.sample(3, 0, 1), gan.sample(3, 0, 1))
+    logs = []
+    longer = {**fits, "gan_train_steps": 3}
+    gan, source, _ = study.judged_generator(
+        "gan", "diff", "loaded", *args, longer, tmp_path / "other", log=logs.append
+    )
+    assert source == "trained in this run" and gan.steps == 3
+    assert any("not using the published GAN" in m and "steps 2 != 3" in m for m in logs)
+
+
+def test_the_sample_profile_loads_the_gan_it_judges_as_published_and_probed():
+    """The sample book judges the GAN of book/data/gan: it must be committed, fit the profile's
+    gan_* parameters and split, and be the run whose judgements book/data/gan_probe.json holds,
+    or every fresh clone would train its own for an hour and a half."""
+    import json
+    import subprocess
+
+    from idc_utils.chapters import profiles
+    from idc_utils.core.paths import project_root
+    from idc_utils.training import adversarial
+
+    root = project_root()
+    p = profiles.profile_params("sample")
+    assert p["gen_judged"] == "gan"
+    folder = root / p["gan_checkpoint"]
+    state = json.loads((folder / "gan.json").read_text())
+    assert adversarial.GanConfig.from_dict(state["config"]) == adversarial.config_from_params(p)
+    assert state["steps"] == p["gan_train_steps"]
+    results = json.loads((root / "book" / "data" / "generator_study.json").read_text())
+    assert state["training_patches_digest"] == results["training_patches_digest"]
+    probe = json.loads((root / "book" / "data" / "gan_probe.json").read_text())
+    assert probe["settings"]["config"] == state["config"]
+    assert probe["judged"][-1]["step"] == state["steps"]
+    assert "tools/gan_probe.py" in state["command"] and "--publish" in state["command"]
     if (root / ".git").exists():
         tracked = subprocess.run(
             ["git", "ls-files", str(folder)], cwd=root, capture_output=True, text=True
