@@ -26,9 +26,12 @@ machine and the command (run ``../shared/cpu_ref.py`` beside it for a timing's r
 
 The defaults of ``--steps``, ``--gen-widths``, ``--anneal-from`` and ``--anneal-steps`` are the
 sample profile's ``gan_*`` parameters. ``--publish book/data/gan`` then copies the finished GAN's
-sampling weights there, with its configuration, loss curve, training-patch digest and this
-command (``adversarial.commit_gan``): the sample book's chapter 10 loads it. It refuses settings
-that the chapter's parameters would not load.
+sampling weights there, with its configuration, loss curve, training-patch digest and the
+commands that trained it (``adversarial.commit_gan``), and copies ``--out`` and ``--grid`` beside
+that folder as ``gan_probe.json`` and ``gan_probe.png``: the record of judgements the chapter shows
+is then the published GAN's own. The sample book's chapter 10 loads it. It refuses settings that
+the chapter's parameters would not load. It needs a built sample run (``make book``: its split and
+EfficientNet judge), and on a processor of another make it trains a somewhat different GAN.
 """
 
 from __future__ import annotations
@@ -161,7 +164,9 @@ def main() -> int:
             rows = [np.concatenate(list(gan.sample(16, c, 2 * seed + c)), 1) for c in classes]
             Image.fromarray(np.concatenate(rows, 0)).save(args.grid)
 
-    adversarial.train_gan(
+    state = out_dir / "gan.json"
+    start = json.loads(state.read_text())["steps"] if state.exists() else 0
+    gan = adversarial.train_gan(
         ds.images,
         train,
         cfg,
@@ -171,16 +176,31 @@ def main() -> int:
         on_checkpoint=judge,
     )
     if args.publish:
-        dest = adversarial.commit_gan(
-            out_dir,
-            train,
-            args.publish,
-            command=results["command"],
-            machine=results["machine"],
-            judged_in=str(out),
-        )
-        print(f"published in {dest}")
+        publish(args, results, out_dir, train, trained_here=gan.steps - max(start, 0))
     return 0
+
+
+def publish(args, results: dict, out_dir: Path, train, trained_here: int) -> None:
+    """The finished GAN into ``args.publish``, and its record of judgements (``--out``) and
+    grid (``--grid``) beside it as ``gan_probe.json`` and ``gan_probe.png``."""
+    import shutil
+
+    out = Path(args.out)
+    if not out.exists() or json.loads(out.read_text())["judged"][-1]["step"] != args.steps:
+        raise SystemExit(f"--publish: {out} holds no judgement of step {args.steps}")
+    dest = adversarial.commit_gan(
+        out_dir,
+        train,
+        args.publish,
+        command=results["command"],
+        machine=results["machine"],
+        steps_trained_by_command=trained_here,
+        earlier_commands=results["earlier_commands"],
+    )
+    shutil.copyfile(out, dest.parent / "gan_probe.json")
+    if args.grid:
+        shutil.copyfile(args.grid, dest.parent / "gan_probe.png")
+    print(f"published in {dest}, its record in {dest.parent / 'gan_probe.json'}")
 
 
 if __name__ == "__main__":

@@ -159,7 +159,10 @@ def real_vs_synthetic_grid(
     (``{name: {label: patches}}``) adds rows of other generators below, each named."""
     import matplotlib.pyplot as plt
 
-    sets = {"real": real, name: synthetic, **(others or {})}
+    others = others or {}
+    if len({"real", name, *others}) != 2 + len(others):
+        raise ValueError(f"each set of rows needs its own name: real, {name}, {list(others)}")
+    sets = {"real": real, name: synthetic, **others}
     rows = [(f"{kind} {CLASS_NAMES[c]}", imgs[c]) for kind, imgs in sets.items() for c in (0, 1)]
     fig, axes = plt.subplots(
         len(rows), per_row, figsize=(per_row * size, len(rows) * size * 1.05), squeeze=False
@@ -198,7 +201,7 @@ def plot_gan_record(history: pd.DataFrame, judged: list, bar: float, anneal_from
     kid_ax.set_title("Fidelity on validation patients")
     for ax in (loss_ax, kid_ax):
         ax.set_xlabel("training step")
-        if anneal_from:
+        if anneal_from is not None:
             ax.axvline(anneal_from, color="black", ls="--", lw=0.8, label="annealing begins")
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -365,7 +365,7 @@ def committed_or_trained_gan(
         try:
             gan = adversarial.load_committed_gan(folder, cfg, steps, train_rows)
             return gan, f"published with the book in {display_path(folder)}"
-        except (FileNotFoundError, ValueError) as e:
+        except (OSError, ValueError) as e:  # OSError: missing or damaged files
             log(f"[gan] not using the published GAN: {e}")
     gan = adversarial.train_gan(
         images_uint8, train_rows, cfg, out_dir, steps=steps, restart=True, log=log
@@ -373,8 +373,9 @@ def committed_or_trained_gan(
     return gan, "trained in this run"
 
 
-#: what ``gen_judged`` may name, and how the chapter's prose names it
+#: what ``gen_judged`` may name, how the chapter's prose names it, and its figures' rows
 JUDGED_NAMES = {"diffusion": "the diffusion generator", "gan": "the GAN"}
+JUDGED_LABELS = {"diffusion": "diffusion", "gan": "GAN"}
 
 
 def judged_generator(
@@ -492,8 +493,10 @@ def gan_against_diffusion(probe: dict, results: dict, called_neg_max: float) -> 
     (:func:`chosen_sampling_row`), as the chapter's words: KID and share called IDC+ per class
     (``gan_kid_neg``, ``diff_called_pos``, ...), the real patches' share after the round trip
     (``gan_real_neg``) and whether it ``misses`` or ``meets`` the IDC- bar (``real_vs_bar``),
-    the training minutes, and which generator's worse class has the ``lower`` KID
-    (``gan_vs_diff``, with ``gan_worse`` and ``diff_worse``)."""
+    the training minutes, which generator's worse class has the ``lower`` KID
+    (``gan_vs_diff``, with ``gan_worse`` and ``diff_worse``), how many of the four bars each
+    meets (``gan_bars``, ``diff_bars``) and which one the study's rule favours
+    (``rule_favours``: most bars met, then the lower worse-class KID)."""
     gan, diff = probe["judged"][-1], chosen_sampling_row(results)
     words = {
         "gan_steps": f"{gan['step']:,}",
@@ -511,6 +514,10 @@ def gan_against_diffusion(probe: dict, results: dict, called_neg_max: float) -> 
         "lower" if worse[0] < worse[1] else "higher" if worse[0] > worse[1] else "the same"
     )
     words["gan_worse"], words["diff_worse"] = f"{worse[0]}", f"{worse[1]}"
+    words["gan_bars"], words["diff_bars"] = (str(bars_met(r)) for r in (gan, diff))
+    ranks = {name: _rank(r) for name, r in (("gan", gan), ("diffusion", diff))}
+    favoured = min(ranks, key=ranks.get) if len(set(ranks.values())) > 1 else None
+    words["rule_favours"] = JUDGED_NAMES[favoured] if favoured else "neither"
     if probe["machine"] == results["machine"]:
         words["machines"] = "the same processor model"
         words["diff_reader"] = "the study's EfficientNet, trained on that processor model too"
@@ -546,8 +553,8 @@ YARDSTICK_TOLERANCE = 0.05
 
 
 def yardstick_sentence(probe: dict, real_neg: float, real_pos: float) -> str:
-    """Whether this run's EfficientNet reads the real round-trip patches as the side
-    experiment's judge did (``real_called_pos_*`` of the probe's last judgement), in words
+    """Whether this run's EfficientNet reads the real round-trip patches as the published
+    GAN's judge did (``real_called_pos_*`` of the probe's last judgement), in words
     (Markdown): ``real_neg`` and ``real_pos`` are this run's shares called IDC+."""
     last = probe["judged"][-1]
     then = last["real_called_pos_neg"], last["real_called_pos_pos"]
@@ -561,8 +568,8 @@ def yardstick_sentence(probe: dict, real_neg: float, real_pos: float) -> str:
     return (
         f"This run's EfficientNet reads the same kind of patches differently: after the round "
         f"trip it calls {real_neg:.0%} of the real IDC− and {real_pos:.0%} of the real IDC+ "
-        f"patches IDC+ (the label-fidelity section below), where the one that judged the side "
-        f"experiment called {then[0]:.0%} and {then[1]:.0%}. Both were trained by the same "
+        f"patches IDC+ (the label-fidelity section below), where the one that judged the published "
+        f"GAN called {then[0]:.0%} and {then[1]:.0%}. Both were trained by the same "
         f"recipe and seed (that one on {probe['machine']}); neither saw blurred patches in "
         "training, and how far a blur moves their scores is not fixed by the recipe. So read a "
         "generator's shares only beside the real shares given by the same classifier: the "

@@ -117,14 +117,22 @@ def compare_cnns(
 
 
 def why_sentence(
-    gain: bool, probe_auc: float, idc_pos_called: float, memorised: float, *, mixed: bool = False
+    gain: bool,
+    probe_auc: float,
+    idc_pos_called: float,
+    memorised: float,
+    *,
+    mixed: bool = False,
+    real_pos_called: float | None = None,
 ) -> str:
     """What this run's measures say about the gain study's outcome, one clause per measure
     that speaks (``probe_auc``: a probe's AUC between real 50-pixel patches and synthetic ones
     enlarged to 50 pixels, the two kinds of rows the gain study's head trains on together;
     ``idc_pos_called``: share of synthetic IDC+ the classifier calls IDC+; ``memorised``: share
     of synthetic patches closer to a training patch than 99% of new patients' patches are).
-    ``mixed``: the study found a gain in one measure and a loss in the other."""
+    ``mixed``: the study found a gain in one measure and a loss in the other;
+    ``real_pos_called``: the share of real IDC+ patches called IDC+ after the round trip to the
+    generator's size, the yardstick the synthetic share is read against when given."""
     clauses = []
     if probe_auc >= 0.9:
         clauses.append(
@@ -132,10 +140,23 @@ def why_sentence(
             f"beside them (AUC {probe_auc:.2f}), so the head can separate them by a cue of the "
             "generator and the resize rather than of the tissue"
         )
-    if idc_pos_called < 0.8:
+    if idc_pos_called < 0.8 and real_pos_called is None:
         clauses.append(
             f"the EfficientNet classifier calls only {idc_pos_called:.0%} of the synthetic IDC+ "
             "patches IDC+, so the class detail is not all there"
+        )
+    elif idc_pos_called < 0.8 and idc_pos_called < real_pos_called - 0.05:
+        clauses.append(
+            f"the EfficientNet classifier calls only {idc_pos_called:.0%} of the synthetic IDC+ "
+            f"patches IDC+, against {real_pos_called:.0%} of real IDC+ patches after the same "
+            "round trip, so the class detail is not all there"
+        )
+    elif idc_pos_called < 0.8:
+        clauses.append(
+            f"the EfficientNet classifier calls {idc_pos_called:.0%} of the synthetic IDC+ "
+            f"patches IDC+, about as many as of real IDC+ patches after the same round trip "
+            f"({real_pos_called:.0%}): at the generator's size some of the class detail is gone "
+            "from real tissue too"
         )
     if memorised >= 0.05:
         clauses.append(

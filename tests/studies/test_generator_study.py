@@ -205,6 +205,12 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
     # worse classes: the GAN's 307 against the diffusion generator's 574
     worse = (words["gan_vs_diff"], words["gan_worse"], words["diff_worse"])
     assert worse == ("lower", "307", "574")
+    # the study's rule: most bars met first (the GAN's IDC- share misses its bar), then KID
+    assert (words["gan_bars"], words["diff_bars"]) == ("1", "2")
+    assert words["rule_favours"] == "the diffusion generator"
+    gan.update(called_pos_neg=0.05, kid_neg_x1000=307)  # as many bars: the lower KID wins
+    assert study.gan_against_diffusion(probe, results, 0.15)["rule_favours"] == "the GAN"
+    gan.update(called_pos_neg=0.61)
     probe["judged"] = [gan]
     assert study.gan_against_diffusion(probe, results, 0.5)["real_vs_bar"] == "meets"
     results["sampling"]["chosen"] = {"diffusion_steps": 20, "guidance": 2.0}
@@ -369,6 +375,8 @@ def test_the_real_and_synthetic_grid_adds_a_named_pair_of_rows_per_other_generat
     assert len(fig.axes) == 6 * 3
     plain = synthetic_figures.real_vs_synthetic_grid(patches, patches, per_row=3)
     assert len(plain.axes) == 4 * 3
+    with pytest.raises(ValueError, match="its own name"):
+        synthetic_figures.real_vs_synthetic_grid(patches, patches, others={"synthetic": patches})
 
 
 def test_the_gan_record_plots_both_losses_and_each_classs_kid_against_the_bar():
@@ -390,6 +398,11 @@ def test_the_gan_record_plots_both_losses_and_each_classs_kid_against_the_bar():
     assert "annealing begins" in lines
     labels = [line.get_label() for line in loss_ax.get_lines()]
     assert labels[:2] == ["critic (mean of 200 steps)", "generator (mean of 200 steps)"]
+    # annealing from the first step is still marked; no annealing, no line
+    at_start = synthetic_figures.plot_gan_record(history, judged, 150.0, anneal_from=0)
+    assert "annealing begins" in [x.get_label() for x in at_start.axes[1].get_lines()]
+    plain = synthetic_figures.plot_gan_record(history, judged, 150.0)
+    assert "annealing begins" not in [x.get_label() for x in plain.axes[1].get_lines()]
 
 
 def two_classes(n=32):
@@ -532,6 +545,24 @@ def test_the_chapter_judges_the_generator_its_parameter_names(tmp_path):
     assert source == "trained in this run" and gan.steps == 3
     assert any("not using the published GAN" in m and "steps 2 != 3" in m for m in logs)
 
+    # the chapter's parameters (an object with as_dict) serve as a dict does
+    class Params:
+        def as_dict(self):
+            return fits
+
+    _, source, _ = study.judged_generator(
+        "gan", "diff", "loaded", *args, Params(), tmp_path / "third", log=quiet
+    )
+    assert "published" in source
+    # a damaged weight file: trained instead, saying why, not a crash
+    (tmp_path / "pub" / "ema.weights.h5").write_bytes(b"version https://git-lfs")
+    logs = []
+    _, source, _ = study.judged_generator(
+        "gan", "diff", "loaded", *args, fits, tmp_path / "fourth", log=logs.append
+    )
+    assert source == "trained in this run"
+    assert any("not using the published GAN" in m for m in logs)
+
 
 def test_the_sample_profile_loads_the_gan_it_judges_as_published_and_probed():
     """The sample book judges the GAN of book/data/gan: it must be committed, fit the profile's
@@ -555,10 +586,41 @@ def test_the_sample_profile_loads_the_gan_it_judges_as_published_and_probed():
     assert state["training_patches_digest"] == results["training_patches_digest"]
     probe = json.loads((root / "book" / "data" / "gan_probe.json").read_text())
     assert probe["settings"]["config"] == state["config"]
-    assert probe["judged"][-1]["step"] == state["steps"]
+    # the record of judgements the chapter shows is this GAN's own: same steps, losses, time
+    last = probe["judged"][-1]
+    assert last["step"] == state["steps"]
+    assert last["loss_critic"] == state["history"][-1]["loss_critic"]
+    assert last["train_seconds"] == round(state["seconds"], 1)
     assert "tools/gan_probe.py" in state["command"] and "--publish" in state["command"]
+    # the profile judges the generator the study's rule favours on these records
+    words = study.gan_against_diffusion(probe, results, study.CALLED_NEG_MAX)
+    assert words["rule_favours"] == study.JUDGED_NAMES[p["gen_judged"]]
+    # its weights load and sample (not a pointer file or a damaged copy)
+    gan = adversarial.load_gan(folder)
+    x = gan.sample(2, 1, seed=0)
+    assert x.shape == (2, p["gen_image_size"], p["gen_image_size"], 3) and x.std() > 5
     if (root / ".git").exists():
         tracked = subprocess.run(
             ["git", "ls-files", str(folder)], cwd=root, capture_output=True, text=True
         ).stdout.split()
         assert len(tracked) == 2, f"{folder} is not committed: {tracked}"
+
+
+def test_gan_probe_refuses_to_publish_a_gan_the_chapter_would_not_load(tmp_path):
+    """--publish checks the settings against the sample profile's gan_* parameters before it
+    trains anything: a GAN of one class, other widths or steps would be refused by the chapter."""
+    import subprocess
+    import sys
+
+    from idc_utils.core.paths import project_root
+
+    tool = project_root() / "tools" / "gan_probe.py"
+    for extra in (["--label", "0"], ["--steps", "100"], ["--gen-widths", "64,32,16"]):
+        run = subprocess.run(
+            [sys.executable, str(tool), "--publish", str(tmp_path / "pub"), *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode != 0 and "would not load this GAN" in run.stderr, extra
+    assert not (tmp_path / "pub").exists()

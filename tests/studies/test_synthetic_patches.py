@@ -71,6 +71,18 @@ def test_the_why_sentence_names_only_the_measures_that_speak():
     helped = synthetic_patches.why_sentence(True, probe_auc=0.99, idc_pos_called=0.9, memorised=0.0)
     assert helped.startswith("The synthetic patches helped") and "AUC 0.99" in helped
 
+    # read against real IDC+ tissue after the same round trip, when given
+    def label_clause(real):
+        return synthetic_patches.why_sentence(
+            False, probe_auc=0.6, idc_pos_called=0.66, memorised=0.0, real_pos_called=real
+        )
+
+    below = label_clause(0.9)
+    assert "only 66%" in below and "against 90% of real IDC+" in below
+    alike = label_clause(0.7)
+    assert "only 66%" not in alike and "about as many as of real IDC+" in alike and "(70%)" in alike
+    assert "gone from real tissue too" in alike
+
 
 @pytest.mark.slow
 def test_the_cnn_retrained_with_synthetic_patches_takes_equal_steps(cnn_run, tmp_path):
