@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -307,6 +308,22 @@ def choose_sampling(rows: list[dict], max_steps: int | None = None) -> dict:
 COMMITTED_DIR = project_root() / "book" / "data" / "generator"
 
 
+def _published(committed, load, what: str, log) -> tuple | None:
+    """``(generator, source)``: ``load(folder)`` of the folder ``committed`` names (relative:
+    to the project); ``None`` when it names none, or its generator is missing, damaged or does
+    not fit, saying why."""
+    if not committed:
+        return None
+    folder = Path(committed)
+    folder = folder if folder.is_absolute() else project_root() / folder
+    try:
+        return load(folder), f"published with the book in {display_path(folder)}"
+    except (OSError, ValueError) as e:  # OSError: missing or damaged files
+        tag = "gan" if what == "GAN" else "generator"
+        log(f"[{tag}] not using the published {what}: {e}")
+        return None
+
+
 def committed_or_trained(
     images_uint8: np.ndarray,
     train_rows,
@@ -324,14 +341,10 @@ def committed_or_trained(
     ``steps`` steps (resumed from a checkpoint there when one fits), saying why. Training runs
     in a child process when the patches are the dataset's memory map
     (:mod:`~idc_utils.training.generator_process`): the memory it took goes back when it ends."""
-    if committed:
-        folder = Path(committed)
-        folder = folder if folder.is_absolute() else project_root() / folder
-        try:
-            gen = generator.load_committed(folder, cfg, steps, train_rows)
-            return gen, f"published with the book in {display_path(folder)}"
-        except (FileNotFoundError, ValueError) as e:
-            log(f"[generator] not using the published generator: {e}")
+    load = partial(generator.load_committed, cfg=cfg, steps=steps, rows=train_rows)
+    published = _published(committed, load, "generator", log)
+    if published:
+        return published
     gen = generator_process.train_apart(
         images_uint8,
         train_rows,
@@ -359,14 +372,10 @@ def committed_or_trained_gan(
     ``committed`` (a folder; relative: to the project) when it was made with ``cfg``, for
     ``steps`` steps, on these training patches; otherwise one trained here, in ``out_dir``,
     for ``steps`` steps (resumed from a checkpoint there when one fits), saying why."""
-    if committed:
-        folder = Path(committed)
-        folder = folder if folder.is_absolute() else project_root() / folder
-        try:
-            gan = adversarial.load_committed_gan(folder, cfg, steps, train_rows)
-            return gan, f"published with the book in {display_path(folder)}"
-        except (OSError, ValueError) as e:  # OSError: missing or damaged files
-            log(f"[gan] not using the published GAN: {e}")
+    load = partial(adversarial.load_committed_gan, cfg=cfg, steps=steps, rows=train_rows)
+    published = _published(committed, load, "GAN", log)
+    if published:
+        return published
     gan = adversarial.train_gan(
         images_uint8, train_rows, cfg, out_dir, steps=steps, restart=True, log=log
     )
