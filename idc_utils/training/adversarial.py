@@ -251,16 +251,21 @@ class GanGenerator:
     training_rows_digest: str = ""
     seconds: float = 0.0
 
-    def sample(self, n: int, label: int, seed: int, *_sampler_settings) -> np.ndarray:
+    def sample(
+        self, n: int, label: int, seed: int, *_sampler_settings, temperature: float = 1.0
+    ) -> np.ndarray:
         """``n`` uint8 patches of class ``label`` (``cfg.image_size`` pixels), the same for the
         same seed. The diffusion generator's sampler settings (steps, guidance) are accepted and
-        ignored, so that one judge serves both. A GAN of one class draws only that class."""
+        ignored, so that one judge serves both. A GAN of one class draws only that class.
+        ``temperature`` scales the latent vectors: below 1 they stay nearer the middle of what
+        the generator was trained on (the "truncation trick"), at some cost in variety."""
         if self.cfg.label is not None and label != self.cfg.label:
             raise ValueError(
                 f"this GAN was trained on class {self.cfg.label} only; ask it for that class, "
                 "or train one on the other (GanConfig.label)"
             )
         z = np.random.default_rng(seed).standard_normal((n, self.cfg.latent)).astype(np.float32)
+        z *= np.float32(temperature)
         out = self.network.predict([z, np.full(n, label, np.int32)], verbose=0, batch_size=256)
         return to_uint8(out)
 

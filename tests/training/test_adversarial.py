@@ -43,6 +43,10 @@ def test_samples_and_draws_are_the_same_for_the_same_seed(whole):
     np.testing.assert_array_equal(d1["z_gen"], d2["z_gen"])
     assert not np.array_equal(d1["idx"], adversarial.step_draws(TINY, 4, 64)["idx"])
     assert len(gan.history) == 1 and gan.history["step"].iloc[-1] == 8
+    # the temperature scales the latent vectors: 1 is the default, 0 one patch for all
+    np.testing.assert_array_equal(x, gan.sample(5, 1, seed=7, temperature=1.0))
+    flat = gan.sample(5, 1, seed=7, temperature=0.0)
+    assert (flat == flat[:1]).all() and not (x == x[:1]).all()
 
 
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(whole, tmp_path):
