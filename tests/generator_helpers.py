@@ -17,3 +17,34 @@ def two_kinds(n=64, seed=0):
         {"i": np.arange(n), "label": labels, "patient_id": (np.arange(n) // 8).astype(str)}
     ).assign(split="train")
     return images, rows
+
+
+def gan_params(**changes):
+    """A profile's GAN parameters for a tiny GAN (``adversarial.config_from_params`` and
+    ``generator_study.judged_generator`` read them), with ``changes``."""
+    p = {
+        "gen_image_size": 8,
+        "gan_widths": [16, 8],
+        "gan_anneal_from": 0,
+        "gan_anneal_steps": 0,
+        "seed": 3,
+        "gan_train_steps": 2,
+        "gan_checkpoint": None,
+    }
+    return {**p, **changes}
+
+
+def assert_committed(folder, files: int) -> None:
+    """``folder`` holds ``files`` files tracked by git (where the project is a git checkout):
+    a published generator a fresh clone must find."""
+    import subprocess
+
+    from idc_utils.core.paths import project_root
+
+    root = project_root()
+    if not (root / ".git").exists():
+        return
+    tracked = subprocess.run(
+        ["git", "ls-files", str(folder)], cwd=root, capture_output=True, text=True
+    ).stdout.split()
+    assert len(tracked) == files, f"{folder} is not committed: {tracked}"

@@ -176,7 +176,7 @@ def main() -> int:
         on_checkpoint=judge,
     )
     if args.publish:
-        publish(args, results, out_dir, train, trained_here=gan.steps - max(start, 0))
+        publish(args, results, out_dir, train, trained_here=gan.steps - start)
     return 0
 
 

@@ -319,8 +319,7 @@ def _published(committed, load, what: str, log) -> tuple | None:
     try:
         return load(folder), f"published with the book in {display_path(folder)}"
     except (OSError, ValueError) as e:  # OSError: missing or damaged files
-        tag = "gan" if what == "GAN" else "generator"
-        log(f"[{tag}] not using the published {what}: {e}")
+        log(f"[{what.lower()}] not using the published {what}: {e}")
         return None
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from idc_utils.data.split import training_rows_digest
 from idc_utils.training.diffusion import cosine_annealed, to_model_range, to_uint8
+from idc_utils.training.published import check_fits
 
 
 @dataclass(frozen=True)
@@ -459,25 +460,14 @@ def load_committed_gan(
     configuration ``cfg``, for ``steps`` steps, on the patches of ``rows`` (by name and label,
     so another machine's copy of the same split fits); otherwise a ``ValueError`` that says
     which of them differs."""
-    from idc_utils.data.split import training_patches_digest
-
     folder = Path(folder)
     state_path = _paths(folder)["state"]
     if not state_path.exists():
         raise FileNotFoundError(f"no published GAN in {folder} (no gan.json)")
     state = json.loads(state_path.read_text())
-    saved, wanted = GanConfig.from_dict(state["config"]).to_dict(), cfg.to_dict()
-    differs = [f"{k} {saved[k]!r} != {v!r}" for k, v in wanted.items() if saved[k] != v]
-    if state["steps"] != steps:
-        differs.append(f"steps {state['steps']} != {steps}")
-    digest = state.get("training_patches_digest")
-    if digest != training_patches_digest(_class_rows(rows, cfg)):
-        differs.append("it was trained on other patches (another split or dataset)")
-    if differs:
-        raise ValueError(
-            f"the GAN in {folder} does not fit this run: {'; '.join(differs)}. "
-            "Train one (gan_checkpoint = None) or make it with tools/gan_probe.py --publish"
-        )
+    saved = GanConfig.from_dict(state["config"]).to_dict()
+    remedy = "Train one (gan_checkpoint = None) or make it with tools/gan_probe.py --publish"
+    check_fits("GAN", folder, state, saved, cfg.to_dict(), steps, _class_rows(rows, cfg), remedy)
     return load_gan(folder)
 
 

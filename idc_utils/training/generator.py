@@ -25,6 +25,7 @@ from idc_utils.training.diffusion import (
     trains_alike,
     validation_loss,
 )
+from idc_utils.training.published import check_fits
 
 
 def _state_paths(out_dir: Path) -> tuple[Path, Path, Path, Path]:
@@ -404,28 +405,14 @@ def load_committed(folder: str | Path, cfg: GenConfig, steps: int, rows: pd.Data
     """The generator published in ``folder`` (:func:`commit_checkpoint`), when it was made with
     configuration ``cfg``, for ``steps`` steps, on the patches of ``rows`` (by name and label);
     otherwise a ``ValueError`` that says which of them differs."""
-    from idc_utils.data.split import training_patches_digest
-
     folder = Path(folder)
     state_path = folder / "generator.json"
     if not state_path.exists():
         raise FileNotFoundError(f"no published generator in {folder} (no generator.json)")
     state = json.loads(state_path.read_text())
-    differs = []
     saved = GenConfig.from_dict(state["config"]).to_dict()
-    if saved != cfg.to_dict():
-        differs += [
-            f"{k} {saved[k]!r} != {v!r}" for k, v in cfg.to_dict().items() if saved.get(k) != v
-        ]
-    if state["steps"] != steps:
-        differs.append(f"steps {state['steps']} != {steps}")
-    if state["training_patches_digest"] != training_patches_digest(rows):
-        differs.append("it was trained on other patches (another split or dataset)")
-    if differs:
-        raise ValueError(
-            f"the generator in {folder} does not fit this run: {'; '.join(differs)}. "
-            "Train one (gen_checkpoint = None) or make it with tools/generator_study.py"
-        )
+    remedy = "Train one (gen_checkpoint = None) or make it with tools/generator_study.py"
+    check_fits("generator", folder, state, saved, cfg.to_dict(), steps, rows, remedy)
     network = build_network(cfg)
     network.load_weights(folder / "generator.weights.h5")
     return Generator(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from generator_helpers import assert_committed, gan_params
 
 from idc_utils.studies import generator_study as study
 from idc_utils.training import diffusion, generator
@@ -461,7 +462,6 @@ def test_the_sample_profile_loads_the_generator_the_study_chose_and_published():
     study chose, and have the sample profile's settings, or every fresh clone would train its
     own for an hour (committed_or_trained falls back, saying why)."""
     import json
-    import subprocess
 
     from idc_utils.chapters import profiles
     from idc_utils.core.paths import project_root
@@ -493,24 +493,7 @@ def test_the_sample_profile_loads_the_generator_the_study_chose_and_published():
     assert "tools/generator_study.py" in state["command"]
     assert state["command"] == results["variants"][results["chosen"]]["command"]
     assert state["training_patches_digest"] == results["training_patches_digest"]
-    if (root / ".git").exists():
-        tracked = subprocess.run(
-            ["git", "ls-files", str(folder)], cwd=root, capture_output=True, text=True
-        ).stdout.split()
-        assert len(tracked) == 2, f"{folder} is not committed: {tracked}"
-
-
-def gan_params(**changes):
-    p = {
-        "gen_image_size": 8,
-        "gan_widths": [16, 8],
-        "gan_anneal_from": 0,
-        "gan_anneal_steps": 0,
-        "seed": 3,
-        "gan_train_steps": 2,
-        "gan_checkpoint": None,
-    }
-    return {**p, **changes}
+    assert_committed(folder, 2)
 
 
 def test_the_chapter_judges_the_generator_its_parameter_names(tmp_path):
@@ -569,7 +552,6 @@ def test_the_sample_profile_loads_the_gan_it_judges_as_published_and_probed():
     gan_* parameters and split, and be the run whose judgements book/data/gan_probe.json holds,
     or every fresh clone would train its own for an hour and a half."""
     import json
-    import subprocess
 
     from idc_utils.chapters import profiles
     from idc_utils.core.paths import project_root
@@ -599,11 +581,7 @@ def test_the_sample_profile_loads_the_gan_it_judges_as_published_and_probed():
     gan = adversarial.load_gan(folder)
     x = gan.sample(2, 1, seed=0)
     assert x.shape == (2, p["gen_image_size"], p["gen_image_size"], 3) and x.std() > 5
-    if (root / ".git").exists():
-        tracked = subprocess.run(
-            ["git", "ls-files", str(folder)], cwd=root, capture_output=True, text=True
-        ).stdout.split()
-        assert len(tracked) == 2, f"{folder} is not committed: {tracked}"
+    assert_committed(folder, 2)
 
 
 def test_gan_probe_refuses_to_publish_a_gan_the_chapter_would_not_load(tmp_path):

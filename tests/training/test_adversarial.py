@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from generator_helpers import two_kinds
+from generator_helpers import gan_params, two_kinds
 
 from idc_utils.data.split import training_rows_digest
 from idc_utils.training import adversarial
@@ -192,13 +192,9 @@ def test_a_published_gan_loads_only_for_its_configuration_steps_and_patches(whol
 
 
 def test_the_configuration_comes_from_a_profiles_parameters():
-    p = {
-        "gen_image_size": 16,
-        "gan_widths": [32, 16],
-        "gan_anneal_from": 3,
-        "gan_anneal_steps": 4,
-        "seed": 9,
-    }
+    p = gan_params(
+        gen_image_size=16, gan_widths=[32, 16], gan_anneal_from=3, gan_anneal_steps=4, seed=9
+    )
     cfg = adversarial.config_from_params(p)
     assert (cfg.image_size, cfg.gen_widths, cfg.seed) == (16, (32, 16), 9)
     assert (cfg.anneal_from, cfg.anneal_steps, cfg.label) == (3, 4, None)
