@@ -97,6 +97,19 @@ def main() -> int:
         default=p["gan_anneal_steps"],
         help="to 0 over this many (0: never)",
     )
+    ap.add_argument(
+        "--restart-from",
+        type=int,
+        default=p.get("gan_restart_from", 0),
+        help="a warm restart: the rates jump back at this step (at or after annealing's end)",
+    )
+    ap.add_argument(
+        "--restart-steps",
+        type=int,
+        default=p.get("gan_restart_steps", 0),
+        help="and fall to 0 again over this many (0: no restart)",
+    )
+    ap.add_argument("--restart-lr", type=float, default=p.get("gan_restart_lr", 1e-4))
     ap.add_argument("--per-class", type=int, default=150)
     ap.add_argument("--out-dir", default=None, help="checkpoints (default: beside --out)")
     ap.add_argument("--out", default="runs/gan_probe.json")
@@ -115,12 +128,20 @@ def main() -> int:
         seed=seed,
         anneal_from=args.anneal_from,
         anneal_steps=args.anneal_steps,
+        restart_from=args.restart_from,
+        restart_steps=args.restart_steps,
+        restart_lr=args.restart_lr,
     )
-    if args.anneal_steps and args.steps > args.anneal_from + args.anneal_steps:
+    last = (
+        (cfg.restart_from + cfg.restart_steps)
+        if cfg.restart_steps
+        else (cfg.anneal_from + cfg.anneal_steps)
+    )
+    if (cfg.anneal_steps or cfg.restart_steps) and args.steps > last:
         raise SystemExit(
-            f"--steps {args.steps} runs past the end of annealing (step "
-            f"{args.anneal_from + args.anneal_steps}), where the learning rates are 0: "
-            "lengthen --anneal-steps or shorten --steps"
+            f"--steps {args.steps} runs past the end of annealing (step {last}), where the "
+            "learning rates are 0: lengthen --anneal-steps (or --restart-steps), or shorten "
+            "--steps"
         )
     if args.publish and (cfg, args.steps) != (
         adversarial.config_from_params(p),

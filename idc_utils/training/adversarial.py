@@ -51,6 +51,12 @@ class GanConfig:
     # over anneal_steps steps (0: a constant rate throughout), as the diffusion generator's do
     anneal_from: int = 0
     anneal_steps: int = 0
+    # a warm restart (0: none): from step restart_from on (at or after the end of annealing),
+    # both rates jump back to restart_lr and fall to 0 again along a half cosine over
+    # restart_steps steps; a finished GAN trains on from where annealing left it
+    restart_from: int = 0
+    restart_steps: int = 0
+    restart_lr: float = 1e-4
 
     def __post_init__(self):
         start = self.image_size / 2 ** len(self.gen_widths)
@@ -63,6 +69,13 @@ class GanConfig:
             raise ValueError(
                 f"anneal_from and anneal_steps must be >= 0, not {self.anneal_from}, "
                 f"{self.anneal_steps}"
+            )
+        if self.restart_steps and (
+            self.restart_from < self.anneal_from + self.anneal_steps or self.restart_lr <= 0
+        ):
+            raise ValueError(
+                f"a warm restart at step {self.restart_from} must begin at or after the end of "
+                f"annealing (step {self.anneal_from + self.anneal_steps}), with a rate > 0"
             )
         if self.label not in (None, 0, 1):
             raise ValueError(f"label must be 0, 1 or None (both classes), not {self.label!r}")
@@ -185,25 +198,28 @@ def step_draws(cfg: GanConfig, step: int, n_train: int) -> dict:
 
 def learning_rate(cfg: GanConfig, step: int) -> float:
     """Both networks' learning rate at step ``step`` (counted from 0): ``cfg.lr`` until
-    annealing begins, then falling along a half cosine to 0 at ``anneal_from + anneal_steps``."""
+    annealing begins, then falling along a half cosine to 0 at ``anneal_from + anneal_steps``;
+    with a warm restart, ``restart_lr`` at ``restart_from``, falling to 0 again."""
+    if cfg.restart_steps and step >= cfg.restart_from:
+        return cosine_annealed(cfg.restart_lr, step, cfg.restart_from, cfg.restart_steps)
     return cosine_annealed(cfg.lr, step, cfg.anneal_from, cfg.anneal_steps)
+
+
+_SCHEDULE = ("anneal_from", "anneal_steps", "restart_from", "restart_steps", "restart_lr")
 
 
 def trains_alike(a: dict, b: dict, steps: int) -> bool:
     """Whether configurations ``a`` and ``b`` (as dicts) make the same first ``steps`` steps:
-    equal, or equal but for annealing that neither begins before step ``steps`` (a checkpoint
-    of one then continues as the other)."""
-    if a == b:
-        return True
-    keys = ("anneal_from", "anneal_steps")
+    equal but for their learning-rate schedules, which agree on every one of those steps (a
+    checkpoint of ``steps`` steps of one then continues as the other)."""
+    a, b = GanConfig.from_dict(a), GanConfig.from_dict(b)
 
-    def plain(d):
-        return {k: v for k, v in d.items() if k not in keys}
+    def plain(c):
+        return {k: v for k, v in c.to_dict().items() if k not in _SCHEDULE}
 
-    def late(d):
-        return not d.get("anneal_steps") or d.get("anneal_from", 0) >= steps
-
-    return plain(a) == plain(b) and late(a) and late(b)
+    if plain(a) != plain(b):
+        return False
+    return all(learning_rate(a, s) == learning_rate(b, s) for s in range(steps))
 
 
 def ema_decay(cfg: GanConfig, step: int) -> float:
@@ -394,7 +410,7 @@ def train_gan(
         x = np.rot90(x, d["turn"], (1, 2))
         x = np.ascontiguousarray(x[:, :, ::-1] if d["flip"] else x)
         decay = np.float32(ema_decay(cfg, progress["steps"] + 1))
-        if cfg.anneal_steps:
+        if cfg.anneal_steps or cfg.restart_steps:
             for opt in run.optimizers:
                 opt.learning_rate.assign(learning_rate(cfg, progress["steps"]))
         out = train_step(x, labels[d["idx"]], d["z_critic"], d["z_gen"], d["aug"], decay)

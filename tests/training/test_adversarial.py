@@ -72,12 +72,26 @@ def test_annealing_lowers_both_rates_along_a_half_cosine_from_its_step():
     assert all(a >= b for a, b in zip(rates, rates[1:]))
     assert adversarial.learning_rate(TINY, 100) == TINY.lr
     plain, annealed = TINY.to_dict(), cfg.to_dict()
-    assert adversarial.trains_alike(plain, annealed, 4)  # annealing not begun by step 4
-    assert not adversarial.trains_alike(plain, annealed, 5)
+    assert adversarial.trains_alike(plain, annealed, 5)  # steps 0-4 at the full rate
+    assert not adversarial.trains_alike(plain, annealed, 6)  # step 5 is annealed in one only
     older = {k: v for k, v in plain.items() if not k.startswith("anneal")}  # before the fields
     assert adversarial.trains_alike(older, plain, 100)
     with pytest.raises(ValueError, match="anneal_from and anneal_steps"):
         dataclasses.replace(TINY, anneal_steps=-1)
+
+
+def test_a_warm_restart_trains_on_from_where_annealing_left_the_rates():
+    cfg = dataclasses.replace(TINY, anneal_from=2, anneal_steps=2)
+    again = dataclasses.replace(cfg, restart_from=6, restart_steps=4, restart_lr=1e-4)
+    rates = [adversarial.learning_rate(again, k) for k in range(12)]
+    assert rates[:6] == [adversarial.learning_rate(cfg, k) for k in range(6)]
+    assert rates[4:6] == [0.0, 0.0] and rates[6] == 1e-4
+    assert rates[8] == pytest.approx(5e-5) and rates[10:] == [0.0, 0.0]
+    # the finished run's checkpoint (6 steps) continues as the restarted one, not later
+    assert adversarial.trains_alike(cfg.to_dict(), again.to_dict(), 6)
+    assert not adversarial.trains_alike(cfg.to_dict(), again.to_dict(), 7)
+    with pytest.raises(ValueError, match="at or after the end of annealing"):
+        dataclasses.replace(cfg, restart_from=3, restart_steps=4)
 
 
 def test_an_annealed_run_continues_a_checkpoint_made_before_its_annealing(tmp_path):
