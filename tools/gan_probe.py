@@ -100,16 +100,16 @@ def main() -> int:
     ap.add_argument(
         "--restart-from",
         type=int,
-        default=p.get("gan_restart_from", 0),
+        default=p["gan_restart_from"],
         help="a warm restart: the rates jump back at this step (at or after annealing's end)",
     )
     ap.add_argument(
         "--restart-steps",
         type=int,
-        default=p.get("gan_restart_steps", 0),
+        default=p["gan_restart_steps"],
         help="and fall to 0 again over this many (0: no restart)",
     )
-    ap.add_argument("--restart-lr", type=float, default=p.get("gan_restart_lr", 1e-4))
+    ap.add_argument("--restart-lr", type=float, default=p["gan_restart_lr"])
     ap.add_argument("--per-class", type=int, default=150)
     ap.add_argument("--out-dir", default=None, help="checkpoints (default: beside --out)")
     ap.add_argument("--out", default="runs/gan_probe.json")

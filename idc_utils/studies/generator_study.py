@@ -541,18 +541,42 @@ def gan_against_diffusion(probe: dict, results: dict, called_neg_max: float) -> 
 def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
     """How the GAN's learning rates ran up to its last judged step, in words: constant, or
     falling along a half cosine (:func:`~idc_utils.training.adversarial.learning_rate`) from
-    ``anneal_from``, to 0 or, when the run ended first, to the share of the start it reached."""
+    ``anneal_from``, to 0 or, when the run ended first, to the share of the start it reached;
+    then a warm restart, when there was one by that step."""
     start, length = cfg.get("anneal_from", 0), cfg.get("anneal_steps", 0)
     if not length or last_step <= start + 1:
         return "Its learning rates stayed the same throughout."
     begun = f"From step {start:,} both learning rates fell along a half cosine"
-    if last_step >= start + length:
-        return f"{begun}, to 0 at step {start + length:,}, as the diffusion generator's did."
-    share = diffusion.cosine_annealed(1.0, last_step, start, length)
-    return (
-        f"{begun} towards 0 at step {start + length:,}; at step {last_step:,} they were at "
-        f"{share:.0%} of the start."
+    if last_step < start + length:
+        share = diffusion.cosine_annealed(1.0, last_step, start, length)
+        return (
+            f"{begun} towards 0 at step {start + length:,}; at step {last_step:,} they were at "
+            f"{share:.0%} of the start."
+        )
+    done = f"{begun}, to 0 at step {start + length:,}, as the diffusion generator's did."
+    again, more = cfg.get("restart_from", 0), cfg.get("restart_steps", 0)
+    if not more or last_step <= again:
+        return done
+    lr, peak = cfg.get("lr", 2e-4), cfg.get("restart_lr", 1e-4)
+    end = again + more
+    fell = (
+        f"fell to 0 again at step {end:,}"
+        if last_step >= end
+        else f"were falling towards 0 at step {end:,}"
     )
+    return (
+        f"{done} Then, from the weights annealing left, a warm restart: at step {again:,} "
+        f"they rose again to {peak:g} ({peak / lr:.0%} of the first rate) and {fell}, "
+        "so that the finished GAN trained on."
+    )
+
+
+def judging_interval(judged: list) -> str:
+    """How many steps apart a probe's judgements were, in words: one count ("1,000"), or the
+    least and the most ("1,000 to 2,000") when a run continued at another interval."""
+    steps = [j["step"] for j in judged]
+    gaps = sorted({b - a for a, b in zip([0, *steps], steps)})
+    return f"{gaps[0]:,}" if len(gaps) == 1 else f"{gaps[0]:,} to {gaps[-1]:,}"
 
 
 #: How far (in share) two readings of the same real patches may differ and still be "about the

@@ -93,8 +93,9 @@ class GanConfig:
 def config_from_params(p) -> GanConfig:
     """The GAN's configuration from a profile's parameters (a dict, or a chapter's parameters
     with ``as_dict()``): ``gen_image_size`` (the diffusion generator's size: both are judged
-    after the same round trip), ``gan_widths``, ``gan_anneal_from``, ``gan_anneal_steps`` and
-    ``seed``; the rest are :class:`GanConfig`'s defaults. The chapter and
+    after the same round trip), ``gan_widths``, ``gan_anneal_from``, ``gan_anneal_steps``,
+    ``gan_restart_from``, ``gan_restart_steps``, ``gan_restart_lr`` and ``seed``; the rest are
+    :class:`GanConfig`'s defaults. The chapter and
     ``tools/gan_probe.py`` both build it here, so that a published GAN fits the chapter."""
     p = p.as_dict() if hasattr(p, "as_dict") else p
     return GanConfig(
@@ -102,6 +103,9 @@ def config_from_params(p) -> GanConfig:
         gen_widths=tuple(p["gan_widths"]),
         anneal_from=p["gan_anneal_from"],
         anneal_steps=p["gan_anneal_steps"],
+        restart_from=p["gan_restart_from"],
+        restart_steps=p["gan_restart_steps"],
+        restart_lr=p["gan_restart_lr"],
         seed=p["seed"],
     )
 

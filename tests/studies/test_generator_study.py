@@ -195,6 +195,16 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
         half.startswith("From step 6,000") and "at step 9,000 they were at 50% of the start" in half
     )
     assert "to 0 at step 12,000" in study.gan_schedule_sentence(schedule, 12000)
+    assert study.judging_interval([{"step": 1000}, {"step": 2000}]) == "1,000"
+    later = [{"step": 1000}, {"step": 2000}, {"step": 4000}]
+    assert study.judging_interval(later) == "1,000 to 2,000"
+    # a warm restart is told once it has begun, and how far it got
+    again = {**schedule, "restart_from": 12000, "restart_steps": 12000, "restart_lr": 1e-4}
+    assert "restart" not in study.gan_schedule_sentence(again, 12000)
+    mid = study.gan_schedule_sentence(again, 18000)
+    assert "at step 12,000 they rose again to 0.0001 (50% of the first rate)" in mid
+    assert "were falling towards 0 at step 24,000" in mid
+    assert "fell to 0 again at step 24,000" in study.gan_schedule_sentence(again, 24000)
     # a tie in the worse class, as shown (rounded), is a tie
     gan.update(kid_neg_x1000=574.2)
     assert study.gan_against_diffusion(probe, results, 0.15)["gan_vs_diff"] == "the same"
@@ -404,6 +414,10 @@ def test_the_gan_record_plots_both_losses_and_each_classs_kid_against_the_bar():
     assert "annealing begins" in [x.get_label() for x in at_start.axes[1].get_lines()]
     plain = synthetic_figures.plot_gan_record(history, judged, 150.0)
     assert "annealing begins" not in [x.get_label() for x in plain.axes[1].get_lines()]
+    assert "warm restart" not in [x.get_label() for x in plain.axes[1].get_lines()]
+    again = synthetic_figures.plot_gan_record(history, judged, 150.0, 25, restart_from=60)
+    marked = {x.get_label(): x for x in again.axes[1].get_lines()}
+    assert list(marked["warm restart"].get_xdata()) == [60, 60]
 
 
 def two_classes(n=32):

@@ -212,3 +212,6 @@ def test_the_configuration_comes_from_a_profiles_parameters():
     cfg = adversarial.config_from_params(p)
     assert (cfg.image_size, cfg.gen_widths, cfg.seed) == (16, (32, 16), 9)
     assert (cfg.anneal_from, cfg.anneal_steps, cfg.label) == (3, 4, None)
+    assert (cfg.restart_from, cfg.restart_steps) == (0, 0)
+    again = adversarial.config_from_params({**p, "gan_restart_from": 8, "gan_restart_steps": 5})
+    assert (again.restart_from, again.restart_steps, again.restart_lr) == (8, 5, 1e-4)
