@@ -94,6 +94,25 @@ def test_a_warm_restart_trains_on_from_where_annealing_left_the_rates():
         dataclasses.replace(cfg, restart_from=3, restart_steps=4)
 
 
+def test_a_finished_run_restarted_from_its_checkpoint_equals_one_run_with_the_restart(tmp_path):
+    images, rows = two_kinds()
+    done = dataclasses.replace(TINY, anneal_from=1, anneal_steps=2)
+    again = dataclasses.replace(done, restart_from=3, restart_steps=3)
+    whole = adversarial.train_gan(images, rows, again, tmp_path / "a", steps=6, log=QUIET)
+    adversarial.train_gan(images, rows, done, tmp_path / "b", steps=3, log=QUIET)
+    logs = []
+    resumed = adversarial.train_gan(images, rows, again, tmp_path / "b", steps=6, log=logs.append)
+    assert any("resuming at step 3" in m for m in logs)
+    weights_equal(whole, resumed)
+    # the rates at 0 from step 3 on leave the networks as they were; the restart moves them
+    ended = adversarial.train_gan(images, rows, done, tmp_path / "c", steps=6, log=QUIET)
+    moved = [
+        not np.allclose(x, y)
+        for x, y in zip(whole.network.get_weights(), ended.network.get_weights())
+    ]
+    assert any(moved)
+
+
 def test_an_annealed_run_continues_a_checkpoint_made_before_its_annealing(tmp_path):
     images, rows = two_kinds()
     cfg = dataclasses.replace(TINY, anneal_from=3, anneal_steps=4)
