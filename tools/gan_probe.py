@@ -30,8 +30,10 @@ sampling weights there, with its configuration, loss curve, training-patch diges
 commands that trained it (``adversarial.commit_gan``), and copies ``--out`` and ``--grid`` beside
 that folder as ``gan_probe.json`` and ``gan_probe.png``: the record of judgements the chapter shows
 is then the published GAN's own. The sample book's chapter 10 loads it. It refuses settings that
-the chapter's parameters would not load. It needs a built sample run (``make book``: its split and
-EfficientNet judge), and on a processor of another make it trains a somewhat different GAN.
+the chapter's parameters would not load. ``--check book/data/gan`` checks that this machine
+draws the published GAN's reference patches as the machine that published it did. It needs a
+built sample run (``make book``: its split and EfficientNet judge), and on a processor of another
+make it trains a somewhat different GAN.
 """
 
 from __future__ import annotations
@@ -115,7 +117,15 @@ def main() -> int:
     ap.add_argument("--out", default="runs/gan_probe.json")
     ap.add_argument("--grid", default=None, help="a PNG of the last judgement's patches")
     ap.add_argument("--publish", default=None, help="copy the finished GAN here for the book")
+    ap.add_argument(
+        "--check",
+        default=None,
+        metavar="FOLDER",
+        help="only check that this machine draws a published GAN's reference patches",
+    )
     args = ap.parse_args()
+    if args.check:
+        return check(Path(args.check))
 
     run = Path(args.run)
     seed, size = int(p["seed"]), int(p["gen_image_size"])
@@ -199,6 +209,21 @@ def main() -> int:
     if args.publish:
         publish(args, results, out_dir, train, trained_here=gan.steps - start)
     return 0
+
+
+def check(folder: Path) -> int:
+    """Draw the reference patches of the GAN published in ``folder`` and compare them with the
+    ones stored when it was published: 0 when they agree up to float noise (2 grey levels)."""
+    try:
+        drift = adversarial.drift_from_reference(folder)
+    except FileNotFoundError as e:
+        raise SystemExit(f"--check: {e}") from None
+    print(
+        f"{folder}: largest difference {drift['max_grey_levels']} grey levels, "
+        f"{drift['share_differing']:.4%} of values differ, from the patches drawn on "
+        f"{drift['drawn_on']}; this machine: {machine.machine_description()}"
+    )
+    return 0 if drift["max_grey_levels"] <= 2 else 1
 
 
 def publish(args, results: dict, out_dir: Path, train, trained_here: int) -> None:

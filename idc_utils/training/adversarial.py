@@ -291,6 +291,49 @@ class GanGenerator:
         return to_uint8(out)
 
 
+#: The seed of the reference patches a published GAN carries (:func:`write_reference`).
+REFERENCE_SEED = 2026
+
+
+def reference_patches(gan: GanGenerator, per_class: int = 16) -> np.ndarray:
+    """``per_class`` patches of each class the GAN makes (classes stacked on the first axis),
+    drawn from :data:`REFERENCE_SEED`: the same on every machine up to float noise."""
+    classes = (0, 1) if gan.cfg.label is None else (gan.cfg.label,)
+    return np.stack([gan.sample(per_class, c, REFERENCE_SEED + c) for c in classes])
+
+
+def write_reference(folder: str | Path, machine: str = "") -> Path:
+    """Draw the reference patches of the GAN published in ``folder`` and store them there
+    (``reference_patches.npz``, with the machine that drew them), so that another machine can
+    check that it samples the same patches (:func:`drift_from_reference`)."""
+    folder = Path(folder)
+    out = folder / "reference_patches.npz"
+    np.savez_compressed(out, patches=reference_patches(load_gan(folder)), machine=machine)
+    return out
+
+
+def drift_from_reference(folder: str | Path) -> dict:
+    """How far this machine's draw of the reference patches is from the stored one: the
+    largest difference in grey levels (0-255), the share of values that differ, and the
+    machine that drew the stored patches."""
+    folder = Path(folder)
+    path = folder / "reference_patches.npz"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: publish the GAN with commit_gan (tools/gan_probe.py --publish), "
+            "which stores it"
+        )
+    with np.load(path) as saved:
+        stored, machine = saved["patches"], str(saved["machine"])
+    here = reference_patches(load_gan(folder), stored.shape[1]).astype(np.int16)
+    diff = np.abs(here - stored.astype(np.int16))
+    return {
+        "max_grey_levels": int(diff.max()),
+        "share_differing": float((diff > 0).mean()),
+        "drawn_on": machine,
+    }
+
+
 def _paths(out_dir: Path) -> dict:
     names = ("generator", "critic", "ema")
     return {"state": out_dir / "gan.json", **{k: out_dir / f"{k}.weights.h5" for k in names}}
@@ -448,8 +491,9 @@ def commit_gan(
     """A finished GAN in ``src_dir`` (:func:`train_gan`) made fit to publish in ``dest``: the
     moving-average weights that sample, and a state file with the configuration, the steps,
     the loss curve, the digest of the training patches by name (``rows``, as trained on), the
-    command that made it and any ``notes``. :func:`load_committed_gan` reads it back and checks
-    it; the critic and the optimizers, which only training needs, stay behind."""
+    command that made it and any ``notes``, and the reference patches it draws
+    (:func:`write_reference`). :func:`load_committed_gan` reads it back and checks it; the
+    critic and the optimizers, which only training needs, stay behind."""
     from idc_utils.data.split import training_patches_digest
 
     src, dest = Path(src_dir), Path(dest)
@@ -470,6 +514,7 @@ def commit_gan(
         **notes,
     )
     _paths(dest)["state"].write_text(json.dumps(state, indent=1))
+    write_reference(dest, notes.get("machine", ""))
     return dest
 
 

@@ -204,8 +204,21 @@ def test_a_published_gan_loads_only_for_its_configuration_steps_and_patches(whol
     made = tmp_path / "made"
     adversarial.train_gan(images, rows, TINY, made, steps=8, log=QUIET)
     dest = adversarial.commit_gan(made, rows, tmp_path / "pub", command="tools/x.py --steps 8")
-    # only what samples travels: not the critic, the raw generator or the optimizers
-    assert sorted(p.name for p in dest.iterdir()) == ["ema.weights.h5", "gan.json"]
+    # only what samples travels: not the critic, the raw generator or the optimizers; and the
+    # reference patches another machine checks its sampling against
+    names = ["ema.weights.h5", "gan.json", "reference_patches.npz"]
+    assert sorted(p.name for p in dest.iterdir()) == names
+    drift = adversarial.drift_from_reference(dest)
+    assert drift == {"max_grey_levels": 0, "share_differing": 0.0, "drawn_on": ""}
+    with np.load(dest / "reference_patches.npz") as saved:  # both classes, 16 each
+        assert saved["patches"].shape == (2, 16, TINY.image_size, TINY.image_size, 3)
+        tampered = {"patches": saved["patches"] ^ 8, "machine": "elsewhere"}
+    np.savez_compressed(dest / "reference_patches.npz", **tampered)
+    moved = adversarial.drift_from_reference(dest)
+    assert moved["max_grey_levels"] == 8 and moved["drawn_on"] == "elsewhere"
+    (dest / "reference_patches.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="commit_gan"):
+        adversarial.drift_from_reference(dest)
     state = json.loads((dest / "gan.json").read_text())
     assert state["command"] == "tools/x.py --steps 8" and state["steps"] == 8
     # the rows in another order are the same patches, and it samples as the trained one
