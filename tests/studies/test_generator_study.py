@@ -564,7 +564,7 @@ def test_the_chapter_judges_the_generator_its_parameter_names(tmp_path):
 def test_the_sample_profile_loads_the_gan_it_judges_as_published_and_probed():
     """The sample book judges the GAN of book/data/gan: it must be committed, fit the profile's
     gan_* parameters and split, and be the run whose judgements book/data/gan_probe.json holds,
-    or every fresh clone would train its own for an hour and a half."""
+    or every fresh clone would train its own for hours."""
     import json
 
     from idc_utils.chapters import profiles
@@ -595,7 +595,10 @@ def test_the_sample_profile_loads_the_gan_it_judges_as_published_and_probed():
     gan = adversarial.load_gan(folder)
     x = gan.sample(2, 1, seed=0)
     assert x.shape == (2, p["gen_image_size"], p["gen_image_size"], 3) and x.std() > 5
-    assert_committed(folder, 2)
+    # and this machine draws the patches the publishing machine drew, up to float noise
+    drift = adversarial.drift_from_reference(folder)
+    assert drift["max_grey_levels"] <= 2 and drift["share_differing"] < 0.001, drift
+    assert_committed(folder, 3)
 
 
 def test_gan_probe_refuses_to_publish_a_gan_the_chapter_would_not_load(tmp_path):
@@ -616,3 +619,15 @@ def test_gan_probe_refuses_to_publish_a_gan_the_chapter_would_not_load(tmp_path)
         )
         assert run.returncode != 0 and "would not load this GAN" in run.stderr, extra
     assert not (tmp_path / "pub").exists()
+    # --check draws the published GAN's reference patches again, and needs nothing else
+    for folder, rc, said in (
+        (project_root() / "book" / "data" / "gan", 0, "grey levels"),
+        (tmp_path, 1, "reference_patches.npz is missing"),
+    ):
+        run = subprocess.run(
+            [sys.executable, str(tool), "--check", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == rc and said in run.stdout + run.stderr, run.stderr[-500:]
