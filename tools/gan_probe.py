@@ -24,16 +24,17 @@ Test patients are never used. The output (JSON) holds the judgements, the settin
 machine and the command (run ``../shared/cpu_ref.py`` beside it for a timing's reference);
 ``--grid`` writes 16 patches per class judged as a PNG.
 
-The defaults of ``--steps``, ``--gen-widths``, ``--anneal-from`` and ``--anneal-steps`` are the
-sample profile's ``gan_*`` parameters. ``--publish book/data/gan`` then copies the finished GAN's
-sampling weights there, with its configuration, loss curve, training-patch digest and the
-commands that trained it (``adversarial.commit_gan``), and copies ``--out`` and ``--grid`` beside
-that folder as ``gan_probe.json`` and ``gan_probe.png``: the record of judgements the chapter shows
-is then the published GAN's own. The sample book's chapter 10 loads it. It refuses settings that
-the chapter's parameters would not load. ``--check book/data/gan`` checks that this machine
-draws the published GAN's reference patches as the machine that published it did. It needs a
-built sample run (``make book``: its split and EfficientNet judge), and on a processor of another
-make it trains a somewhat different GAN.
+The defaults of ``--steps``, ``--gen-widths``, ``--anneal-*`` and ``--restart-*`` are the
+sample profile's ``gan_*`` parameters (``--restart-steps 0``: no warm restart).
+``--publish book/data/gan`` then copies the finished GAN's sampling weights there, with its
+configuration, loss curve, training-patch digest and the commands that trained it
+(``adversarial.commit_gan``), and copies ``--out`` and ``--grid`` beside that folder as
+``gan_probe.json`` and ``gan_probe.png``: the record of judgements the chapter shows is then the
+published GAN's own. The sample book's chapter 10 loads it. It refuses settings that
+the chapter's parameters would not load. Training needs a built sample run (``make book``: its
+split and EfficientNet judge), and on a processor of another make it trains a somewhat different
+GAN. ``--check book/data/gan`` needs nothing else: it checks that this machine draws the
+published GAN's reference patches as the machine that published it did.
 """
 
 from __future__ import annotations
@@ -72,6 +73,23 @@ def earlier_judgements(out: Path, out_dir: Path, cfg: adversarial.GanConfig) -> 
         return [], []
     kept = [j for j in earlier["judged"] if j["step"] <= resumed["steps"]]
     return kept, [*earlier.get("earlier_commands", []), earlier["command"]]
+
+
+def gan_config(args, size: int, seed: int) -> adversarial.GanConfig:
+    """The GAN's configuration from the command line (a ``ValueError`` if it is inconsistent)."""
+    return adversarial.GanConfig(
+        image_size=size,
+        gen_widths=tuple(int(w) for w in args.gen_widths.split(",")),
+        critic_widths=tuple(int(w) for w in args.critic_widths.split(",")),
+        batch_size=args.batch,
+        label=args.label,
+        seed=seed,
+        anneal_from=args.anneal_from,
+        anneal_steps=args.anneal_steps,
+        restart_from=args.restart_from,
+        restart_steps=args.restart_steps,
+        restart_lr=args.restart_lr,
+    )
 
 
 def main() -> int:
@@ -129,29 +147,19 @@ def main() -> int:
 
     run = Path(args.run)
     seed, size = int(p["seed"]), int(p["gen_image_size"])
-    cfg = adversarial.GanConfig(
-        image_size=size,
-        gen_widths=tuple(int(w) for w in args.gen_widths.split(",")),
-        critic_widths=tuple(int(w) for w in args.critic_widths.split(",")),
-        batch_size=args.batch,
-        label=args.label,
-        seed=seed,
-        anneal_from=args.anneal_from,
-        anneal_steps=args.anneal_steps,
-        restart_from=args.restart_from,
-        restart_steps=args.restart_steps,
-        restart_lr=args.restart_lr,
-    )
-    last = (
-        (cfg.restart_from + cfg.restart_steps)
-        if cfg.restart_steps
-        else (cfg.anneal_from + cfg.anneal_steps)
-    )
-    if (cfg.anneal_steps or cfg.restart_steps) and args.steps > last:
+    try:
+        cfg = gan_config(args, size, seed)
+    except ValueError as e:
         raise SystemExit(
-            f"--steps {args.steps} runs past the end of annealing (step {last}), where the "
-            "learning rates are 0: lengthen --anneal-steps (or --restart-steps), or shorten "
-            "--steps"
+            f"{e} (the warm restart defaults to the profile's gan_restart_*: pass "
+            "--restart-steps 0 for none)"
+        ) from None
+    zero = [k for k in range(args.steps) if adversarial.learning_rate(cfg, k) == 0]
+    if zero:
+        raise SystemExit(
+            f"--steps {args.steps}: from step {zero[0]} the learning rates are 0 (annealing "
+            "has ended and no restart has begun): lengthen --anneal-steps or --restart-steps, "
+            "or shorten --steps"
         )
     if args.publish and (cfg, args.steps) != (
         adversarial.config_from_params(p),
@@ -213,17 +221,21 @@ def main() -> int:
 
 def check(folder: Path) -> int:
     """Draw the reference patches of the GAN published in ``folder`` and compare them with the
-    ones stored when it was published: 0 when they agree up to float noise (2 grey levels)."""
+    ones stored when it was published: 0 when they agree up to float noise
+    (``adversarial.REFERENCE_TOLERANCE``), else 1."""
     try:
         drift = adversarial.drift_from_reference(folder)
     except FileNotFoundError as e:
         raise SystemExit(f"--check: {e}") from None
+    agrees = adversarial.reference_agrees(drift)
     print(
         f"{folder}: largest difference {drift['max_grey_levels']} grey levels, "
         f"{drift['share_differing']:.4%} of values differ, from the patches drawn on "
-        f"{drift['drawn_on']}; this machine: {machine.machine_description()}"
+        f"{drift['drawn_on'] or 'an unrecorded machine'}; this machine: "
+        f"{machine.machine_description()}. "
+        + ("The same patches, up to float noise." if agrees else "NOT the same patches.")
     )
-    return 0 if drift["max_grey_levels"] <= 2 else 1
+    return 0 if agrees else 1
 
 
 def publish(args, results: dict, out_dir: Path, train, trained_here: int) -> None:

@@ -573,10 +573,16 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
 
 def judging_interval(judged: list) -> str:
     """How many steps apart a probe's judgements were, in words: one count ("1,000"), or the
-    least and the most ("1,000 to 2,000") when a run continued at another interval."""
+    least and the most ("1,000 to 2,000") when a run continued at another interval. A last
+    judgement nearer its predecessor (a run that ended between two) does not count."""
     steps = [j["step"] for j in judged]
-    gaps = sorted({b - a for a, b in zip([0, *steps], steps)})
-    return f"{gaps[0]:,}" if len(gaps) == 1 else f"{gaps[0]:,} to {gaps[-1]:,}"
+    if not steps:
+        raise ValueError("no judgements: the probe's record is empty")
+    gaps = [b - a for a, b in zip([0, *steps], steps)]
+    if len(gaps) > 1 and gaps[-1] < gaps[-2]:
+        gaps = gaps[:-1]
+    least, most = min(gaps), max(gaps)
+    return f"{least:,}" if least == most else f"{least:,} to {most:,}"
 
 
 #: How far (in share) two readings of the same real patches may differ and still be "about the

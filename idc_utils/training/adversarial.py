@@ -70,12 +70,20 @@ class GanConfig:
                 f"anneal_from and anneal_steps must be >= 0, not {self.anneal_from}, "
                 f"{self.anneal_steps}"
             )
+        if min(self.restart_from, self.restart_steps) < 0:
+            raise ValueError(
+                f"restart_from and restart_steps must be >= 0, not {self.restart_from}, "
+                f"{self.restart_steps}"
+            )
         if self.restart_steps and (
-            self.restart_from < self.anneal_from + self.anneal_steps or self.restart_lr <= 0
+            not self.anneal_steps
+            or self.restart_from < self.anneal_from + self.anneal_steps
+            or self.restart_lr <= 0
         ):
             raise ValueError(
-                f"a warm restart at step {self.restart_from} must begin at or after the end of "
-                f"annealing (step {self.anneal_from + self.anneal_steps}), with a rate > 0"
+                f"a warm restart at step {self.restart_from} must follow annealing, at or after "
+                f"its end (step {self.anneal_from + self.anneal_steps}), with a rate > 0; "
+                "without one, set restart_steps to 0"
             )
         if self.label not in (None, 0, 1):
             raise ValueError(f"label must be 0, 1 or None (both classes), not {self.label!r}")
@@ -312,12 +320,25 @@ def write_reference(folder: str | Path, machine: str = "") -> Path:
     return out
 
 
+#: The most a machine's draw of the reference patches may differ from the stored one and still
+#: count as the same patches (float noise): grey levels, and the share of values that differ.
+REFERENCE_TOLERANCE = {"max_grey_levels": 2, "share_differing": 0.001}
+
+
+def reference_agrees(drift: dict) -> bool:
+    """Whether a :func:`drift_from_reference` result is float noise
+    (:data:`REFERENCE_TOLERANCE`)."""
+    return all(drift[k] <= v for k, v in REFERENCE_TOLERANCE.items())
+
+
 def drift_from_reference(folder: str | Path) -> dict:
     """How far this machine's draw of the reference patches is from the stored one: the
     largest difference in grey levels (0-255), the share of values that differ, and the
     machine that drew the stored patches."""
     folder = Path(folder)
     path = folder / "reference_patches.npz"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder: give a published GAN's folder")
     if not path.exists():
         raise FileNotFoundError(
             f"{path} is missing: publish the GAN with commit_gan (tools/gan_probe.py --publish), "

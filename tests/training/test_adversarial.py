@@ -76,6 +76,11 @@ def test_annealing_lowers_both_rates_along_a_half_cosine_from_its_step():
     assert not adversarial.trains_alike(plain, annealed, 6)  # step 5 is annealed in one only
     older = {k: v for k, v in plain.items() if not k.startswith("anneal")}  # before the fields
     assert adversarial.trains_alike(older, plain, 100)
+    # a checkpoint from before the restart fields continues as a restarted run, up to its start
+    again = dataclasses.replace(cfg, restart_from=8, restart_steps=4)
+    pre_restart = {k: v for k, v in annealed.items() if not k.startswith("restart")}
+    assert adversarial.trains_alike(pre_restart, again.to_dict(), 8)
+    assert not adversarial.trains_alike(pre_restart, again.to_dict(), 9)
     with pytest.raises(ValueError, match="anneal_from and anneal_steps"):
         dataclasses.replace(TINY, anneal_steps=-1)
 
@@ -90,8 +95,12 @@ def test_a_warm_restart_trains_on_from_where_annealing_left_the_rates():
     # the finished run's checkpoint (6 steps) continues as the restarted one, not later
     assert adversarial.trains_alike(cfg.to_dict(), again.to_dict(), 6)
     assert not adversarial.trains_alike(cfg.to_dict(), again.to_dict(), 7)
-    with pytest.raises(ValueError, match="at or after the end of annealing"):
+    with pytest.raises(ValueError, match="at or after its end"):
         dataclasses.replace(cfg, restart_from=3, restart_steps=4)
+    with pytest.raises(ValueError, match="must follow annealing"):
+        dataclasses.replace(TINY, restart_from=3, restart_steps=4)
+    with pytest.raises(ValueError, match="restart_from and restart_steps must be >= 0"):
+        dataclasses.replace(cfg, restart_from=6, restart_steps=-5)
 
 
 def test_a_finished_run_restarted_from_its_checkpoint_equals_one_run_with_the_restart(tmp_path):
@@ -104,7 +113,8 @@ def test_a_finished_run_restarted_from_its_checkpoint_equals_one_run_with_the_re
     resumed = adversarial.train_gan(images, rows, again, tmp_path / "b", steps=6, log=logs.append)
     assert any("resuming at step 3" in m for m in logs)
     weights_equal(whole, resumed)
-    # the rates at 0 from step 3 on leave the networks as they were; the restart moves them
+    # at rates of 0 from step 3 on only the moving average and the BatchNorm statistics move;
+    # the restart trains the weights again, so the two differ
     ended = adversarial.train_gan(images, rows, done, tmp_path / "c", steps=6, log=QUIET)
     moved = [
         not np.allclose(x, y)
