@@ -169,7 +169,7 @@ def main() -> int:
             "--publish: the sample book's chapter 10 would not load this GAN (its settings "
             "differ from the profile's gan_* parameters); change idc_utils/profiles.yml first"
         )
-    classes = (0, 1) if args.label is None else (args.label,)
+    classes = cfg.classes
     ds, df = split.dataset_with_split(None, run / "split.csv")
     train = df[df.split == "train"].sort_values("i")
     # the study's judge: the same validation patches, embedder and classifier

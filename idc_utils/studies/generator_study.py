@@ -543,7 +543,8 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
     falling along a half cosine (:func:`~idc_utils.training.adversarial.learning_rate`) from
     ``anneal_from``, to 0 or, when the run ended first, to the share of the start it reached;
     then a warm restart, when there was one by that step."""
-    start, length = cfg.get("anneal_from", 0), cfg.get("anneal_steps", 0)
+    c = adversarial.GanConfig.from_dict(cfg)  # (the defaults fill a record that predates a field)
+    start, length = c.anneal_from, c.anneal_steps
     if not length or last_step <= start + 1:
         return "Its learning rates stayed the same throughout."
     begun = f"From step {start:,} both learning rates fell along a half cosine"
@@ -554,11 +555,9 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
             f"{share:.0%} of the start."
         )
     done = f"{begun}, to 0 at step {start + length:,}, as the diffusion generator's did."
-    again, more = cfg.get("restart_from", 0), cfg.get("restart_steps", 0)
-    if not more or last_step <= again:
+    again, end = c.restart_from, c.restart_from + c.restart_steps
+    if not c.restart_steps or last_step <= again:
         return done
-    lr, peak = cfg.get("lr", 2e-4), cfg.get("restart_lr", 1e-4)
-    end = again + more
     fell = (
         f"fell to 0 again at step {end:,}"
         if last_step >= end
@@ -566,8 +565,8 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
     )
     return (
         f"{done} Then, from the weights annealing left, a warm restart: at step {again:,} "
-        f"they rose again to {peak:g} ({peak / lr:.0%} of the first rate) and {fell}, "
-        "so that the finished GAN trained on."
+        f"they rose again to {c.restart_lr:g} ({c.restart_lr / c.lr:.0%} of the first rate) "
+        f"and {fell}, so that the finished GAN trained on."
     )
 
 

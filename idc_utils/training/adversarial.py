@@ -90,6 +90,11 @@ class GanConfig:
         object.__setattr__(self, "gen_widths", tuple(self.gen_widths))
         object.__setattr__(self, "critic_widths", tuple(self.critic_widths))
 
+    @property
+    def classes(self) -> tuple:
+        """The classes this GAN draws: both, or its one class."""
+        return (0, 1) if self.label is None else (self.label,)
+
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
@@ -306,8 +311,7 @@ REFERENCE_SEED = 2026
 def reference_patches(gan: GanGenerator, per_class: int = 16) -> np.ndarray:
     """``per_class`` patches of each class the GAN makes (classes stacked on the first axis),
     drawn from :data:`REFERENCE_SEED`: the same on every machine up to float noise."""
-    classes = (0, 1) if gan.cfg.label is None else (gan.cfg.label,)
-    return np.stack([gan.sample(per_class, c, REFERENCE_SEED + c) for c in classes])
+    return np.stack([gan.sample(per_class, c, REFERENCE_SEED + c) for c in gan.cfg.classes])
 
 
 def write_reference(folder: str | Path, machine: str = "") -> Path:
