@@ -25,7 +25,9 @@ machine and the command (run ``../shared/cpu_ref.py`` beside it for a timing's r
 ``--grid`` writes 16 patches per class judged as a PNG.
 
 The defaults of ``--steps``, ``--gen-widths``, ``--anneal-*`` and ``--restart-*`` are the
-sample profile's ``gan_*`` parameters (``--restart-steps 0``: no warm restart).
+sample profile's ``gan_*`` parameters (``--restart-steps 0``: no warm restart;
+``--restart-steps 12000,1500``: two, back to back, at ``--restart-lr`` each or, given as
+``1e-4,5e-5``, at one rate each).
 ``--publish book/data/gan`` then copies the finished GAN's sampling weights there, with its
 configuration, loss curve, training-patch digest and the commands that trained it
 (``adversarial.commit_gan``), and copies ``--out`` and ``--grid`` beside that folder as
@@ -92,6 +94,27 @@ def gan_config(args, size: int, seed: int) -> adversarial.GanConfig:
     )
 
 
+def listed(value) -> str:
+    """A profile setting of one value or several as the command line takes it: "a,b"."""
+    return ",".join(str(v) for v in (value if isinstance(value, list) else [value]))
+
+
+def steps_list(text: str) -> tuple:
+    """``--restart-steps``: one whole number, or several separated by commas."""
+    try:
+        return tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give step counts, e.g. 12000,1500") from None
+
+
+def rates_list(text: str) -> tuple:
+    """``--restart-lr``: one rate, or several separated by commas."""
+    try:
+        return tuple(float(r) for r in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give rates, e.g. 1e-4,5e-5") from None
+
+
 def main() -> int:
     p = profiles.profile_params("sample")
     ap = argparse.ArgumentParser(
@@ -125,11 +148,17 @@ def main() -> int:
     )
     ap.add_argument(
         "--restart-steps",
-        type=int,
-        default=p["gan_restart_steps"],
-        help="and fall to 0 again over this many (0: no restart)",
+        type=steps_list,
+        default=listed(p["gan_restart_steps"]),
+        help="and fall to 0 again over this many (0: no restart); several, comma-separated: "
+        "cycles back to back",
     )
-    ap.add_argument("--restart-lr", type=float, default=p["gan_restart_lr"])
+    ap.add_argument(
+        "--restart-lr",
+        type=rates_list,
+        default=listed(p["gan_restart_lr"]),
+        help="the rate each cycle jumps back to: one for all, or one each",
+    )
     ap.add_argument("--per-class", type=int, default=150)
     ap.add_argument("--out-dir", default=None, help="checkpoints (default: beside --out)")
     ap.add_argument("--out", default="runs/gan_probe.json")

@@ -180,13 +180,11 @@ def real_vs_synthetic_grid(
     return fig
 
 
-def plot_gan_record(
-    history: pd.DataFrame, judged: list, bar: float, anneal_from=None, restart_from=None
-):
+def plot_gan_record(history: pd.DataFrame, judged: list, bar: float, anneal_from=None, restarts=()):
     """The published GAN's training: the critic's and the generator's hinge losses (``history``,
     means of 25 steps) and, from its probe's judgements (``judged``), the KID x 1000 of each
     class against real validation tissue by step, with the bar; and where annealing began, and
-    where a warm restart (``restart_from``) raised the rates again."""
+    where each warm restart (``restarts``: the steps they began) raised the rates again."""
     import matplotlib.pyplot as plt
 
     fig, (loss_ax, kid_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -206,8 +204,9 @@ def plot_gan_record(
         ax.set_xlabel("training step")
         if anneal_from is not None:
             ax.axvline(anneal_from, color="black", ls="--", lw=0.8, label="annealing begins")
-        if restart_from is not None:
-            ax.axvline(restart_from, color="black", ls="-.", lw=0.8, label="warm restart")
+        for k, step in enumerate(restarts):
+            label = "warm restart" if k == 0 else "_"  # one legend entry for them all
+            ax.axvline(step, color="black", ls="-.", lw=0.8, label=label)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -542,7 +542,7 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
     """How the GAN's learning rates ran up to its last judged step, in words: constant, or
     falling along a half cosine (:func:`~idc_utils.training.adversarial.learning_rate`) from
     ``anneal_from``, to 0 or, when the run ended first, to the share of the start it reached;
-    then a warm restart, when there was one by that step."""
+    then each warm restart begun by that step."""
     c = adversarial.GanConfig.from_dict(cfg)  # (the defaults fill a record that predates a field)
     start, length = c.anneal_from, c.anneal_steps
     if not length or last_step <= start + 1:
@@ -555,18 +555,21 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
             f"{share:.0%} of the start."
         )
     done = f"{begun}, to 0 at step {start + length:,}, as the diffusion generator's did."
-    again, end = c.restart_from, c.restart_from + c.restart_steps
-    if not c.restart_steps or last_step <= again:
+    cycles = [cyc for cyc in c.restart_cycles if last_step > cyc[0]]
+    if not cycles:
         return done
-    fell = (
-        f"fell to 0 again at step {end:,}"
-        if last_step >= end
-        else f"were falling towards 0 at step {end:,}"
-    )
+    told = []
+    for k, (again, length, lr) in enumerate(cycles):
+        end = again + length
+        fell = "fell to 0 again" if last_step >= end else "were falling towards 0"
+        rose = f"rose again to {lr:g} ({lr / c.lr:.0%} of the first rate)"
+        if k and lr == cycles[k - 1][2]:
+            rose = "rose to that rate once more"
+        told.append(f"at step {again:,} they {rose} and {fell} at step {end:,}")
+    which = "a warm restart" if len(cycles) == 1 else "warm restarts"
     return (
-        f"{done} Then, from the weights annealing left, a warm restart: at step {again:,} "
-        f"they rose again to {c.restart_lr:g} ({c.restart_lr / c.lr:.0%} of the first rate) "
-        f"and {fell}, so that the finished GAN trained on."
+        f"{done} Then, from the weights annealing left, {which}: {'; '.join(told)}, so that "
+        "the finished GAN trained on."
     )
 
 

@@ -51,12 +51,14 @@ class GanConfig:
     # over anneal_steps steps (0: a constant rate throughout), as the diffusion generator's do
     anneal_from: int = 0
     anneal_steps: int = 0
-    # a warm restart (0: none): from step restart_from on (at or after the end of annealing),
+    # warm restarts (0: none): from step restart_from on (at or after the end of annealing),
     # both rates jump back to restart_lr and fall to 0 again along a half cosine over
-    # restart_steps steps; a finished GAN trains on from where annealing left it
+    # restart_steps steps; a finished GAN trains on from where annealing left it. Several
+    # cycles, back to back: restart_steps a sequence of lengths, and restart_lr one rate for
+    # all of them or one each (warm restarts, Loshchilov & Hutter 2017)
     restart_from: int = 0
-    restart_steps: int = 0
-    restart_lr: float = 1e-4
+    restart_steps: int | tuple = 0
+    restart_lr: float | tuple = 1e-4
 
     def __post_init__(self):
         start = self.image_size / 2 ** len(self.gen_widths)
@@ -70,15 +72,24 @@ class GanConfig:
                 f"anneal_from and anneal_steps must be >= 0, not {self.anneal_from}, "
                 f"{self.anneal_steps}"
             )
-        if min(self.restart_from, self.restart_steps) < 0:
+        steps, lrs = _one_or_many(self.restart_steps), _one_or_many(self.restart_lr)
+        if self.restart_from < 0 or min(steps) < 0 or (len(steps) > 1 and min(steps) == 0):
             raise ValueError(
-                f"restart_from and restart_steps must be >= 0, not {self.restart_from}, "
-                f"{self.restart_steps}"
+                f"restart_from and restart_steps must be >= 0 (every cycle of several > 0), "
+                f"not {self.restart_from}, {self.restart_steps}"
             )
+        if len(lrs) not in (1, len(steps)):
+            raise ValueError(
+                f"restart_lr gives {len(lrs)} rates for {len(steps)} warm restarts: give one "
+                "rate for all, or one each"
+            )
+        # one cycle is stored as a number, several as a tuple (the same settings, one form)
+        object.__setattr__(self, "restart_steps", steps[0] if len(steps) == 1 else steps)
+        object.__setattr__(self, "restart_lr", lrs[0] if len(lrs) == 1 else lrs)
         if self.restart_steps and (
             not self.anneal_steps
             or self.restart_from < self.anneal_from + self.anneal_steps
-            or self.restart_lr <= 0
+            or min(lrs) <= 0
         ):
             raise ValueError(
                 f"a warm restart at step {self.restart_from} must follow annealing, at or after "
@@ -91,6 +102,17 @@ class GanConfig:
         object.__setattr__(self, "critic_widths", tuple(self.critic_widths))
 
     @property
+    def restart_cycles(self) -> tuple:
+        """The warm restarts, in order: ``(first step, steps, rate)`` each (none: empty)."""
+        steps = _one_or_many(self.restart_steps)
+        if steps == (0,):
+            return ()
+        lrs = _one_or_many(self.restart_lr)
+        lrs = lrs * len(steps) if len(lrs) == 1 else lrs
+        starts = self.restart_from + np.cumsum((0, *steps[:-1]))
+        return tuple((int(a), n, lr) for a, n, lr in zip(starts, steps, lrs))
+
+    @property
     def classes(self) -> tuple:
         """The classes this GAN draws: both, or its one class."""
         return (0, 1) if self.label is None else (self.label,)
@@ -101,6 +123,11 @@ class GanConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GanConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def _one_or_many(value) -> tuple:
+    """A setting given as one value or a sequence of them, as a tuple."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def config_from_params(p) -> GanConfig:
@@ -216,9 +243,10 @@ def step_draws(cfg: GanConfig, step: int, n_train: int) -> dict:
 def learning_rate(cfg: GanConfig, step: int) -> float:
     """Both networks' learning rate at step ``step`` (counted from 0): ``cfg.lr`` until
     annealing begins, then falling along a half cosine to 0 at ``anneal_from + anneal_steps``;
-    with a warm restart, ``restart_lr`` at ``restart_from``, falling to 0 again."""
-    if cfg.restart_steps and step >= cfg.restart_from:
-        return cosine_annealed(cfg.restart_lr, step, cfg.restart_from, cfg.restart_steps)
+    with warm restarts, each cycle's rate at its first step, falling to 0 again by its end."""
+    for start, length, lr in reversed(cfg.restart_cycles):
+        if step >= start:
+            return cosine_annealed(lr, step, start, length)
     return cosine_annealed(cfg.lr, step, cfg.anneal_from, cfg.anneal_steps)
 
 

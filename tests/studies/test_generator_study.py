@@ -209,6 +209,16 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
     assert "at step 12,000 they rose again to 0.0001 (50% of the first rate)" in mid
     assert "were falling towards 0 at step 24,000" in mid
     assert "fell to 0 again at step 24,000" in study.gan_schedule_sentence(again, 24000)
+    # several restarts, back to back, are told in turn, each once it has begun
+    twice = {**again, "restart_steps": [12000, 1500]}
+    assert "a warm restart:" in study.gan_schedule_sentence(twice, 24000)
+    both = study.gan_schedule_sentence(twice, 25500)
+    assert "warm restarts: at step 12,000" in both
+    assert (
+        "at step 24,000 they rose to that rate once more and fell to 0 again at step 25,500" in both
+    )
+    slower = study.gan_schedule_sentence({**twice, "restart_lr": [1e-4, 5e-5]}, 25000)
+    assert "rose again to 5e-05 (25% of the first rate) and were falling towards 0" in slower
     # a tie in the worse class, as shown (rounded), is a tie
     gan.update(kid_neg_x1000=574.2)
     assert study.gan_against_diffusion(probe, results, 0.15)["gan_vs_diff"] == "the same"
@@ -419,9 +429,11 @@ def test_the_gan_record_plots_both_losses_and_each_classs_kid_against_the_bar():
     plain = synthetic_figures.plot_gan_record(history, judged, 150.0)
     assert "annealing begins" not in [x.get_label() for x in plain.axes[1].get_lines()]
     assert "warm restart" not in [x.get_label() for x in plain.axes[1].get_lines()]
-    again = synthetic_figures.plot_gan_record(history, judged, 150.0, 25, restart_from=60)
-    marked = {x.get_label(): x for x in again.axes[1].get_lines()}
-    assert list(marked["warm restart"].get_xdata()) == [60, 60]
+    again = synthetic_figures.plot_gan_record(history, judged, 150.0, 25, restarts=[60, 70])
+    marked = [x for x in again.axes[1].get_lines() if x.get_linestyle() == "-."]
+    assert [list(x.get_xdata()) for x in marked] == [[60, 60], [70, 70]]
+    legend = [t.get_text() for t in again.axes[1].get_legend().get_texts()]
+    assert legend.count("warm restart") == 1
 
 
 def two_classes(n=32):
@@ -652,6 +664,9 @@ def test_gan_probe_refuses_to_publish_a_gan_the_chapter_would_not_load(tmp_path)
     for extra, said in (
         (["--anneal-from", "30", "--anneal-steps", "30", "--restart-steps", "0"], "are 0"),
         (["--anneal-from", "10000"], "--restart-steps 0 for none"),
+        (["--restart-steps", "12000,x"], "give step counts, e.g. 12000,1500"),
+        (["--restart-lr", "1e-4,fast"], "give rates, e.g. 1e-4,5e-5"),
+        (["--restart-steps", "12000,1500", "--restart-lr", "1,2,3"], "gives 3 rates for 2"),
     ):
         run = subprocess.run(
             [sys.executable, str(tool), "--steps", "80", *extra, "--run", str(tmp_path)],

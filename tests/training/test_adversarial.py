@@ -103,6 +103,32 @@ def test_a_warm_restart_trains_on_from_where_annealing_left_the_rates():
         dataclasses.replace(cfg, restart_from=6, restart_steps=-5)
 
 
+def test_warm_restarts_run_back_to_back_and_a_finished_cycle_continues_as_the_next():
+    cfg = dataclasses.replace(TINY, anneal_from=2, anneal_steps=2)
+    once = dataclasses.replace(cfg, restart_from=4, restart_steps=4)
+    twice = dataclasses.replace(cfg, restart_from=4, restart_steps=(4, 2), restart_lr=(1e-4, 5e-5))
+    assert twice.restart_cycles == ((4, 4, 1e-4), (8, 2, 5e-5))
+    rates = [adversarial.learning_rate(twice, k) for k in range(12)]
+    assert rates[:8] == [adversarial.learning_rate(once, k) for k in range(8)]
+    assert rates[4] == 1e-4 and rates[7] < rates[6] and rates[8] == 5e-5
+    assert rates[9] == pytest.approx(2.5e-5) and rates[10:] == [0.0, 0.0]
+    # the once-restarted run's checkpoint (8 steps) continues as the twice-restarted one
+    assert adversarial.trains_alike(once.to_dict(), twice.to_dict(), 8)
+    assert not adversarial.trains_alike(once.to_dict(), twice.to_dict(), 9)
+    # one rate serves every cycle; one cycle is stored as a number, several as a list
+    same = dataclasses.replace(twice, restart_lr=1e-4)
+    assert [c[2] for c in same.restart_cycles] == [1e-4, 1e-4]
+    assert dataclasses.replace(cfg, restart_from=4, restart_steps=[4]) == once
+    stored = twice.to_dict()
+    assert stored["restart_steps"] == [4, 2] and adversarial.GanConfig.from_dict(stored) == twice
+    with pytest.raises(ValueError, match="every cycle of several > 0"):
+        dataclasses.replace(twice, restart_steps=(4, 0))
+    with pytest.raises(ValueError, match="gives 3 rates for 2 warm restarts"):
+        dataclasses.replace(twice, restart_lr=(1e-4, 1e-4, 1e-4))
+    with pytest.raises(ValueError, match="with a rate > 0"):
+        dataclasses.replace(twice, restart_lr=(1e-4, 0.0))
+
+
 def test_a_finished_run_restarted_from_its_checkpoint_equals_one_run_with_the_restart(tmp_path):
     images, rows = two_kinds()
     done = dataclasses.replace(TINY, anneal_from=1, anneal_steps=2)
@@ -257,3 +283,7 @@ def test_the_configuration_comes_from_a_profiles_parameters():
     assert (cfg.restart_from, cfg.restart_steps) == (0, 0)
     again = adversarial.config_from_params({**p, "gan_restart_from": 8, "gan_restart_steps": 5})
     assert (again.restart_from, again.restart_steps, again.restart_lr) == (8, 5, 1e-4)
+    twice = adversarial.config_from_params(
+        {**p, "gan_restart_from": 8, "gan_restart_steps": [5, 2]}
+    )
+    assert twice.restart_cycles == ((8, 5, 1e-4), (13, 2, 1e-4))
