@@ -102,17 +102,19 @@ def listed(value) -> str:
 def steps_list(text: str) -> tuple:
     """``--restart-steps``: one whole number, or several separated by commas."""
     try:
-        return tuple(int(n) for n in text.split(","))
+        steps = tuple(int(n) for n in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give step counts, e.g. 12000,1500") from None
+    return steps[0] if len(steps) == 1 else steps  # one value as the profile writes it
 
 
 def rates_list(text: str) -> tuple:
     """``--restart-lr``: one rate, or several separated by commas."""
     try:
-        return tuple(float(r) for r in text.split(","))
+        rates = tuple(float(r) for r in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give rates, e.g. 1e-4,5e-5") from None
+    return rates[0] if len(rates) == 1 else rates
 
 
 def main() -> int:
@@ -144,7 +146,8 @@ def main() -> int:
         "--restart-from",
         type=int,
         default=p["gan_restart_from"],
-        help="a warm restart: the rates jump back at this step (at or after annealing's end)",
+        help="the first warm restart: the rates jump back at this step (at or after annealing's "
+        "end)",
     )
     ap.add_argument(
         "--restart-steps",
@@ -180,15 +183,15 @@ def main() -> int:
         cfg = gan_config(args, size, seed)
     except ValueError as e:
         raise SystemExit(
-            f"{e} (the warm restart defaults to the profile's gan_restart_*: pass "
+            f"{e} (the warm restarts default to the profile's gan_restart_*: pass "
             "--restart-steps 0 for none)"
         ) from None
     zero = [k for k in range(args.steps) if adversarial.learning_rate(cfg, k) == 0]
     if zero:
         raise SystemExit(
             f"--steps {args.steps}: from step {zero[0]} the learning rates are 0 (annealing "
-            "has ended and no restart has begun): lengthen --anneal-steps or --restart-steps, "
-            "or shorten --steps"
+            "or the last warm restart has ended): lengthen --anneal-steps or --restart-steps, "
+            "add a cycle to --restart-steps, or shorten --steps"
         )
     if args.publish and (cfg, args.steps) != (
         adversarial.config_from_params(p),

@@ -566,11 +566,12 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
         if k and lr == cycles[k - 1][2]:
             rose = "rose to that rate once more"
         told.append(f"at step {again:,} they {rose} and {fell} at step {end:,}")
-    which = "a warm restart" if len(cycles) == 1 else "warm restarts"
-    return (
-        f"{done} Then, from the weights annealing left, {which}: {'; '.join(told)}, so that "
-        "the finished GAN trained on."
+    which = (
+        "from the weights annealing left, a warm restart"
+        if len(cycles) == 1
+        else "warm restarts, each from the weights the last left"
     )
+    return f"{done} Then, {which}: {'; '.join(told)}, so that the finished GAN trained on."
 
 
 def judging_interval(judged: list) -> str:

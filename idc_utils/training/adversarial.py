@@ -72,18 +72,21 @@ class GanConfig:
                 f"anneal_from and anneal_steps must be >= 0, not {self.anneal_from}, "
                 f"{self.anneal_steps}"
             )
-        steps, lrs = _one_or_many(self.restart_steps), _one_or_many(self.restart_lr)
+        steps = _whole_steps(self.restart_steps)
+        lrs = tuple(float(r) for r in _one_or_many(self.restart_lr))
         if self.restart_from < 0 or min(steps) < 0 or (len(steps) > 1 and min(steps) == 0):
             raise ValueError(
                 f"restart_from and restart_steps must be >= 0 (every cycle of several > 0), "
                 f"not {self.restart_from}, {self.restart_steps}"
             )
-        if len(lrs) not in (1, len(steps)):
+        if not lrs or (steps != (0,) and len(lrs) not in (1, len(steps))):
             raise ValueError(
                 f"restart_lr gives {len(lrs)} rates for {len(steps)} warm restarts: give one "
                 "rate for all, or one each"
             )
-        # one cycle is stored as a number, several as a tuple (the same settings, one form)
+        if len(set(lrs)) == 1:
+            lrs = lrs[:1]  # one rate for every cycle, however it was given
+        # one value is stored as a number, several as a tuple: the same settings, one form
         object.__setattr__(self, "restart_steps", steps[0] if len(steps) == 1 else steps)
         object.__setattr__(self, "restart_lr", lrs[0] if len(lrs) == 1 else lrs)
         if self.restart_steps and (
@@ -126,8 +129,20 @@ class GanConfig:
 
 
 def _one_or_many(value) -> tuple:
-    """A setting given as one value or a sequence of them, as a tuple."""
-    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    """A setting given as one value or a sequence of them (a list, tuple or array), as a
+    tuple."""
+    return tuple(np.ravel(value).tolist()) if np.ndim(value) else (value,)
+
+
+def _whole_steps(value) -> tuple:
+    """``restart_steps`` as a tuple of whole numbers (plain ints, so that it stores as JSON),
+    or a ``ValueError`` that says what is wrong."""
+    steps = _one_or_many(value)
+    if not steps or any(float(n) != int(n) for n in steps):
+        raise ValueError(
+            f"restart_steps must be a whole number of steps or a list of them, not {value!r}"
+        )
+    return tuple(int(n) for n in steps)
 
 
 def config_from_params(p) -> GanConfig:

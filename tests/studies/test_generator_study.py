@@ -213,7 +213,7 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
     twice = {**again, "restart_steps": [12000, 1500]}
     assert "a warm restart:" in study.gan_schedule_sentence(twice, 24000)
     both = study.gan_schedule_sentence(twice, 25500)
-    assert "warm restarts: at step 12,000" in both
+    assert "warm restarts, each from the weights the last left: at step 12,000" in both
     assert (
         "at step 24,000 they rose to that rate once more and fell to 0 again at step 25,500" in both
     )
@@ -626,14 +626,23 @@ def test_gan_probe_refuses_to_publish_a_gan_the_chapter_would_not_load(tmp_path)
     from idc_utils.core.paths import project_root
 
     tool = project_root() / "tools" / "gan_probe.py"
-    for extra in (["--label", "0"], ["--steps", "100"], ["--gen-widths", "64,32,16"]):
+    for extra in (
+        ["--label", "0"],
+        ["--steps", "100"],
+        ["--gen-widths", "64,32,16"],
+        ["--restart-steps", "12000", "--steps", "24000"],  # one restart where the profile has two
+        ["--restart-lr", "1e-4,5e-5"],
+        [],  # the profile's own settings pass the check, and fail later, for want of a run
+    ):
         run = subprocess.run(
             [sys.executable, str(tool), "--publish", str(tmp_path / "pub"), *extra],
             capture_output=True,
             text=True,
             timeout=300,
+            cwd=tmp_path,  # (no runs/sample here)
         )
-        assert run.returncode != 0 and "would not load this GAN" in run.stderr, extra
+        refused = "would not load this GAN" in run.stderr
+        assert run.returncode != 0 and refused == bool(extra), (extra, run.stderr[-300:])
     assert not (tmp_path / "pub").exists()
     # --check draws the published GAN's reference patches again, and needs nothing else; patches
     # that differ by more than float noise fail it

@@ -127,6 +127,16 @@ def test_warm_restarts_run_back_to_back_and_a_finished_cycle_continues_as_the_ne
         dataclasses.replace(twice, restart_lr=(1e-4, 1e-4, 1e-4))
     with pytest.raises(ValueError, match="with a rate > 0"):
         dataclasses.replace(twice, restart_lr=(1e-4, 0.0))
+    # numpy values, equal rates and whole floats are stored as plain numbers, one form each
+    alike = dataclasses.replace(twice, restart_steps=np.array([4, 2]), restart_lr=(1e-4, 1e-4))
+    assert alike == dataclasses.replace(twice, restart_steps=(4.0, 2), restart_lr=1e-4)
+    assert alike.restart_lr == 1e-4 and all(type(n) is int for n in alike.restart_steps)
+    assert json.loads(json.dumps(alike.to_dict()))["restart_steps"] == [4, 2]
+    for bad in ([], 2.5, (4, 2.5)):
+        with pytest.raises(ValueError, match="whole number of steps or a list of them"):
+            dataclasses.replace(twice, restart_steps=bad)
+    # no restart: whatever rates are given, none is used
+    assert dataclasses.replace(cfg, restart_lr=(1e-4, 5e-5)).restart_cycles == ()
 
 
 def test_a_finished_run_restarted_from_its_checkpoint_equals_one_run_with_the_restart(tmp_path):
@@ -147,6 +157,13 @@ def test_a_finished_run_restarted_from_its_checkpoint_equals_one_run_with_the_re
         for x, y in zip(whole.network.get_weights(), ended.network.get_weights())
     ]
     assert any(moved)
+    # a second restart continues the once-restarted checkpoint as one run with both would
+    twice = dataclasses.replace(again, restart_steps=(3, 2))
+    both = adversarial.train_gan(images, rows, twice, tmp_path / "d", steps=8, log=QUIET)
+    logs = []
+    resumed = adversarial.train_gan(images, rows, twice, tmp_path / "b", steps=8, log=logs.append)
+    assert any("resuming at step 6" in m for m in logs)
+    weights_equal(both, resumed)
 
 
 def test_an_annealed_run_continues_a_checkpoint_made_before_its_annealing(tmp_path):
