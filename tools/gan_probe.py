@@ -94,27 +94,18 @@ def gan_config(args, size: int, seed: int) -> adversarial.GanConfig:
     )
 
 
-def listed(value) -> str:
-    """A profile setting of one value or several as the command line takes it: "a,b"."""
-    return ",".join(str(v) for v in (value if isinstance(value, list) else [value]))
+def comma_separated(convert, example: str):
+    """An argparse type: one value, or several separated by commas (then a tuple), each read by
+    ``convert``; ``example`` completes the error message ("give step counts, e.g. ...")."""
 
+    def parse(text: str):
+        try:
+            values = tuple(convert(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {example}") from None
+        return values[0] if len(values) == 1 else values  # one value as the profile writes it
 
-def steps_list(text: str) -> tuple:
-    """``--restart-steps``: one whole number, or several separated by commas."""
-    try:
-        steps = tuple(int(n) for n in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give step counts, e.g. 12000,1500") from None
-    return steps[0] if len(steps) == 1 else steps  # one value as the profile writes it
-
-
-def rates_list(text: str) -> tuple:
-    """``--restart-lr``: one rate, or several separated by commas."""
-    try:
-        rates = tuple(float(r) for r in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give rates, e.g. 1e-4,5e-5") from None
-    return rates[0] if len(rates) == 1 else rates
+    return parse
 
 
 def main() -> int:
@@ -151,15 +142,15 @@ def main() -> int:
     )
     ap.add_argument(
         "--restart-steps",
-        type=steps_list,
-        default=listed(p["gan_restart_steps"]),
+        type=comma_separated(int, "step counts, e.g. 12000,1500"),
+        default=p["gan_restart_steps"],
         help="and fall to 0 again over this many (0: no restart); several, comma-separated: "
         "cycles back to back",
     )
     ap.add_argument(
         "--restart-lr",
-        type=rates_list,
-        default=listed(p["gan_restart_lr"]),
+        type=comma_separated(float, "rates, e.g. 1e-4,5e-5"),
+        default=p["gan_restart_lr"],
         help="the rate each cycle jumps back to: one for all, or one each",
     )
     ap.add_argument("--per-class", type=int, default=150)

@@ -567,11 +567,17 @@ def gan_schedule_sentence(cfg: dict, last_step: int) -> str:
             rose = "rose to that rate once more"
         told.append(f"at step {again:,} they {rose} and {fell} at step {end:,}")
     which = (
-        "from the weights annealing left, a warm restart"
+        "Then, from the weights annealing left, a warm restart"
         if len(cycles) == 1
-        else "warm restarts, each from the weights the last left"
+        else f"Then {_count_words(len(cycles))} warm restarts, each from the weights the one "
+        "before left"
     )
-    return f"{done} Then, {which}: {'; '.join(told)}, so that the finished GAN trained on."
+    return f"{done} {which}: {'; '.join(told)}, so that the finished GAN trained on."
+
+
+def _count_words(n: int) -> str:
+    """A small count in words ("two"), a larger one in figures."""
+    return ("two", "three", "four", "five")[n - 2] if 2 <= n <= 5 else f"{n:,}"
 
 
 def judging_interval(judged: list) -> str:

@@ -115,6 +115,14 @@ class GanConfig:
         starts = self.restart_from + np.cumsum((0, *steps[:-1]))
         return tuple((int(a), n, lr) for a, n, lr in zip(starts, steps, lrs))
 
+    def schedule_marks(self) -> dict:
+        """Where a plot of the training marks the schedule: the step annealing begins (None
+        without annealing) and the steps the warm restarts begin."""
+        return {
+            "anneal_from": self.anneal_from if self.anneal_steps else None,
+            "restarts": [start for start, _, _ in self.restart_cycles],
+        }
+
     @property
     def classes(self) -> tuple:
         """The classes this GAN draws: both, or its one class."""

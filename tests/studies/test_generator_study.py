@@ -213,7 +213,9 @@ def test_the_gan_is_set_beside_the_diffusion_generator_as_the_chapter_samples_it
     twice = {**again, "restart_steps": [12000, 1500]}
     assert "a warm restart:" in study.gan_schedule_sentence(twice, 24000)
     both = study.gan_schedule_sentence(twice, 25500)
-    assert "warm restarts, each from the weights the last left: at step 12,000" in both
+    assert (
+        "Then two warm restarts, each from the weights the one before left: at step 12,000" in both
+    )
     assert (
         "at step 24,000 they rose to that rate once more and fell to 0 again at step 25,500" in both
     )

@@ -108,6 +108,8 @@ def test_warm_restarts_run_back_to_back_and_a_finished_cycle_continues_as_the_ne
     once = dataclasses.replace(cfg, restart_from=4, restart_steps=4)
     twice = dataclasses.replace(cfg, restart_from=4, restart_steps=(4, 2), restart_lr=(1e-4, 5e-5))
     assert twice.restart_cycles == ((4, 4, 1e-4), (8, 2, 5e-5))
+    assert twice.schedule_marks() == {"anneal_from": 2, "restarts": [4, 8]}
+    assert TINY.schedule_marks() == {"anneal_from": None, "restarts": []}
     rates = [adversarial.learning_rate(twice, k) for k in range(12)]
     assert rates[:8] == [adversarial.learning_rate(once, k) for k in range(8)]
     assert rates[4] == 1e-4 and rates[7] < rates[6] and rates[8] == 5e-5
