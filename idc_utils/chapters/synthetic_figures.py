@@ -187,7 +187,7 @@ def plot_gan_record(history: pd.DataFrame, judged: list, bar: float, anneal_from
     where each warm restart (``restarts``: the steps they began) raised the rates again."""
     import matplotlib.pyplot as plt
 
-    fig, (loss_ax, kid_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (loss_ax, kid_ax) = plt.subplots(1, 2, figsize=(11, 4.3))
     for key, name in (("loss_critic", "critic"), ("loss_generator", "generator")):
         smooth = history[key].rolling(8, min_periods=1).mean()
         loss_ax.plot(history["step"], smooth, label=f"{name} (mean of 200 steps)")
@@ -207,7 +207,8 @@ def plot_gan_record(history: pd.DataFrame, judged: list, bar: float, anneal_from
         for k, step in enumerate(restarts):
             label = "warm restart" if k == 0 else "_"  # one legend entry for them all
             ax.axvline(step, color="black", ls="-.", lw=0.8, label=label)
-        ax.legend(fontsize=8)
+        # below the axes, where it hides no line
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
     return fig
 
