@@ -6,7 +6,8 @@ predict   score patches with a saved model, write a CSV
 app       launch the Gradio demo
 publish   push the built book to a gh-pages branch
 data      check a dataset, download the Kaggle set, or copy the teaching sample out of it
-run       publish a run's models, split and metrics, or fetch a published run (start anywhere)
+run       publish a run's models, split and metrics, fetch a published run (start anywhere),
+          or compare the glued numbers of two runs
 dicom     run a local DICOMweb server, or write a patient's region as a DICOM slide
 """
 
@@ -434,8 +435,21 @@ def cmd_run_fetch(args) -> int:
     return 0
 
 
+def cmd_run_compare(args) -> int:
+    from idc_utils.book.run_comparison import compare_runs, comparison_report
+
+    try:
+        comp = compare_runs(Path(args.first), Path(args.second))
+    except FileNotFoundError as e:
+        raise SystemExit(f"run compare: {e}") from None
+    print(comparison_report(comp))
+    return 0 if comp.same else 1
+
+
 def _run(sub) -> None:
-    r = sub.add_parser("run", help="publish a run, or fetch a published one (start anywhere)")
+    r = sub.add_parser(
+        "run", help="publish a run, fetch a published one (start anywhere), or compare two"
+    )
     rsub = r.add_subparsers(dest="run_command", required=True)
     pu = rsub.add_parser("publish", help="copy a run's split, models, metrics + SHA256SUMS")
     pu.add_argument("--run-dir", default="runs/sample", help="the run (default: runs/sample)")
@@ -449,6 +463,12 @@ def _run(sub) -> None:
     fe.add_argument("--run-dir", default=None, help="where to (default: runs/<profile>)")
     fe.add_argument("--overwrite", action="store_true", help="replace files of the run that differ")
     fe.set_defaults(func=cmd_run_fetch)
+    co = rsub.add_parser(
+        "compare", help="the book's glued numbers in two runs, chapter by chapter (rc 1: differ)"
+    )
+    co.add_argument("first", help="a run folder (its executed chapters are in notebooks/)")
+    co.add_argument("second", help="another, e.g. built on another machine")
+    co.set_defaults(func=cmd_run_compare)
 
 
 def _dicom(sub) -> None:

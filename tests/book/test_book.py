@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -235,3 +236,29 @@ def test_chapter_7_runs_from_a_published_run_fetched_over_http(smoke_run, served
     assert "evaluation" in json.loads((fresh / "metrics.json").read_text())
     now = files_of(fresh / "models")
     assert now == fetched
+
+
+def test_run_compare_reads_the_numbers_the_chapters_glued(smoke_run, tmp_path, capsys):
+    """``run compare`` on real executed chapters: a copy of the run is the same, number for number,
+    and a number changed in the copy is named with both values."""
+    from idc_utils import cli
+    from idc_utils.book import run_comparison
+
+    run_dir, _ = smoke_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir / "notebooks", copy / "notebooks")
+    comp = run_comparison.compare_runs(run_dir, copy)
+    same, compared = comp.counts()
+    assert comp.same and same == compared and compared >= 100
+    values = run_comparison.glued_values(copy / "notebooks" / "07_evaluation.ipynb")
+    assert not [k for k, v in values.items() if "display.Markdown object" in v]  # the text shown
+    auc = values["eff_auc"]
+    path = copy / "notebooks" / "07_evaluation.ipynb"
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out.get("metadata", {}).get("scrapbook", {}).get("name") == "eff_auc":
+                out["data"]["application/papermill.record/text/plain"] = repr("0.123")
+    path.write_text(json.dumps(nb))
+    assert cli.main(["run", "compare", str(run_dir), str(copy)]) == 1
+    assert f"eff_auc: {auc} -> 0.123" in capsys.readouterr().out
