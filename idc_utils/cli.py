@@ -436,12 +436,13 @@ def cmd_run_fetch(args) -> int:
 
 
 def cmd_run_compare(args) -> int:
-    from idc_utils.book.run_comparison import compare_runs, comparison_report
+    from idc_utils.book.run_comparison import RunComparisonError, compare_runs, comparison_report
 
     try:
         comp = compare_runs(Path(args.first), Path(args.second))
-    except FileNotFoundError as e:
-        raise SystemExit(f"run compare: {e}") from None
+    except RunComparisonError as e:
+        print(f"run compare: {e}", file=sys.stderr)
+        return 2  # as diff does: 0 the same, 1 different, 2 trouble
     print(comparison_report(comp))
     return 0 if comp.same else 1
 
@@ -464,7 +465,8 @@ def _run(sub) -> None:
     fe.add_argument("--overwrite", action="store_true", help="replace files of the run that differ")
     fe.set_defaults(func=cmd_run_fetch)
     co = rsub.add_parser(
-        "compare", help="the book's glued numbers in two runs, chapter by chapter (rc 1: differ)"
+        "compare",
+        help="the book's glued numbers in two runs, by chapter (exit 1: differ; 2: error)",
     )
     co.add_argument("first", help="a run folder (its executed chapters are in notebooks/)")
     co.add_argument("second", help="another, e.g. built on another machine")

@@ -1,7 +1,11 @@
 """Two runs of the book, number by number: the values each executed chapter glued into its prose
 (``myst_nb.glue``), compared as the book shows them. Two machines, two float paths (for example
 ``TF_ENABLE_ONEDNN_OPTS=0``) or two versions of the code give two run folders; this says which of
-the book's numbers they share and which moved, chapter by chapter."""
+the book's numbers they share and which moved, chapter by chapter.
+
+A value is compared by its text: the markdown of a glued sentence, else the plain text of a
+number or string, with runs of spaces and line breaks counted as one space. A glued figure has
+no text to compare, so it is counted apart, as not compared."""
 
 from __future__ import annotations
 
@@ -10,29 +14,40 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: where papermill's record (what ``glue`` writes) keeps a value, by the form the book shows
-_RECORD = "application/papermill.record/"
-_SHOWN_AS = ("text/markdown", "text/plain", "text/html")
+#: the text forms of a glued value, in the order the book prefers them
+_TEXT_FORMS = ("text/markdown", "text/plain")
 
 
-def glued_values(notebook: Path) -> dict[str, str]:
-    """The values an executed notebook glued, by name, as the book shows them (text, or markdown
-    for a glued sentence); a figure or table is represented by its text form."""
-    nb = json.loads(notebook.read_text())
-    values = {}
+class RunComparisonError(ValueError):
+    """A run folder or an executed chapter that cannot be compared (the message names it)."""
+
+
+def glued_values(notebook: Path) -> dict[str, str | None]:
+    """The values an executed notebook glued, by name, as the book shows them (the markdown of a
+    glued sentence, else the plain text); ``None`` for a glued figure, which has no text form."""
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunComparisonError(
+            f"{notebook}: not a readable executed notebook ({e}); run its chapter again"
+        ) from None
+    values: dict[str, str | None] = {}
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):
-            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name is None:
+            record = out.get("metadata", {}).get("scrapbook")
+            if not record or "name" not in record:
                 continue
-            data = out.get("data", {})
-            kind = next((k for k in _SHOWN_AS if _RECORD + k in data), None)
-            if kind is None:
-                values[name] = json.dumps(data, sort_keys=True)
+            # glue(display=False) keys its forms "application/papermill.record/text/plain";
+            # glue(display=True) keeps them plain ("text/plain")
+            prefix, data = record.get("mime_prefix", ""), out.get("data", {})
+            forms = {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
+            kind = next((k for k in _TEXT_FORMS if k in forms), None)
+            if kind is None or any(k.startswith("image/") for k in forms):
+                values[record["name"]] = None
                 continue
-            text = data[_RECORD + kind]
+            text = forms[kind]
             text = "".join(text) if isinstance(text, list) else str(text)
-            values[name] = _unquoted(text) if kind == "text/plain" else text
+            values[record["name"]] = _unquoted(text) if kind == "text/plain" else text
     return values
 
 
@@ -48,14 +63,19 @@ def _unquoted(text: str) -> str:
     return text
 
 
+def _spaced(text: str) -> str:
+    return " ".join(text.split())
+
+
 @dataclass
 class ChapterComparison:
-    """One chapter in two runs: its glued values that differ (name: (first, second)), and the
-    names glued in only one of them."""
+    """One chapter in two runs: how many values both glued as text (``compared``), those that
+    differ (name: (first, second)), the figures (not compared), and names glued in one run only."""
 
     chapter: str
-    glued: int
+    compared: int
     differ: dict[str, tuple[str, str]] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
     only_first: list[str] = field(default_factory=list)
     only_second: list[str] = field(default_factory=list)
 
@@ -69,57 +89,64 @@ class RunComparison:
     first: Path
     second: Path
     chapters: list[ChapterComparison]
-    missing: list[str]  # chapters executed in the first run only
+    only_first: list[str]  # chapters executed in one run only
+    only_second: list[str]
 
     @property
     def same(self) -> bool:
-        return not self.missing and all(c.same for c in self.chapters)
+        return not (self.only_first or self.only_second) and all(c.same for c in self.chapters)
 
     def counts(self) -> tuple[int, int]:
-        """(values identical, values compared)."""
-        compared = sum(c.glued for c in self.chapters)
+        """(values the same, values compared), over the chapters both runs executed."""
+        compared = sum(c.compared for c in self.chapters)
         return compared - sum(len(c.differ) for c in self.chapters), compared
 
 
 def notebooks_folder(run: Path) -> Path:
     """A run folder's executed chapters (``run/notebooks``), or ``run`` if it holds them itself."""
     run = Path(run)
-    if (run / "notebooks").is_dir():
-        return run / "notebooks"
-    if run.is_dir() and any(run.glob("*.ipynb")):
-        return run
-    raise FileNotFoundError(
+    for folder in (run / "notebooks", run):
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return folder
+    raise RunComparisonError(
         f"{run}: no executed chapters here (a run folder holds them in notebooks/; build one "
         "with python -m idc_utils book --run-dir ...)"
     )
 
 
+def compare_chapter(name: str, first: Path, second: Path) -> ChapterComparison:
+    """One chapter's glued values in two executed copies."""
+    va, vb = glued_values(first), glued_values(second)
+    both = [k for k in va if k in vb]
+    figures = [k for k in both if va[k] is None or vb[k] is None]
+    texts = [k for k in both if k not in figures]
+    return ChapterComparison(
+        chapter=name,
+        compared=len(texts),
+        differ={k: (va[k], vb[k]) for k in texts if _spaced(va[k]) != _spaced(vb[k])},
+        figures=figures,
+        only_first=[k for k in va if k not in vb],
+        only_second=[k for k in vb if k not in va],
+    )
+
+
 def compare_runs(first: Path, second: Path) -> RunComparison:
-    """Every chapter executed in ``first``, against the same chapter in ``second``."""
+    """Every chapter executed in either run; those in both compared value by value."""
     a, b = notebooks_folder(first), notebooks_folder(second)
-    chapters, missing = [], []
-    for path in sorted(a.glob("*.ipynb")):
-        other = b / path.name
-        if not other.exists():
-            missing.append(path.stem)
-            continue
-        va, vb = glued_values(path), glued_values(other)
-        shared = [k for k in va if k in vb]
-        chapters.append(
-            ChapterComparison(
-                chapter=path.stem,
-                glued=len(shared),
-                differ={k: (va[k], vb[k]) for k in shared if va[k] != vb[k]},
-                only_first=[k for k in va if k not in vb],
-                only_second=[k for k in vb if k not in va],
-            )
-        )
-    return RunComparison(Path(first), Path(second), chapters, missing)
+    names_a = {p.stem for p in a.glob("*.ipynb")}
+    names_b = {p.stem for p in b.glob("*.ipynb")}
+    chapters = [
+        compare_chapter(name, a / f"{name}.ipynb", b / f"{name}.ipynb")
+        for name in sorted(names_a & names_b)
+    ]
+    return RunComparison(
+        Path(first), Path(second), chapters, sorted(names_a - names_b), sorted(names_b - names_a)
+    )
 
 
 def _where_they_differ(x: str, y: str, width: int = 56) -> tuple[str, str]:
     """Both texts, shortened to a window that starts a little before their first difference."""
-    x, y = " ".join(x.split()), " ".join(y.split())
+    x, y = _spaced(x), _spaced(y)
     first = next((k for k, (a, b) in enumerate(zip(x, y)) if a != b), min(len(x), len(y)))
     start = max(0, first - 12)
 
@@ -134,16 +161,22 @@ def comparison_report(comp: RunComparison) -> str:
     """The comparison as text: a line per chapter, then each value that moved, both ways."""
     lines = [f"glued values of {comp.first} against {comp.second}:"]
     for c in comp.chapters:
-        moved = f"{len(c.differ)} differ" if c.differ else "all the same"
-        lines.append(f"  {c.chapter}: {c.glued} compared, {moved}")
+        verdict = [f"{len(c.differ)} differ" if c.differ else "the same"]
+        one_run = len(c.only_first) + len(c.only_second)
+        if one_run:
+            verdict.append(f"{one_run} glued in one run only")
+        if c.figures:
+            verdict.append(f"{len(c.figures)} figures not compared")
+        lines.append(f"  {c.chapter}: {c.compared} compared, {', '.join(verdict)}")
         for name, (x, y) in c.differ.items():
             x, y = _where_they_differ(x, y)
             lines.append(f"      {name}: {x} -> {y}")
         for side, names in (("first", c.only_first), ("second", c.only_second)):
             if names:
                 lines.append(f"      glued in the {side} run only: {', '.join(names)}")
-    for name in comp.missing:
-        lines.append(f"  {name}: not executed in {comp.second}")
+    for names, run in ((comp.only_first, comp.second), (comp.only_second, comp.first)):
+        for name in names:
+            lines.append(f"  {name}: not executed in {run}")
     same, compared = comp.counts()
     lines.append(f"{same} of {compared} values the same" + ("" if comp.same else "; see above"))
     return "\n".join(lines)

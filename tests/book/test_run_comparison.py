@@ -1,63 +1,78 @@
 """``python -m idc_utils run compare``: two runs' glued numbers, chapter by chapter. The executed
-chapters are made here, with outputs in the form ``myst_nb.glue`` writes them."""
+chapters are made here, with outputs in the forms ``myst_nb.glue`` writes."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-
 from idc_utils import cli
 from idc_utils.book import run_comparison
 
+RECORD = "application/papermill.record/"
 
-def _glue_output(name: str, value, markdown: bool = False) -> dict:
-    kind = "text/markdown" if markdown else "text/plain"
-    text = value if markdown else repr(value)
+
+def _glue(name: str, value, markdown: bool = False, display: bool = False) -> dict:
+    """An output as ``glue(name, value, display=...)`` writes it: ``display=False`` keys its forms
+    under papermill's record prefix, ``display=True`` keeps them plain; a markdown value (a glued
+    ``Markdown`` object) has a plain-text form too, its repr."""
+    prefix = "" if display else RECORD
+    data = {f"{prefix}text/plain": repr(value)}
+    if markdown:
+        data = {f"{prefix}text/markdown": value, f"{prefix}text/plain": "<Markdown object>"}
     return {
-        "data": {f"application/papermill.record/{kind}": text},
-        "metadata": {"scrapbook": {"mime_prefix": "application/papermill.record/", "name": name}},
+        "data": data,
+        "metadata": {"scrapbook": {"mime_prefix": prefix, "name": name}},
+        "output_type": "display_data",
+    }
+
+
+def _figure(name: str) -> dict:
+    data = {f"{RECORD}image/png": "iVBORw0KGgo=", f"{RECORD}text/plain": "<Figure size 640x480>"}
+    return {
+        "data": data,
+        "metadata": {"scrapbook": {"mime_prefix": RECORD, "name": name}},
         "output_type": "display_data",
     }
 
 
 def _chapter(folder, name: str, outputs: list) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    stream = {"name": "stdout", "output_type": "stream", "text": "1\n"}
     cells = [
         {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": outputs},
         {"cell_type": "markdown", "source": "prose", "metadata": {}},
-        {
-            "cell_type": "code",
-            "source": "print(1)",
-            "metadata": {},
-            "outputs": [{"name": "stdout", "output_type": "stream", "text": "1\n"}],
-        },
+        {"cell_type": "code", "source": "print(1)", "metadata": {}, "outputs": [stream]},
     ]
     (folder / f"{name}.ipynb").write_text(json.dumps({"cells": cells, "nbformat": 4}))
 
 
-def _runs(tmp_path, auc_second: str = "0.946", sentence_second: str = "AUC 0.946, recall 0.93."):
-    for run, auc, sentence in (
-        ("a", "0.946", "AUC 0.946, recall 0.93."),
-        ("b", auc_second, sentence_second),
-    ):
-        _chapter(tmp_path / run / "notebooks", "01_eda", [_glue_output("n_patients", "209")])
-        _chapter(
-            tmp_path / run / "notebooks",
-            "07_evaluation",
-            [_glue_output("eff_auc", auc), _glue_output("verdict", sentence, markdown=True)],
-        )
+def _runs(tmp_path, auc_second="0.946", sentence_second="AUC **0.946**, recall 0.93."):
+    sentence_first = "AUC **0.946**, recall 0.93."
+    for run, auc, sentence in (("a", "0.946", sentence_first), ("b", auc_second, sentence_second)):
+        notebooks = tmp_path / run / "notebooks"
+        _chapter(notebooks, "01_eda", [_glue("n_patients", "209")])
+        glued = [_glue("eff_auc", auc), _glue("verdict", sentence, markdown=True)]
+        _chapter(notebooks, "07_evaluation", glued)
     return tmp_path / "a", tmp_path / "b"
 
 
 def test_glued_values_reads_what_the_book_shows(tmp_path):
-    _chapter(
-        tmp_path,
-        "c",
-        [_glue_output("rate", "62,154"), _glue_output("why", "**Why** no gain?", markdown=True)],
-    )
+    outputs = [
+        _glue("rate", "62,154"),
+        _glue("why", "**Why** no gain?", markdown=True),  # the markdown, not "<Markdown object>"
+        _glue("shown", "0.5", display=True),  # glue(..., display=True): no record prefix
+        _glue("count", 12),  # a number glued as it is
+        _figure("fig"),
+    ]
+    _chapter(tmp_path, "c", outputs)
     values = run_comparison.glued_values(tmp_path / "c.ipynb")
-    assert values == {"rate": "62,154", "why": "**Why** no gain?"}
+    assert values == {
+        "rate": "62,154",
+        "why": "**Why** no gain?",
+        "shown": "0.5",
+        "count": "12",
+        "fig": None,
+    }
 
 
 def test_identical_runs_are_the_same(tmp_path, capsys):
@@ -69,7 +84,7 @@ def test_identical_runs_are_the_same(tmp_path, capsys):
 
 
 def test_a_moved_number_is_named_with_both_values(tmp_path, capsys):
-    a, b = _runs(tmp_path, auc_second="0.942", sentence_second="AUC 0.942, recall 0.93.")
+    a, b = _runs(tmp_path, auc_second="0.942", sentence_second="AUC **0.942**, recall 0.93.")
     comp = run_comparison.compare_runs(a, b)
     assert not comp.same
     assert comp.counts() == (1, 3)
@@ -78,8 +93,14 @@ def test_a_moved_number_is_named_with_both_values(tmp_path, capsys):
     assert cli.main(["run", "compare", str(a), str(b)]) == 1
     out = capsys.readouterr().out
     assert "eff_auc: 0.946 -> 0.942" in out
-    assert "01_eda: 1 compared, all the same" in out
-    assert "AUC 0.946, recall" in out and "AUC 0.942, recall" in out  # the window shows the change
+    assert "07_evaluation: 2 compared, 2 differ" in out
+    assert "01_eda: 1 compared, the same" in out
+    assert "AUC **0.946**, recall" in out and "AUC **0.942**, recall" in out
+
+
+def test_a_sentence_that_differs_in_spacing_only_is_the_same(tmp_path):
+    a, b = _runs(tmp_path, sentence_second="AUC **0.946**,\n  recall 0.93.")
+    assert run_comparison.compare_runs(a, b).same
 
 
 def test_a_long_sentence_is_shown_where_it_changes():
@@ -88,22 +109,48 @@ def test_a_long_sentence_is_shown_where_it_changes():
     assert "0.946" in x and "0.942" in y and x.startswith("…")
 
 
-def test_missing_chapters_and_names_are_reported(tmp_path, capsys):
+def test_figures_are_counted_apart_not_compared(tmp_path, capsys):
+    a, b = _runs(tmp_path)
+    for run in (a, b):
+        _chapter(run / "notebooks", "05_cnn", [_figure("curve"), _glue("epochs", "12")])
+    comp = run_comparison.compare_runs(a, b)
+    cnn = {c.chapter: c for c in comp.chapters}["05_cnn"]
+    assert (cnn.compared, cnn.figures, comp.same) == (1, ["curve"], True)
+    cli.main(["run", "compare", str(a), str(b)])
+    assert "05_cnn: 1 compared, the same, 1 figures not compared" in capsys.readouterr().out
+
+
+def test_chapters_and_names_in_one_run_only_are_differences(tmp_path, capsys):
     a, b = _runs(tmp_path)
     (b / "notebooks" / "01_eda.ipynb").unlink()
-    _chapter(b / "notebooks", "07_evaluation", [_glue_output("eff_auc", "0.946")])
+    _chapter(b / "notebooks", "07_evaluation", [_glue("eff_auc", "0.946")])
+    _chapter(b / "notebooks", "11_dicomweb", [_glue("n_frames", "4")])
     comp = run_comparison.compare_runs(a, b)
-    assert comp.missing == ["01_eda"] and not comp.same
+    assert (comp.only_first, comp.only_second) == (["01_eda"], ["11_dicomweb"])
+    assert not comp.same
     assert cli.main(["run", "compare", str(a), str(b)]) == 1
     out = capsys.readouterr().out
-    assert "01_eda: not executed in" in out
+    assert f"01_eda: not executed in {b}" in out
+    assert f"11_dicomweb: not executed in {a}" in out
+    assert "07_evaluation: 1 compared, the same, 1 glued in one run only" in out
     assert "glued in the first run only: verdict" in out
+    # either way round
+    assert cli.main(["run", "compare", str(b), str(a)]) == 1
 
 
-def test_a_folder_without_executed_chapters_is_refused(tmp_path, capsys):
+def test_trouble_is_exit_status_2_with_the_file_and_the_fix(tmp_path, capsys):
     a, _ = _runs(tmp_path)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(SystemExit, match="empty: no executed chapters here"):
-        cli.main(["run", "compare", str(a), str(tmp_path / "empty")])
+    (tmp_path / "empty" / "notebooks").mkdir(parents=True)
+    assert cli.main(["run", "compare", str(a), str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "empty: no executed chapters here" in err and "--run-dir" in err
+    broken = tmp_path / "broken" / "notebooks"
+    broken.mkdir(parents=True)
+    (broken / "07_evaluation.ipynb").write_text('{"cells": [')  # cut off mid-write
+    (broken / "01_eda.ipynb").write_bytes(b"\xff\xfe not text")
+    assert cli.main(["run", "compare", str(a), str(tmp_path / "broken")]) == 2
+    err = capsys.readouterr().err
+    assert "01_eda.ipynb: not a readable executed notebook" in err
+    assert "run its chapter again" in err
     # a folder of executed chapters (not a run folder) is accepted as it is
     assert cli.main(["run", "compare", str(a), str(a / "notebooks")]) == 0
