@@ -100,9 +100,9 @@ def cmd_publish(args) -> int:
     html = site.edition_output(root, args.edition) / "_build" / "html"
     run = root / "runs" / args.profile
     if (run / "split.csv").exists():  # beside the pages: readers start from chapter 7 with it
-        from idc_utils.chapters.published_run import publish_run
+        from idc_utils.book.run_comparison import publish_with_numbers
 
-        publish_run(run, html / "run")
+        publish_with_numbers(run, html / "run")
     publish.publish(html, remote=args.remote, branch=args.branch)
     return 0
 
@@ -410,9 +410,9 @@ def _data(sub) -> None:
 
 
 def cmd_run_publish(args) -> int:
-    from idc_utils.chapters.published_run import publish_run
+    from idc_utils.book.run_comparison import publish_with_numbers
 
-    files = publish_run(Path(args.run_dir), Path(args.out))
+    files = publish_with_numbers(Path(args.run_dir), Path(args.out))
     print(f"published {len(files)} files of {args.run_dir} in {args.out} (with SHA256SUMS)")
     return 0
 
@@ -452,7 +452,9 @@ def _run(sub) -> None:
         "run", help="publish a run, fetch a published one (start anywhere), or compare two"
     )
     rsub = r.add_subparsers(dest="run_command", required=True)
-    pu = rsub.add_parser("publish", help="copy a run's split, models, metrics + SHA256SUMS")
+    pu = rsub.add_parser(
+        "publish", help="copy a run's split, models, metrics, numbers (glued.json) + SHA256SUMS"
+    )
     pu.add_argument("--run-dir", default="runs/sample", help="the run (default: runs/sample)")
     pu.add_argument("--out", required=True, help="folder to publish, e.g. _build/html/run")
     pu.set_defaults(func=cmd_run_publish)
@@ -469,7 +471,9 @@ def _run(sub) -> None:
         help="the book's glued numbers in two runs, by chapter (exit 1: differ; 2: error)",
     )
     co.add_argument("first", help="a run folder (its executed chapters are in notebooks/)")
-    co.add_argument("second", help="another, e.g. built on another machine")
+    co.add_argument(
+        "second", help="another, e.g. built on another machine, or a published run's glued.json"
+    )
     co.set_defaults(func=cmd_run_compare)
 
 

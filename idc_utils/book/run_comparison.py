@@ -1,7 +1,9 @@
 """Two runs of the book, number by number: the values each executed chapter glued into its prose
 (``myst_nb.glue``), compared as the book shows them. Two machines, two float paths (for example
 ``TF_ENABLE_ONEDNN_OPTS=0``) or two versions of the code give two run folders; this says which of
-the book's numbers they share and which moved, chapter by chapter.
+the book's numbers they share and which moved, chapter by chapter. A published run carries its
+numbers in ``glued.json`` (:func:`publish_with_numbers`), so a reader who fetched it can compare
+their own build with the published book's.
 
 A value is compared by its text: the markdown of a glued sentence, else the plain text of a
 number or string, with runs of spaces and line breaks counted as one space. A glued figure has
@@ -13,6 +15,9 @@ import ast
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+#: the numbers of a run's chapters in one file, ``{chapter: {name: value}}``, published beside it
+GLUED_FILE = "glued.json"
 
 #: the text forms of a glued value, in the order the book prefers them
 _TEXT_FORMS = ("text/markdown", "text/plain")
@@ -102,21 +107,45 @@ class RunComparison:
         return compared - sum(len(c.differ) for c in self.chapters), compared
 
 
-def notebooks_folder(run: Path) -> Path:
-    """A run folder's executed chapters (``run/notebooks``), or ``run`` if it holds them itself."""
+def run_values(run: Path) -> dict[str, dict[str, str | None]]:
+    """``{chapter: {name: value}}`` of a run: read from its executed chapters (``run/notebooks``,
+    or ``run`` itself if it holds them), else from a published ``glued.json`` (``run`` may also
+    name that file)."""
     run = Path(run)
     for folder in (run / "notebooks", run):
         if folder.is_dir() and any(folder.glob("*.ipynb")):
-            return folder
+            return {p.stem: glued_values(p) for p in sorted(folder.glob("*.ipynb"))}
+    published = run if run.is_file() else run / GLUED_FILE
+    if published.is_file():
+        try:
+            values = json.loads(published.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunComparisonError(f"{published}: not readable ({e}); fetch it again") from None
+        if isinstance(values, dict) and all(isinstance(v, dict) for v in values.values()):
+            return values
+        raise RunComparisonError(f"{published}: not a {GLUED_FILE} of a published run")
     raise RunComparisonError(
-        f"{run}: no executed chapters here (a run folder holds them in notebooks/; build one "
-        "with python -m idc_utils book --run-dir ...)"
+        f"{run}: no executed chapters here, and no {GLUED_FILE} (a run folder holds its chapters "
+        "in notebooks/; build one with python -m idc_utils book --run-dir ..., or fetch a "
+        "published run with python -m idc_utils run fetch --run-dir ...)"
     )
 
 
-def compare_chapter(name: str, first: Path, second: Path) -> ChapterComparison:
-    """One chapter's glued values in two executed copies."""
-    va, vb = glued_values(first), glued_values(second)
+def publish_with_numbers(run_dir: Path, out: Path) -> list[str]:
+    """Publish the run (:func:`idc_utils.chapters.published_run.publish_run`) with the numbers
+    of its executed chapters in ``glued.json``, for ``run compare`` on another machine."""
+    from idc_utils.chapters.published_run import publish_run
+
+    try:
+        values = run_values(run_dir)
+    except RunComparisonError:
+        return publish_run(run_dir, out)  # a run without executed chapters: its files only
+    text = json.dumps(values, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    return publish_run(run_dir, out, extra={GLUED_FILE: text})
+
+
+def compare_chapter(name: str, va: dict, vb: dict) -> ChapterComparison:
+    """One chapter's glued values in two runs (name: value, ``None`` for a figure)."""
     both = [k for k in va if k in vb]
     figures = [k for k in both if va[k] is None or vb[k] is None]
     texts = [k for k in both if k not in figures]
@@ -132,13 +161,9 @@ def compare_chapter(name: str, first: Path, second: Path) -> ChapterComparison:
 
 def compare_runs(first: Path, second: Path) -> RunComparison:
     """Every chapter executed in either run; those in both compared value by value."""
-    a, b = notebooks_folder(first), notebooks_folder(second)
-    names_a = {p.stem for p in a.glob("*.ipynb")}
-    names_b = {p.stem for p in b.glob("*.ipynb")}
-    chapters = [
-        compare_chapter(name, a / f"{name}.ipynb", b / f"{name}.ipynb")
-        for name in sorted(names_a & names_b)
-    ]
+    a, b = run_values(first), run_values(second)
+    names_a, names_b = set(a), set(b)
+    chapters = [compare_chapter(name, a[name], b[name]) for name in sorted(names_a & names_b)]
     return RunComparison(
         Path(first), Path(second), chapters, sorted(names_a - names_b), sorted(names_b - names_a)
     )

@@ -7,6 +7,8 @@ the HTML, the sample run's
     split.csv, metrics.json, params.json     the split, the numbers, what each chapter ran with
     models/<name>.keras, .json, .history.csv the models, their cards and training curves
     run.json                                 which profile and data produced them
+    glued.json                               the numbers each chapter put in its text (when
+                                             published with them: ``run compare`` reads it)
     SHA256SUMS                               one line per file: its SHA-256 and its path
 
 (:func:`publish_run`), and ``python -m idc_utils run fetch --from URL`` downloads them into a run
@@ -48,10 +50,10 @@ class PublishedRunError(RuntimeError):
     """A published run could not be fetched or checked: the message names the file and the fix."""
 
 
-def publish_run(run_dir: Path, out: Path) -> list[str]:
+def publish_run(run_dir: Path, out: Path, extra: dict[str, str] | None = None) -> list[str]:
     """Copy the run's split, models, cards and metrics into ``out`` with a ``SHA256SUMS`` file;
     returns the published paths. ``run.json`` says which profile and data (the digest of its
-    files, from the book's record) produced them."""
+    files, from the book's record) produced them; ``extra`` adds text files (name: contents)."""
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "split.csv").exists() or not list((run_dir / "models").glob("*.keras")):
         raise PublishedRunError(
@@ -77,6 +79,9 @@ def publish_run(run_dir: Path, out: Path) -> list[str]:
     about = {"profile": record.get("profile"), "data_files_digest": sorted(data - {None})}
     (out / "run.json").write_text(json.dumps(about, indent=2) + "\n")
     lines = [f"{file_sha256(out / 'run.json')}  run.json"]
+    for name, text in (extra or {}).items():
+        (out / name).write_text(text)
+        lines.append(f"{file_sha256(out / name)}  {name}")
     for src in files:
         rel = src.relative_to(run_dir).as_posix()
         (out / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -213,17 +213,18 @@ def test_a_papermill_experiment_leaves_the_books_models_alone(smoke_run, tmp_pat
 
 def test_chapter_7_runs_from_a_published_run_fetched_over_http(smoke_run, served, tmp_path):
     """Start from chapter 6: publish the run as the Pages workflow does, fetch it into an empty
-    run folder over HTTP (every hash checked) and run the chapter there, without training."""
+    run folder over HTTP (every hash checked) and run the chapter there, without training. The
+    published numbers come along: the run compares the same as the one that was published."""
     import papermill as pm
 
     from idc_utils import cli
-    from idc_utils.chapters.published_run import publish_run
 
     run_dir, _ = smoke_run
     site, url = served
-    publish_run(run_dir, site / "run")
+    assert cli.main(["run", "publish", "--run-dir", str(run_dir), "--out", str(site / "run")]) == 0
     fresh = tmp_path / "laptop" / "runs" / "smoke"
     assert cli.main(["run", "fetch", "--from", f"{url}/run", "--run-dir", str(fresh)]) == 0
+    assert cli.main(["run", "compare", str(run_dir), str(fresh)]) == 0
     fetched = files_of(fresh / "models")
     pm.execute_notebook(
         str(ROOT / "notebooks" / "07_evaluation.ipynb"),

@@ -91,7 +91,7 @@ def test_the_publish_command_passes_its_options(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr(publish, "publish", lambda html, **kw: seen.update(html=Path(html), **kw))
-    monkeypatch.setattr(published_run, "publish_run", lambda run, out: seen.update(run=out))
+    monkeypatch.setattr(published_run, "publish_run", lambda run, out, **kw: seen.update(run=out))
     assert main(["publish", "--remote", "mine", "--branch", "pages", "--edition", "student"]) == 0
     assert seen["remote"] == "mine" and seen["branch"] == "pages"
     assert seen["html"] == ROOT / "_build" / "student" / "_build" / "html"

@@ -154,3 +154,49 @@ def test_trouble_is_exit_status_2_with_the_file_and_the_fix(tmp_path, capsys):
     assert "run its chapter again" in err
     # a folder of executed chapters (not a run folder) is accepted as it is
     assert cli.main(["run", "compare", str(a), str(a / "notebooks")]) == 0
+
+
+def _built_run(tmp_path, auc="0.946"):
+    """A run folder as the book leaves it: split, a model, and executed chapters."""
+    a, b = _runs(tmp_path, auc_second=auc)
+    for run in (a, b):
+        (run / "models").mkdir()
+        (run / "models" / "cnn.keras").write_bytes(b"model")
+        (run / "split.csv").write_text("path,split\n")
+    return a, b
+
+
+def test_a_published_run_carries_its_numbers_and_is_compared_by_them(tmp_path, capsys):
+    a, b = _built_run(tmp_path, auc="0.942")
+    out = tmp_path / "site" / "run"
+    assert cli.main(["run", "publish", "--run-dir", str(b), "--out", str(out)]) == 0
+    assert "glued.json" in (out / "SHA256SUMS").read_text()
+    assert not (out / "notebooks").exists()  # the numbers travel, not the notebooks
+    published = json.loads((out / "glued.json").read_text())
+    assert published["07_evaluation"]["eff_auc"] == "0.942"
+    # compared as a folder holding glued.json, or as the file itself
+    capsys.readouterr()
+    assert cli.main(["run", "compare", str(a), str(out)]) == 1
+    assert "eff_auc: 0.946 -> 0.942" in capsys.readouterr().out
+    assert cli.main(["run", "compare", str(b), str(out / "glued.json")]) == 0
+
+
+def test_a_run_without_executed_chapters_publishes_without_numbers(tmp_path):
+    a, _ = _built_run(tmp_path)
+    for p in (a / "notebooks").glob("*.ipynb"):
+        p.unlink()
+    (a / "notebooks").rmdir()
+    files = run_comparison.publish_with_numbers(a, tmp_path / "out")
+    assert "glued.json" not in files and "models/cnn.keras" in files
+
+
+def test_a_damaged_glued_json_is_exit_status_2(tmp_path, capsys):
+    a, _ = _runs(tmp_path)
+    bad = tmp_path / "fetched"
+    bad.mkdir()
+    (bad / "glued.json").write_text('{"07_evaluation": ')
+    assert cli.main(["run", "compare", str(a), str(bad)]) == 2
+    assert "glued.json: not readable" in capsys.readouterr().err
+    (bad / "glued.json").write_text('["not", "chapters"]')
+    assert cli.main(["run", "compare", str(a), str(bad)]) == 2
+    assert "not a glued.json of a published run" in capsys.readouterr().err
