@@ -470,7 +470,9 @@ def _run(sub) -> None:
         "compare",
         help="the book's glued numbers in two runs, by chapter (exit 1: differ; 2: error)",
     )
-    co.add_argument("first", help="a run folder (its executed chapters are in notebooks/)")
+    co.add_argument(
+        "first", help="a run folder (its executed chapters are in notebooks/, else its glued.json)"
+    )
     co.add_argument(
         "second", help="another, e.g. built on another machine, or a published run's glued.json"
     )

@@ -16,8 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: the numbers of a run's chapters in one file, ``{chapter: {name: value}}``, published beside it
-GLUED_FILE = "glued.json"
+from idc_utils.chapters.published_run import GLUED_FILE, publish_run
 
 #: the text forms of a glued value, in the order the book prefers them
 _TEXT_FORMS = ("text/markdown", "text/plain")
@@ -96,6 +95,7 @@ class RunComparison:
     chapters: list[ChapterComparison]
     only_first: list[str]  # chapters executed in one run only
     only_second: list[str]
+    sources: tuple[str, str] = ("executed chapters", "executed chapters")
 
     @property
     def same(self) -> bool:
@@ -107,39 +107,54 @@ class RunComparison:
         return compared - sum(len(c.differ) for c in self.chapters), compared
 
 
-def run_values(run: Path) -> dict[str, dict[str, str | None]]:
-    """``{chapter: {name: value}}`` of a run: read from its executed chapters (``run/notebooks``,
-    or ``run`` itself if it holds them), else from a published ``glued.json`` (``run`` may also
-    name that file)."""
+def chapters_folder(run: Path) -> Path | None:
+    """Where a run's executed chapters are (``run/notebooks``, or ``run`` if it holds them)."""
     run = Path(run)
     for folder in (run / "notebooks", run):
         if folder.is_dir() and any(folder.glob("*.ipynb")):
-            return {p.stem: glued_values(p) for p in sorted(folder.glob("*.ipynb"))}
+            return folder
+    return None
+
+
+def run_values(run: Path) -> tuple[dict[str, dict[str, str | None]], str]:
+    """``({chapter: {name: value}}, where they came from)`` of a run: read from its executed
+    chapters (:func:`chapters_folder`), else from a published ``glued.json`` (``run`` may also
+    name that file)."""
+    run = Path(run)
+    folder = chapters_folder(run)
+    if folder is not None:
+        values = {p.stem: glued_values(p) for p in sorted(folder.glob("*.ipynb"))}
+        return values, "executed chapters"
     published = run if run.is_file() else run / GLUED_FILE
-    if published.is_file():
-        try:
-            values = json.loads(published.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise RunComparisonError(f"{published}: not readable ({e}); fetch it again") from None
-        if isinstance(values, dict) and all(isinstance(v, dict) for v in values.values()):
-            return values
-        raise RunComparisonError(f"{published}: not a {GLUED_FILE} of a published run")
-    raise RunComparisonError(
-        f"{run}: no executed chapters here, and no {GLUED_FILE} (a run folder holds its chapters "
-        "in notebooks/; build one with python -m idc_utils book --run-dir ..., or fetch a "
-        "published run with python -m idc_utils run fetch --run-dir ...)"
+    if not published.is_file():
+        raise RunComparisonError(
+            f"{run}: no executed chapters here, and no {GLUED_FILE} (a run folder holds its "
+            "chapters in notebooks/; build one with python -m idc_utils book --run-dir ..., or "
+            "fetch a published run with python -m idc_utils run fetch --run-dir ...)"
+        )
+    try:
+        values = json.loads(published.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunComparisonError(f"{published}: not readable ({e}); fetch it again") from None
+    well_formed = isinstance(values, dict) and all(
+        isinstance(chapter, dict) and all(v is None or isinstance(v, str) for v in chapter.values())
+        for chapter in values.values()
     )
+    if not well_formed:
+        raise RunComparisonError(
+            f"{published}: not the {GLUED_FILE} of a published run ({{chapter: {{name: text}}}}); "
+            "fetch it again"
+        )
+    return values, f"published {GLUED_FILE}"
 
 
 def publish_with_numbers(run_dir: Path, out: Path) -> list[str]:
     """Publish the run (:func:`idc_utils.chapters.published_run.publish_run`) with the numbers
-    of its executed chapters in ``glued.json``, for ``run compare`` on another machine."""
-    from idc_utils.chapters.published_run import publish_run
-
-    try:
-        values = run_values(run_dir)
-    except RunComparisonError:
-        return publish_run(run_dir, out)  # a run without executed chapters: its files only
+    of its executed chapters in ``glued.json``, for ``run compare`` on another machine. A run
+    without executed chapters publishes its files only; a damaged chapter is an error."""
+    if chapters_folder(run_dir) is None:
+        return publish_run(run_dir, out)
+    values, _ = run_values(run_dir)
     text = json.dumps(values, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
     return publish_run(run_dir, out, extra={GLUED_FILE: text})
 
@@ -161,11 +176,16 @@ def compare_chapter(name: str, va: dict, vb: dict) -> ChapterComparison:
 
 def compare_runs(first: Path, second: Path) -> RunComparison:
     """Every chapter executed in either run; those in both compared value by value."""
-    a, b = run_values(first), run_values(second)
+    (a, source_a), (b, source_b) = run_values(first), run_values(second)
     names_a, names_b = set(a), set(b)
     chapters = [compare_chapter(name, a[name], b[name]) for name in sorted(names_a & names_b)]
     return RunComparison(
-        Path(first), Path(second), chapters, sorted(names_a - names_b), sorted(names_b - names_a)
+        Path(first),
+        Path(second),
+        chapters,
+        sorted(names_a - names_b),
+        sorted(names_b - names_a),
+        sources=(source_a, source_b),
     )
 
 
@@ -184,7 +204,10 @@ def _where_they_differ(x: str, y: str, width: int = 56) -> tuple[str, str]:
 
 def comparison_report(comp: RunComparison) -> str:
     """The comparison as text: a line per chapter, then each value that moved, both ways."""
-    lines = [f"glued values of {comp.first} against {comp.second}:"]
+    (source_a, source_b) = comp.sources
+    lines = [f"glued values of {comp.first} ({source_a}) against {comp.second} ({source_b}):"]
+    if source_a == source_b != "executed chapters":
+        lines.append("  (both sides are published numbers: neither is a build of your own)")
     for c in comp.chapters:
         verdict = [f"{len(c.differ)} differ" if c.differ else "the same"]
         one_run = len(c.only_first) + len(c.only_second)

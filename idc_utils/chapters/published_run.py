@@ -13,7 +13,8 @@ the HTML, the sample run's
 
 (:func:`publish_run`), and ``python -m idc_utils run fetch --from URL`` downloads them into a run
 folder, checking every hash (:func:`fetch_run`). A file whose hash differs is refused and not
-kept; a file already in the run folder with other contents is not overwritten unless asked.
+kept; a file already in the run folder with other contents is not overwritten unless asked
+(``glued.json`` excepted: the published numbers always replace a fetched copy).
 
 Later chapters then run without training; ``make book`` reuses the fetched models too, since
 their cards match the training that would run (same data, split and configuration).
@@ -41,6 +42,11 @@ PUBLISHED = ("split.csv", "metrics.json", "params.json", "models")
 #: files every chapter adds a section to: a local copy keeps its sections and gains the
 #: published ones it lacks, instead of being a clash
 MERGED = ("metrics.json", "params.json")
+
+#: the numbers of the run's chapters (written by ``run publish``, read by ``run compare``): a
+#: fetch always replaces a local copy, since every build measures chapter 2's speed anew
+GLUED_FILE = "glued.json"
+REPLACED = (GLUED_FILE,)
 
 #: what is never published: a training's resume state, half-written files
 SKIPPED = (".work", ".tmp", ".part")
@@ -80,7 +86,7 @@ def publish_run(run_dir: Path, out: Path, extra: dict[str, str] | None = None) -
     (out / "run.json").write_text(json.dumps(about, indent=2) + "\n")
     lines = [f"{file_sha256(out / 'run.json')}  run.json"]
     for name, text in (extra or {}).items():
-        (out / name).write_text(text)
+        (out / name).write_text(text, encoding="utf-8")
         lines.append(f"{file_sha256(out / name)}  {name}")
     for src in files:
         rel = src.relative_to(run_dir).as_posix()
@@ -148,7 +154,7 @@ def fetch_run(
         for rel, digest in sums.items()
         if (run_dir / rel).exists() and file_sha256(run_dir / rel) != digest
     ]
-    clash = [rel for rel in differs if rel not in MERGED]
+    clash = [rel for rel in differs if rel not in MERGED + REPLACED]
     if clash and not overwrite:
         raise PublishedRunError(
             f"{display_path(run_dir)} already holds other versions of {', '.join(clash[:3])}"

@@ -3,6 +3,7 @@ gh-pages branch (here: of a temporary bare repository)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -106,9 +107,21 @@ def test_the_publish_command_puts_the_run_beside_the_pages(monkeypatch, tmp_path
     (run / "models").mkdir(parents=True)
     (run / "split.csv").write_text("path,split\n")
     (run / "models" / "cnn.keras").write_bytes(b"model")
+    glue = {
+        "data": {"application/papermill.record/text/plain": "'0.946'"},
+        "metadata": {"scrapbook": {"mime_prefix": "application/papermill.record/", "name": "auc"}},
+        "output_type": "display_data",
+    }
+    (run / "notebooks").mkdir()
+    nb = {"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": [glue]}]}
+    (run / "notebooks" / "07_evaluation.ipynb").write_text(json.dumps(nb))
     monkeypatch.setenv("IDC_BOOK_ROOT", str(root))
     pushed = {}
     monkeypatch.setattr(publish, "publish", lambda html, **kw: pushed.update(html=Path(html)))
     assert main(["publish"]) == 0
     assert pushed["html"] == html
     assert "models/cnn.keras" in (html / "run" / "SHA256SUMS").read_text()
+    # with the numbers its chapters show, for run compare
+    assert "glued.json" in (html / "run" / "SHA256SUMS").read_text()
+    glued = json.loads((html / "run" / "glued.json").read_text())
+    assert glued == {"07_evaluation": {"auc": "0.946"}}

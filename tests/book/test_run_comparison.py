@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from idc_utils import cli
 from idc_utils.book import run_comparison
 
@@ -199,4 +201,42 @@ def test_a_damaged_glued_json_is_exit_status_2(tmp_path, capsys):
     assert "glued.json: not readable" in capsys.readouterr().err
     (bad / "glued.json").write_text('["not", "chapters"]')
     assert cli.main(["run", "compare", str(a), str(bad)]) == 2
-    assert "not a glued.json of a published run" in capsys.readouterr().err
+    assert "not the glued.json of a published run" in capsys.readouterr().err
+    (bad / "glued.json").write_text('{"07_evaluation": {"eff_auc": 0.946}}')  # a number, not text
+    assert cli.main(["run", "compare", str(a), str(bad)]) == 2
+    assert "not the glued.json of a published run" in capsys.readouterr().err
+
+
+def test_a_fetched_run_compares_by_its_numbers_and_a_new_publication_replaces_them(
+    tmp_path, capsys
+):
+    """Publish, fetch over a file: URL into a fresh folder, compare; then publish again with
+    other numbers (every build measures chapter 2's speed anew) and fetch into the same folder:
+    the new numbers replace the old without a clash, and the models stay as they were."""
+    from idc_utils.chapters.published_run import fetch_run
+
+    a, b = _built_run(tmp_path, auc="0.942")
+    site = tmp_path / "site" / "run"
+    run_comparison.publish_with_numbers(a, site)
+    fetched = tmp_path / "laptop" / "runs" / "published"
+    fetch_run(str(site), fetched)
+    capsys.readouterr()
+    assert cli.main(["run", "compare", str(a), str(fetched)]) == 0
+    out = capsys.readouterr().out
+    assert "(executed chapters) against" in out and "(published glued.json)" in out
+    model = (fetched / "models" / "cnn.keras").read_bytes()
+    run_comparison.publish_with_numbers(b, site)  # the same model, other numbers
+    report = fetch_run(str(site), fetched)
+    assert "glued.json" in report.downloaded
+    assert (fetched / "models" / "cnn.keras").read_bytes() == model
+    assert cli.main(["run", "compare", str(b), str(fetched)]) == 0
+    # two published copies compared: said, so nobody takes it for a check of their own build
+    assert cli.main(["run", "compare", str(fetched), str(site)]) == 0
+    assert "neither is a build of your own" in capsys.readouterr().out
+
+
+def test_a_damaged_chapter_stops_a_publication_instead_of_dropping_its_numbers(tmp_path):
+    a, _ = _built_run(tmp_path)
+    (a / "notebooks" / "01_eda.ipynb").write_text('{"cells": [')
+    with pytest.raises(run_comparison.RunComparisonError, match="01_eda.ipynb: not a readable"):
+        run_comparison.publish_with_numbers(a, tmp_path / "out")
