@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, skip_or_fail
+from notebook_helpers import executed_chapter, glue_output
 
 from idc_utils.book import notebooks, publish
 from idc_utils.cli import main
@@ -107,14 +108,7 @@ def test_the_publish_command_puts_the_run_beside_the_pages(monkeypatch, tmp_path
     (run / "models").mkdir(parents=True)
     (run / "split.csv").write_text("path,split\n")
     (run / "models" / "cnn.keras").write_bytes(b"model")
-    glue = {
-        "data": {"application/papermill.record/text/plain": "'0.946'"},
-        "metadata": {"scrapbook": {"mime_prefix": "application/papermill.record/", "name": "auc"}},
-        "output_type": "display_data",
-    }
-    (run / "notebooks").mkdir()
-    nb = {"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": [glue]}]}
-    (run / "notebooks" / "07_evaluation.ipynb").write_text(json.dumps(nb))
+    executed_chapter(run / "notebooks", "07_evaluation", [glue_output("auc", "0.946")])
     monkeypatch.setenv("IDC_BOOK_ROOT", str(root))
     pushed = {}
     monkeypatch.setattr(publish, "publish", lambda html, **kw: pushed.update(html=Path(html)))

@@ -6,67 +6,33 @@ from __future__ import annotations
 import json
 
 import pytest
+from notebook_helpers import executed_chapter, figure_output, glue_output
 
 from idc_utils import cli
 from idc_utils.book import run_comparison
-
-RECORD = "application/papermill.record/"
-
-
-def _glue(name: str, value, markdown: bool = False, display: bool = False) -> dict:
-    """An output as ``glue(name, value, display=...)`` writes it: ``display=False`` keys its forms
-    under papermill's record prefix, ``display=True`` keeps them plain; a markdown value (a glued
-    ``Markdown`` object) has a plain-text form too, its repr."""
-    prefix = "" if display else RECORD
-    data = {f"{prefix}text/plain": repr(value)}
-    if markdown:
-        data = {f"{prefix}text/markdown": value, f"{prefix}text/plain": "<Markdown object>"}
-    return {
-        "data": data,
-        "metadata": {"scrapbook": {"mime_prefix": prefix, "name": name}},
-        "output_type": "display_data",
-    }
-
-
-def _figure(name: str) -> dict:
-    data = {f"{RECORD}image/png": "iVBORw0KGgo=", f"{RECORD}text/plain": "<Figure size 640x480>"}
-    return {
-        "data": data,
-        "metadata": {"scrapbook": {"mime_prefix": RECORD, "name": name}},
-        "output_type": "display_data",
-    }
-
-
-def _chapter(folder, name: str, outputs: list) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    stream = {"name": "stdout", "output_type": "stream", "text": "1\n"}
-    cells = [
-        {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": outputs},
-        {"cell_type": "markdown", "source": "prose", "metadata": {}},
-        {"cell_type": "code", "source": "print(1)", "metadata": {}, "outputs": [stream]},
-    ]
-    (folder / f"{name}.ipynb").write_text(json.dumps({"cells": cells, "nbformat": 4}))
 
 
 def _runs(tmp_path, auc_second="0.946", sentence_second="AUC **0.946**, recall 0.93."):
     sentence_first = "AUC **0.946**, recall 0.93."
     for run, auc, sentence in (("a", "0.946", sentence_first), ("b", auc_second, sentence_second)):
         notebooks = tmp_path / run / "notebooks"
-        _chapter(notebooks, "01_eda", [_glue("n_patients", "209")])
-        glued = [_glue("eff_auc", auc), _glue("verdict", sentence, markdown=True)]
-        _chapter(notebooks, "07_evaluation", glued)
+        executed_chapter(notebooks, "01_eda", [glue_output("n_patients", "209")])
+        glued = [glue_output("eff_auc", auc), glue_output("verdict", sentence, markdown=True)]
+        executed_chapter(notebooks, "07_evaluation", glued)
     return tmp_path / "a", tmp_path / "b"
 
 
 def test_glued_values_reads_what_the_book_shows(tmp_path):
     outputs = [
-        _glue("rate", "62,154"),
-        _glue("why", "**Why** no gain?", markdown=True),  # the markdown, not "<Markdown object>"
-        _glue("shown", "0.5", display=True),  # glue(..., display=True): no record prefix
-        _glue("count", 12),  # a number glued as it is
-        _figure("fig"),
+        glue_output("rate", "62,154"),
+        glue_output(
+            "why", "**Why** no gain?", markdown=True
+        ),  # the markdown, not "<Markdown object>"
+        glue_output("shown", "0.5", display=True),  # glue(..., display=True): no record prefix
+        glue_output("count", 12),  # a number glued as it is
+        figure_output("fig"),
     ]
-    _chapter(tmp_path, "c", outputs)
+    executed_chapter(tmp_path, "c", outputs)
     values = run_comparison.glued_values(tmp_path / "c.ipynb")
     assert values == {
         "rate": "62,154",
@@ -114,7 +80,9 @@ def test_a_long_sentence_is_shown_where_it_changes():
 def test_figures_are_counted_apart_not_compared(tmp_path, capsys):
     a, b = _runs(tmp_path)
     for run in (a, b):
-        _chapter(run / "notebooks", "05_cnn", [_figure("curve"), _glue("epochs", "12")])
+        executed_chapter(
+            run / "notebooks", "05_cnn", [figure_output("curve"), glue_output("epochs", "12")]
+        )
     comp = run_comparison.compare_runs(a, b)
     cnn = {c.chapter: c for c in comp.chapters}["05_cnn"]
     assert (cnn.compared, cnn.figures, comp.same) == (1, ["curve"], True)
@@ -125,8 +93,8 @@ def test_figures_are_counted_apart_not_compared(tmp_path, capsys):
 def test_chapters_and_names_in_one_run_only_are_differences(tmp_path, capsys):
     a, b = _runs(tmp_path)
     (b / "notebooks" / "01_eda.ipynb").unlink()
-    _chapter(b / "notebooks", "07_evaluation", [_glue("eff_auc", "0.946")])
-    _chapter(b / "notebooks", "11_dicomweb", [_glue("n_frames", "4")])
+    executed_chapter(b / "notebooks", "07_evaluation", [glue_output("eff_auc", "0.946")])
+    executed_chapter(b / "notebooks", "11_dicomweb", [glue_output("n_frames", "4")])
     comp = run_comparison.compare_runs(a, b)
     assert (comp.only_first, comp.only_second) == (["01_eda"], ["11_dicomweb"])
     assert not comp.same
