@@ -7,7 +7,10 @@ their own build with the published book's.
 
 A value is compared by its text: the markdown of a glued sentence, else the plain text of a
 number or string, with runs of spaces and line breaks counted as one space. A glued figure has
-no text to compare, so it is counted apart, as not compared."""
+no text to compare, so it is counted apart, as not compared. A value whose name starts with
+``timing_`` (:data:`TIMING_PREFIX`) measures the machine's speed, which differs between any two
+builds: it is shown when it moved, but not counted, so two builds that agree on everything else
+compare the same."""
 
 from __future__ import annotations
 
@@ -17,6 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from idc_utils.chapters.published_run import GLUED_FILE, publish_run
+
+#: a glued name that starts with this is a speed measurement (a rate, a time): it differs between
+#: any two builds, so a comparison shows it but does not count it
+TIMING_PREFIX = "timing_"
 
 #: the text forms of a glued value, in the order the book prefers them
 _TEXT_FORMS = ("text/markdown", "text/plain")
@@ -74,11 +81,14 @@ def _spaced(text: str) -> str:
 @dataclass
 class ChapterComparison:
     """One chapter in two runs: how many values both glued as text (``compared``), those that
-    differ (name: (first, second)), the figures (not compared), and names glued in one run only."""
+    differ (name: (first, second)), the speed measurements (``timings``, not counted; those that
+    moved in ``timings_differ``), the figures (not compared), and names glued in one run only."""
 
     chapter: str
     compared: int
     differ: dict[str, tuple[str, str]] = field(default_factory=dict)
+    timings: list[str] = field(default_factory=list)
+    timings_differ: dict[str, tuple[str, str]] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     only_first: list[str] = field(default_factory=list)
     only_second: list[str] = field(default_factory=list)
@@ -102,7 +112,8 @@ class RunComparison:
         return not (self.only_first or self.only_second) and all(c.same for c in self.chapters)
 
     def counts(self) -> tuple[int, int]:
-        """(values the same, values compared), over the chapters both runs executed."""
+        """(values the same, values compared), over the chapters both runs executed; speed
+        measurements are not counted."""
         compared = sum(c.compared for c in self.chapters)
         return compared - sum(len(c.differ) for c in self.chapters), compared
 
@@ -164,10 +175,14 @@ def compare_chapter(name: str, va: dict, vb: dict) -> ChapterComparison:
     both = [k for k in va if k in vb]
     figures = [k for k in both if va[k] is None or vb[k] is None]
     texts = [k for k in both if k not in figures]
+    moved = {k: (va[k], vb[k]) for k in texts if _spaced(va[k]) != _spaced(vb[k])}
+    timings = [k for k in texts if k.startswith(TIMING_PREFIX)]
     return ChapterComparison(
         chapter=name,
-        compared=len(texts),
-        differ={k: (va[k], vb[k]) for k in texts if _spaced(va[k]) != _spaced(vb[k])},
+        compared=len(texts) - len(timings),
+        differ={k: v for k, v in moved.items() if k not in timings},
+        timings=timings,
+        timings_differ={k: v for k, v in moved.items() if k in timings},
         figures=figures,
         only_first=[k for k in va if k not in vb],
         only_second=[k for k in vb if k not in va],
@@ -213,12 +228,17 @@ def comparison_report(comp: RunComparison) -> str:
         one_run = len(c.only_first) + len(c.only_second)
         if one_run:
             verdict.append(f"{one_run} glued in one run only")
+        if c.timings:
+            verdict.append(f"{len(c.timings)} speed measurements not counted")
         if c.figures:
             verdict.append(f"{len(c.figures)} figures not compared")
         lines.append(f"  {c.chapter}: {c.compared} compared, {', '.join(verdict)}")
         for name, (x, y) in c.differ.items():
             x, y = _where_they_differ(x, y)
             lines.append(f"      {name}: {x} -> {y}")
+        for name, (x, y) in c.timings_differ.items():
+            x, y = _where_they_differ(x, y)
+            lines.append(f"      {name} (speed, not counted): {x} -> {y}")
         for side, names in (("first", c.only_first), ("second", c.only_second)):
             if names:
                 lines.append(f"      glued in the {side} run only: {', '.join(names)}")

@@ -251,6 +251,9 @@ def test_run_compare_reads_the_numbers_the_chapters_glued(smoke_run, tmp_path, c
     comp = run_comparison.compare_runs(run_dir, copy)
     same, compared = comp.counts()
     assert comp.same and same == compared and compared >= 100
+    # chapter 2's speed measurements are marked as such (shown, not counted)
+    speeds = {c.chapter: c.timings for c in comp.chapters}["02_preprocessing"]
+    assert sorted(speeds) == ["timing_aug_cost", "timing_aug_rate", "timing_pipe_rate"]
     values = run_comparison.glued_values(copy / "notebooks" / "07_evaluation.ipynb")
     assert not [k for k, v in values.items() if "display.Markdown object" in v]  # the text shown
     auc = values["eff_auc"]

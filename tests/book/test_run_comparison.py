@@ -90,6 +90,29 @@ def test_figures_are_counted_apart_not_compared(tmp_path, capsys):
     assert "05_cnn: 1 compared, the same, 1 figures not compared" in capsys.readouterr().out
 
 
+def test_speed_measurements_are_shown_but_not_counted(tmp_path, capsys):
+    a, b = _runs(tmp_path)
+    for run, rate in ((a, "62,154"), (b, "64,972")):
+        glued = [glue_output("timing_pipe_rate", rate), glue_output("batch", "256")]
+        executed_chapter(run / "notebooks", "02_preprocessing", glued)
+    comp = run_comparison.compare_runs(a, b)
+    pre = {c.chapter: c for c in comp.chapters}["02_preprocessing"]
+    assert (pre.compared, pre.differ, pre.timings) == (1, {}, ["timing_pipe_rate"])
+    assert pre.timings_differ == {"timing_pipe_rate": ("62,154", "64,972")}
+    assert comp.same and comp.counts() == (4, 4)
+    assert cli.main(["run", "compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "02_preprocessing: 1 compared, the same, 1 speed measurements not counted" in out
+    assert "timing_pipe_rate (speed, not counted): 62,154 -> 64,972" in out
+    # a moved number beside it still counts
+    executed_chapter(
+        b / "notebooks",
+        "02_preprocessing",
+        [glue_output("timing_pipe_rate", "64,972"), glue_output("batch", "128")],
+    )
+    assert cli.main(["run", "compare", str(a), str(b)]) == 1
+
+
 def test_chapters_and_names_in_one_run_only_are_differences(tmp_path, capsys):
     a, b = _runs(tmp_path)
     (b / "notebooks" / "01_eda.ipynb").unlink()
