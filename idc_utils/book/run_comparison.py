@@ -82,13 +82,15 @@ def _spaced(text: str) -> str:
 class ChapterComparison:
     """One chapter in two runs: how many values both glued as text (``compared``), those that
     differ (name: (first, second)), the speed measurements (``timings``, not counted; those that
-    moved in ``timings_differ``), the figures (not compared), and names glued in one run only."""
+    moved in ``timings_differ``, those glued in one run only in ``timings_one_run``), the figures
+    (not compared), and the other names glued in one run only."""
 
     chapter: str
     compared: int
     differ: dict[str, tuple[str, str]] = field(default_factory=dict)
     timings: list[str] = field(default_factory=list)
     timings_differ: dict[str, tuple[str, str]] = field(default_factory=dict)
+    timings_one_run: dict[str, str] = field(default_factory=dict)  # name: "first" or "second"
     figures: list[str] = field(default_factory=list)
     only_first: list[str] = field(default_factory=list)
     only_second: list[str] = field(default_factory=list)
@@ -171,18 +173,24 @@ def publish_with_numbers(run_dir: Path, out: Path) -> list[str]:
 
 
 def compare_chapter(name: str, va: dict, vb: dict) -> ChapterComparison:
-    """One chapter's glued values in two runs (name: value, ``None`` for a figure)."""
+    """One chapter's glued values in two runs (name: value, ``None`` for a figure). A speed
+    measurement (:data:`TIMING_PREFIX`) is set apart wherever it is glued: moved, or glued in one
+    run only, it is shown but not counted."""
+    timings = [k for k in {**va, **vb} if k.startswith(TIMING_PREFIX)]
+    one_run = {k: "first" if k in va else "second" for k in timings if (k in va) != (k in vb)}
+    va = {k: v for k, v in va.items() if k not in one_run}
+    vb = {k: v for k, v in vb.items() if k not in one_run}
     both = [k for k in va if k in vb]
-    figures = [k for k in both if va[k] is None or vb[k] is None]
+    figures = [k for k in both if (va[k] is None or vb[k] is None) and k not in timings]
     texts = [k for k in both if k not in figures]
     moved = {k: (va[k], vb[k]) for k in texts if _spaced(va[k]) != _spaced(vb[k])}
-    timings = [k for k in texts if k.startswith(TIMING_PREFIX)]
     return ChapterComparison(
         chapter=name,
-        compared=len(texts) - len(timings),
+        compared=len([k for k in texts if k not in timings]),
         differ={k: v for k, v in moved.items() if k not in timings},
         timings=timings,
         timings_differ={k: v for k, v in moved.items() if k in timings},
+        timings_one_run=one_run,
         figures=figures,
         only_first=[k for k in va if k not in vb],
         only_second=[k for k in vb if k not in va],
@@ -217,6 +225,10 @@ def _where_they_differ(x: str, y: str, width: int = 56) -> tuple[str, str]:
     return window(x), window(y)
 
 
+def _counted(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def comparison_report(comp: RunComparison) -> str:
     """The comparison as text: a line per chapter, then each value that moved, both ways."""
     (source_a, source_b) = comp.sources
@@ -224,14 +236,16 @@ def comparison_report(comp: RunComparison) -> str:
     if source_a == source_b != "executed chapters":
         lines.append("  (both sides are published numbers: neither is a build of your own)")
     for c in comp.chapters:
-        verdict = [f"{len(c.differ)} differ" if c.differ else "the same"]
         one_run = len(c.only_first) + len(c.only_second)
+        verdict = [
+            f"{len(c.differ)} differ" if c.differ else "none differ" if one_run else "the same"
+        ]
         if one_run:
             verdict.append(f"{one_run} glued in one run only")
         if c.timings:
-            verdict.append(f"{len(c.timings)} speed measurements not counted")
+            verdict.append(_counted(len(c.timings), "speed measurement") + " not counted")
         if c.figures:
-            verdict.append(f"{len(c.figures)} figures not compared")
+            verdict.append(_counted(len(c.figures), "figure") + " not compared")
         lines.append(f"  {c.chapter}: {c.compared} compared, {', '.join(verdict)}")
         for name, (x, y) in c.differ.items():
             x, y = _where_they_differ(x, y)
@@ -239,6 +253,8 @@ def comparison_report(comp: RunComparison) -> str:
         for name, (x, y) in c.timings_differ.items():
             x, y = _where_they_differ(x, y)
             lines.append(f"      {name} (speed, not counted): {x} -> {y}")
+        for name, side in c.timings_one_run.items():
+            lines.append(f"      {name} (speed, not counted): glued in the {side} run only")
         for side, names in (("first", c.only_first), ("second", c.only_second)):
             if names:
                 lines.append(f"      glued in the {side} run only: {', '.join(names)}")

@@ -87,30 +87,43 @@ def test_figures_are_counted_apart_not_compared(tmp_path, capsys):
     cnn = {c.chapter: c for c in comp.chapters}["05_cnn"]
     assert (cnn.compared, cnn.figures, comp.same) == (1, ["curve"], True)
     cli.main(["run", "compare", str(a), str(b)])
-    assert "05_cnn: 1 compared, the same, 1 figures not compared" in capsys.readouterr().out
+    assert "05_cnn: 1 compared, the same, 1 figure not compared" in capsys.readouterr().out
 
 
 def test_speed_measurements_are_shown_but_not_counted(tmp_path, capsys):
     a, b = _runs(tmp_path)
     for run, rate in ((a, "62,154"), (b, "64,972")):
-        glued = [glue_output("timing_pipe_rate", rate), glue_output("batch", "256")]
+        glued = [
+            glue_output("timing_pipe_rate", rate),
+            glue_output("timing_steady", "12"),  # a speed that did not move: not listed
+            glue_output("batch", "256"),
+        ]
+        if run == a:  # a speed glued in one run only (say, a chapter older or newer)
+            glued.append(glue_output("timing_aug_rate", "3,096"))
         executed_chapter(run / "notebooks", "02_preprocessing", glued)
     comp = run_comparison.compare_runs(a, b)
     pre = {c.chapter: c for c in comp.chapters}["02_preprocessing"]
-    assert (pre.compared, pre.differ, pre.timings) == (1, {}, ["timing_pipe_rate"])
+    assert (pre.compared, pre.differ, pre.only_first, pre.only_second) == (1, {}, [], [])
+    assert sorted(pre.timings) == ["timing_aug_rate", "timing_pipe_rate", "timing_steady"]
     assert pre.timings_differ == {"timing_pipe_rate": ("62,154", "64,972")}
+    assert pre.timings_one_run == {"timing_aug_rate": "first"}
     assert comp.same and comp.counts() == (4, 4)
     assert cli.main(["run", "compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
-    assert "02_preprocessing: 1 compared, the same, 1 speed measurements not counted" in out
+    assert "02_preprocessing: 1 compared, the same, 3 speed measurements not counted" in out
     assert "timing_pipe_rate (speed, not counted): 62,154 -> 64,972" in out
-    # a moved number beside it still counts
-    executed_chapter(
-        b / "notebooks",
-        "02_preprocessing",
-        [glue_output("timing_pipe_rate", "64,972"), glue_output("batch", "128")],
-    )
+    assert "timing_aug_rate (speed, not counted): glued in the first run only" in out
+    assert "timing_steady" not in out
+    assert "4 of 4 values the same" in out
+    # a moved number beside them still counts
+    glued = [glue_output("timing_pipe_rate", "64,972"), glue_output("batch", "128")]
+    executed_chapter(b / "notebooks", "02_preprocessing", glued)
+    comp = run_comparison.compare_runs(a, b)
+    assert not comp.same and comp.counts() == (3, 4)
     assert cli.main(["run", "compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "02_preprocessing: 1 compared, 1 differ, 3 speed measurements not counted" in out
+    assert "batch: 256 -> 128" in out
 
 
 def test_chapters_and_names_in_one_run_only_are_differences(tmp_path, capsys):
@@ -125,7 +138,7 @@ def test_chapters_and_names_in_one_run_only_are_differences(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"01_eda: not executed in {b}" in out
     assert f"11_dicomweb: not executed in {a}" in out
-    assert "07_evaluation: 1 compared, the same, 1 glued in one run only" in out
+    assert "07_evaluation: 1 compared, none differ, 1 glued in one run only" in out
     assert "glued in the first run only: verdict" in out
     # either way round
     assert cli.main(["run", "compare", str(b), str(a)]) == 1
