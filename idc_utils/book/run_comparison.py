@@ -181,8 +181,9 @@ def compare_chapter(name: str, va: dict, vb: dict) -> ChapterComparison:
     va = {k: v for k, v in va.items() if k not in one_run}
     vb = {k: v for k, v in vb.items() if k not in one_run}
     both = [k for k in va if k in vb]
-    figures = [k for k in both if (va[k] is None or vb[k] is None) and k not in timings]
-    texts = [k for k in both if k not in figures]
+    no_text = [k for k in both if va[k] is None or vb[k] is None]
+    figures = [k for k in no_text if k not in timings]
+    texts = [k for k in both if k not in no_text]
     moved = {k: (va[k], vb[k]) for k in texts if _spaced(va[k]) != _spaced(vb[k])}
     return ChapterComparison(
         chapter=name,

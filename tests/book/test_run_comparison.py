@@ -98,31 +98,43 @@ def test_speed_measurements_are_shown_but_not_counted(tmp_path, capsys):
             glue_output("timing_steady", "12"),  # a speed that did not move: not listed
             glue_output("batch", "256"),
         ]
+        glued.append(figure_output("timing_curve"))  # a speed shown as a figure: no text
         if run == a:  # a speed glued in one run only (say, a chapter older or newer)
             glued.append(glue_output("timing_aug_rate", "3,096"))
         executed_chapter(run / "notebooks", "02_preprocessing", glued)
     comp = run_comparison.compare_runs(a, b)
     pre = {c.chapter: c for c in comp.chapters}["02_preprocessing"]
     assert (pre.compared, pre.differ, pre.only_first, pre.only_second) == (1, {}, [], [])
-    assert sorted(pre.timings) == ["timing_aug_rate", "timing_pipe_rate", "timing_steady"]
+    assert sorted(pre.timings) == [
+        "timing_aug_rate",
+        "timing_curve",
+        "timing_pipe_rate",
+        "timing_steady",
+    ]
+    assert pre.figures == []
     assert pre.timings_differ == {"timing_pipe_rate": ("62,154", "64,972")}
     assert pre.timings_one_run == {"timing_aug_rate": "first"}
     assert comp.same and comp.counts() == (4, 4)
     assert cli.main(["run", "compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
-    assert "02_preprocessing: 1 compared, the same, 3 speed measurements not counted" in out
+    assert "02_preprocessing: 1 compared, the same, 4 speed measurements not counted" in out
     assert "timing_pipe_rate (speed, not counted): 62,154 -> 64,972" in out
     assert "timing_aug_rate (speed, not counted): glued in the first run only" in out
     assert "timing_steady" not in out
     assert "4 of 4 values the same" in out
     # a moved number beside them still counts
-    glued = [glue_output("timing_pipe_rate", "64,972"), glue_output("batch", "128")]
+    glued = [
+        glue_output("timing_pipe_rate", "64,972"),
+        glue_output("timing_steady", "12"),
+        figure_output("timing_curve"),
+        glue_output("batch", "128"),
+    ]
     executed_chapter(b / "notebooks", "02_preprocessing", glued)
     comp = run_comparison.compare_runs(a, b)
     assert not comp.same and comp.counts() == (3, 4)
     assert cli.main(["run", "compare", str(a), str(b)]) == 1
     out = capsys.readouterr().out
-    assert "02_preprocessing: 1 compared, 1 differ, 3 speed measurements not counted" in out
+    assert "02_preprocessing: 1 compared, 1 differ, 4 speed measurements not counted" in out
     assert "batch: 256 -> 128" in out
 
 
