@@ -1,11 +1,34 @@
-"""Executed chapters made by hand for the tests that read them: outputs in the forms
-``myst_nb.glue`` writes (``python -m idc_utils run compare``, ``run publish``)."""
+"""Chapters made by hand for the tests: sources with tagged cells and declared needs (the
+runner, the editions), and executed chapters with outputs in the forms ``myst_nb.glue`` writes
+(``python -m idc_utils run compare``, ``run publish``)."""
 
 from __future__ import annotations
 
 import json
 
+import nbformat
+
 RECORD = "application/papermill.record/"
+
+
+def notebook(cells, needs=()) -> nbformat.NotebookNode:
+    """A chapter source: ``cells`` are ``(kind, source, *tags)`` with kind "code" or
+    "markdown"; ``needs`` are the chapters it reads (its ``idc_book`` metadata)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["idc_book"] = {"needs": list(needs)}
+    for kind, src, *tags in cells:
+        cell = (
+            nbformat.v4.new_code_cell(src) if kind == "code" else nbformat.v4.new_markdown_cell(src)
+        )
+        if tags:
+            cell.metadata["tags"] = list(tags)
+        nb.cells.append(cell)
+    return nb
 
 
 def glue_output(name: str, value, markdown: bool = False, display: bool = False) -> dict:

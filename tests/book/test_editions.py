@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
 from conftest import ROOT
+from notebook_helpers import notebook
 
 from idc_utils.book import editions, notebooks
-
-
-def notebook(cells, needs=()):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["idc_book"] = {"needs": list(needs)}
-    for kind, src, *tags in cells:
-        cell = (
-            nbformat.v4.new_code_cell(src) if kind == "code" else nbformat.v4.new_markdown_cell(src)
-        )
-        if tags:
-            cell.metadata["tags"] = list(tags)
-        nb.cells.append(cell)
-    return nb
 
 
 def test_the_student_copy_drops_each_gated_solution_with_its_code():

@@ -13,28 +13,10 @@ import nbformat
 import pytest
 import yaml
 from conftest import ROOT
+from notebook_helpers import notebook
 
 from idc_utils.book import dependencies, notebooks, runner, site
 from idc_utils.core.digests import file_sha256
-
-
-def notebook(cells, needs=()):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["idc_book"] = {"needs": list(needs)}
-    for kind, src, *tags in cells:
-        cell = (
-            nbformat.v4.new_code_cell(src) if kind == "code" else nbformat.v4.new_markdown_cell(src)
-        )
-        if tags:
-            cell.metadata["tags"] = list(tags)
-        nb.cells.append(cell)
-    return nb
-
 
 PARAMS = 'profile = "smoke"\ndata_dir = None\nrun_dir = None\nseed = None\nsize = None\n'
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import patient_data
+from study_helpers import study_with
 
 from idc_utils.chapters import (
     eda_figures,
@@ -26,23 +27,6 @@ def asymmetric_batch(n=16):
     base[5:15, 5:30] = 255  # a bar near the top-left: every rotation and flip looks different
     base[30:45, 40:45] = 128
     return np.repeat(base[None], n, axis=0), base
-
-
-def study_with(error_per_doubling: float, ours: float, val_frac=0.25, test_frac=0.15):
-    points = []
-    for patches, patients in ((1000, 27), (2000, 54), (4000, 108)):
-        auc = 1 - (1 - ours) * error_per_doubling ** np.log2(patches / 4000)
-        points.append(
-            {
-                "train_patients": patients,
-                "train_patches": patches,
-                "seed": 1,
-                "val_auc": auc - 0.02,
-                "test_auc": [auc, auc - 0.03, min(auc + 0.02, 0.999)],
-                "train_minutes": 1.0,
-            }
-        )
-    return {"points": points, "val_frac": val_frac, "test_frac": test_frac}
 
 
 def test_threshold_drift_reports_each_split_at_the_chosen_threshold():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from study_helpers import three_way_split
 
 from idc_utils.data import dataset, split
 
@@ -28,16 +29,6 @@ def synthetic_manifest(n_patients=60, seed=0):
                 )
             )
     return pd.DataFrame(rows, columns=["path", "patient_id", "x", "y", "label"])
-
-
-def three_way_split(n_patients=40, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for p in range(n_patients):
-        part = "train" if p < 24 else ("val" if p < 32 else "test")
-        for _ in range(int(rng.integers(3, 9))):
-            rows.append((str(p), part, int(rng.random() < 0.3)))
-    return pd.DataFrame(rows, columns=["patient_id", "split", "label"])
 
 
 def test_train_subset_keeps_whole_training_patients_nested_and_leaves_val_test_alone():
