@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import shutil
 import subprocess
 import threading
 from pathlib import Path
+
+from idc_utils.core.host import cpu_model
 
 
 class PeakMemory:
@@ -45,17 +46,6 @@ class PeakMemory:
     @property
     def peak_mb(self) -> float:
         return round(self.peak / 2**20, 1)
-
-
-def cpu_model() -> str:
-    """The processor's name, e.g. 'AMD EPYC 7763 64-Core Processor'."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def gpu_names() -> list[str]:

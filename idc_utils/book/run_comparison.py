@@ -10,7 +10,9 @@ number or string, with runs of spaces and line breaks counted as one space. A gl
 no text to compare, so it is counted apart, as not compared. A value whose name starts with
 ``timing_`` (:data:`TIMING_PREFIX`) measures the machine's speed, which differs between any two
 builds: it is shown when it moved, but not counted, so two builds that agree on everything else
-compare the same."""
+compare the same. The report also says which trained models the runs share (the same weights)
+and where each of the others was trained, as its card records it: numbers read from models trained
+apart may move."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from idc_utils.chapters.published_run import GLUED_FILE, publish_run
+from idc_utils.models import cards
 
 #: a glued name that starts with this is a speed measurement (a rate, a time): it differs between
 #: any two builds, so a comparison shows it but does not count it
@@ -101,6 +104,52 @@ class ChapterComparison:
 
 
 @dataclass
+class ModelComparison:
+    """The trained models of two runs, by their cards: those with the same weights (SHA-256),
+    those trained apart (name: (where the first was trained, where the second was)), and those
+    in one run only (name: "first" or "second")."""
+
+    same: list[str] = field(default_factory=list)
+    apart: dict[str, tuple[str, str]] = field(default_factory=dict)
+    one_run: dict[str, str] = field(default_factory=dict)
+
+
+def model_origins(run: Path) -> dict[str, tuple[str, str]]:
+    """``{model: (SHA-256 of its weights, where it was trained)}`` from the cards in a run's
+    ``models/`` folder (beside a published ``glued.json``, too). A card without weights of its own
+    (an ensemble's) is left out; an unreadable card is an error that names it."""
+    run = Path(run)
+    folder = (run.parent if run.is_file() else run) / "models"
+    origins = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            card = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunComparisonError(
+                f"{path}: not a readable model card ({e}); train or fetch the model again"
+            ) from None
+        if isinstance(card, dict) and "model_sha256" in card:
+            origins[card.get("name", path.stem)] = (card["model_sha256"], cards.trained_on(card))
+    return origins
+
+
+def compare_models(first: Path, second: Path) -> ModelComparison | None:
+    """The two runs' models (:func:`model_origins`); ``None`` when neither has any."""
+    a, b = model_origins(first), model_origins(second)
+    if not (a or b):
+        return None
+    both = [k for k in a if k in b]
+    return ModelComparison(
+        same=[k for k in both if a[k][0] == b[k][0]],
+        apart={k: (a[k][1], b[k][1]) for k in both if a[k][0] != b[k][0]},
+        one_run={
+            **{k: "first" for k in a if k not in b},
+            **{k: "second" for k in b if k not in a},
+        },
+    )
+
+
+@dataclass
 class RunComparison:
     first: Path
     second: Path
@@ -108,6 +157,7 @@ class RunComparison:
     only_first: list[str]  # chapters executed in one run only
     only_second: list[str]
     sources: tuple[str, str] = ("executed chapters", "executed chapters")
+    models: ModelComparison | None = None
 
     @property
     def same(self) -> bool:
@@ -210,6 +260,7 @@ def compare_runs(first: Path, second: Path) -> RunComparison:
         sorted(names_a - names_b),
         sorted(names_b - names_a),
         sources=(source_a, source_b),
+        models=compare_models(first, second),
     )
 
 
@@ -226,6 +277,23 @@ def _where_they_differ(x: str, y: str, width: int = 56) -> tuple[str, str]:
     return window(x), window(y)
 
 
+def _models_report(models: ModelComparison | None) -> list[str]:
+    """Which models the runs share: the numbers read from models trained apart may move."""
+    if models is None:
+        return []
+    lines = []
+    if models.same:
+        lines.append(f"  models with the same weights in both runs: {', '.join(models.same)}")
+    if models.apart:
+        lines.append("  models trained apart (the numbers read from them may move):")
+        for name, (x, y) in models.apart.items():
+            where = f"{x} -> {y}" if (x, y) != ("not recorded",) * 2 else "where, not recorded"
+            lines.append(f"      {name}: {where}")
+    for name, side in models.one_run.items():
+        lines.append(f"  model {name}: in the {side} run only")
+    return lines
+
+
 def _counted(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -236,6 +304,7 @@ def comparison_report(comp: RunComparison) -> str:
     lines = [f"glued values of {comp.first} ({source_a}) against {comp.second} ({source_b}):"]
     if source_a == source_b != "executed chapters":
         lines.append("  (both sides are published numbers: neither is a build of your own)")
+    lines += _models_report(comp.models)
     for c in comp.chapters:
         one_run = len(c.only_first) + len(c.only_second)
         verdict = [

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from idc_utils.core import host
 from idc_utils.core.constants import DISCLAIMER
 
 #: what ``predict`` and the app cannot do without
@@ -173,10 +174,21 @@ def build_card(
             "val_patients": int(val["patient_id"].nunique()),
         },
         "device": device,
+        "trained_on": host.float_path(),
         **extra,
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+
+
+def trained_on(card: dict) -> str:
+    """Where a model was trained, as one line: the processor, the TensorFlow version and the
+    oneDNN setting (two models from one recipe and seed differ when these do)."""
+    facts = card.get("trained_on")
+    if facts is None:
+        return host.describe_float_path(None)
+    tf_version = card.get("versions", {}).get("tensorflow")
+    return host.describe_float_path({**facts, **({"tensorflow": tf_version} if tf_version else {})})
 
 
 def summary(card: dict) -> pd.Series:
@@ -198,6 +210,7 @@ def summary(card: dict) -> pd.Series:
             "epochs run": card["epochs_run"],
             "training time": ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["seconds"].items()),
             "device": card["device"],
+            "trained on": trained_on(card),
             "test-time augmentation": "8 flips and quarter turns" if card.get("tta") else "none",
             "validation AUC": round(v["auc"], 4),
             "threshold (chosen on validation)": round(card["threshold"], 4),

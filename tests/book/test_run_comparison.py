@@ -256,3 +256,48 @@ def test_a_damaged_chapter_stops_a_publication_instead_of_dropping_its_numbers(t
     (a / "notebooks" / "01_eda.ipynb").write_text('{"cells": [')
     with pytest.raises(run_comparison.RunComparisonError, match="01_eda.ipynb: not a readable"):
         run_comparison.publish_with_numbers(a, tmp_path / "out")
+
+
+def _card(run, name, sha, processor=None, onednn="unset"):
+    card = {"name": name, "versions": {"tensorflow": "2.21.0"}}
+    if sha:
+        card["model_sha256"] = sha
+    if processor:
+        card["trained_on"] = {"processor": processor, "TF_ENABLE_ONEDNN_OPTS": onednn}
+    (run / "models").mkdir(parents=True, exist_ok=True)
+    (run / "models" / f"{name}.json").write_text(json.dumps(card))
+
+
+def test_the_report_says_which_models_the_runs_share_and_where_the_others_were_trained(
+    tmp_path, capsys
+):
+    a, b = _runs(tmp_path)
+    _card(a, "cnn", "aa", "AMD EPYC")
+    _card(b, "cnn", "aa", "AMD EPYC")  # fetched: the same weights
+    _card(a, "efficientnet", "e1", "AMD EPYC")
+    _card(b, "efficientnet", "e2", "Intel Xeon", onednn="0")  # trained apart
+    _card(a, "ensemble", None)  # no weights of its own: left out
+    _card(b, "lite", "l1")  # in one run only; a card from before the record
+    models = run_comparison.compare_runs(a, b).models
+    assert models.same == ["cnn"]
+    assert models.apart == {
+        "efficientnet": (
+            "AMD EPYC, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS unset",
+            "Intel Xeon, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS 0",
+        )
+    }
+    assert models.one_run == {"lite": "second"}
+    assert cli.main(["run", "compare", str(a), str(b)]) == 0  # the numbers still decide
+    out = capsys.readouterr().out
+    assert "models with the same weights in both runs: cnn" in out
+    assert "models trained apart (the numbers read from them may move):" in out
+    assert "efficientnet: AMD EPYC, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS unset -> Intel" in out
+    assert "model lite: in the second run only" in out
+    # a published glued.json is read with the models beside it
+    (b / "glued.json").write_text(json.dumps(run_comparison.run_values(b)[0]))
+    assert run_comparison.compare_runs(a, b / "glued.json").models.same == ["cnn"]
+    # runs without models say nothing of them; an unreadable card names itself
+    assert run_comparison.compare_runs(*_runs(tmp_path / "bare")).models is None
+    (a / "models" / "cnn.json").write_text("{broken")
+    assert cli.main(["run", "compare", str(a), str(b)]) == 2
+    assert "cnn.json: not a readable model card" in capsys.readouterr().err

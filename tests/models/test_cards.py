@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from idc_utils.core import host
 from idc_utils.models import cards, inference
 
 
@@ -50,6 +51,9 @@ def test_card_summary_and_comparison(cnn_run):
         res.card["threshold"], 4
     )
     assert s["test-time augmentation"] == "none" and "train 1 ep @ 0.001" in s["phases"]
+    # where it was trained: this processor, these versions
+    assert res.card["trained_on"]["processor"] == host.cpu_model()
+    assert s["trained on"].startswith(host.cpu_model() + ", TensorFlow ")
 
 
 SAVED_BEFORE = ROOT / "tests" / "fixtures" / "saved_before_layout"
