@@ -105,39 +105,60 @@ class ChapterComparison:
 
 @dataclass
 class ModelComparison:
-    """The trained models of two runs, by their cards: those with the same weights (SHA-256),
-    those trained apart (name: (where the first was trained, where the second was)), and those
-    in one run only (name: "first" or "second")."""
+    """The trained models of two runs, by their cards: those saved in the same file (the card's
+    SHA-256 of the ``.keras`` file), those in different files (name: (where the first was trained,
+    where the second was)), and those in one run only (name: "first" or "second"). ``without``
+    names a run that has no cards while the other has; ``shared_folder`` is set when both sides
+    read the same cards (a run and the ``glued.json`` inside it), which then say nothing."""
 
     same: list[str] = field(default_factory=list)
     apart: dict[str, tuple[str, str]] = field(default_factory=dict)
     one_run: dict[str, str] = field(default_factory=dict)
+    without: list[str] = field(default_factory=list)
+    shared_folder: Path | None = None
+
+
+def models_folder(run: Path) -> Path:
+    """Where a run's model cards are: ``models/`` in the run, or beside a ``glued.json``."""
+    run = Path(run)
+    return (run.parent if run.is_file() else run) / "models"
 
 
 def model_origins(run: Path) -> dict[str, tuple[str, str]]:
-    """``{model: (SHA-256 of its weights, where it was trained)}`` from the cards in a run's
-    ``models/`` folder (beside a published ``glued.json``, too). A card without weights of its own
-    (an ensemble's) is left out; an unreadable card is an error that names it."""
-    run = Path(run)
-    folder = (run.parent if run.is_file() else run) / "models"
+    """``{model: (SHA-256 of its file, where it was trained)}`` from the model cards in a run
+    (:func:`models_folder`; the cards alone suffice, the ``.keras`` files may be left out). Other
+    JSON there (a job file, say) is passed over; a card without a file hash of its own (an
+    ensemble's) is left out; an unreadable file beside a ``.keras`` model is an error naming it."""
     origins = {}
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(models_folder(run).glob("*.json")):
         try:
             card = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+            if not path.with_suffix(".keras").exists():
+                continue  # not a card
             raise RunComparisonError(
                 f"{path}: not a readable model card ({e}); train or fetch the model again"
             ) from None
-        if isinstance(card, dict) and "model_sha256" in card:
-            origins[card.get("name", path.stem)] = (card["model_sha256"], cards.trained_on(card))
+        if not (isinstance(card, dict) and card.get("format") == cards.CARD_FORMAT):
+            continue
+        if "model_sha256" in card:
+            where = cards.trained_on(card)
+            if card.get("device"):
+                where += f"; {card['device']}"
+            origins[path.stem] = (card["model_sha256"], where)
     return origins
 
 
 def compare_models(first: Path, second: Path) -> ModelComparison | None:
     """The two runs' models (:func:`model_origins`); ``None`` when neither has any."""
+    folder_a, folder_b = models_folder(first), models_folder(second)
     a, b = model_origins(first), model_origins(second)
     if not (a or b):
         return None
+    if folder_a.resolve() == folder_b.resolve():
+        return ModelComparison(shared_folder=folder_a)
+    if not (a and b):
+        return ModelComparison(without=[str(second if a else first)])
     both = [k for k in a if k in b]
     return ModelComparison(
         same=[k for k in both if a[k][0] == b[k][0]],
@@ -281,14 +302,18 @@ def _models_report(models: ModelComparison | None) -> list[str]:
     """Which models the runs share: the numbers read from models trained apart may move."""
     if models is None:
         return []
-    lines = []
+    if models.shared_folder is not None:
+        return [f"  models: both sides read the cards in {models.shared_folder}, so not compared"]
+    lines = [
+        f"  models: {run} has no model cards (copy its models/*.json to compare them)"
+        for run in models.without
+    ]
     if models.same:
-        lines.append(f"  models with the same weights in both runs: {', '.join(models.same)}")
+        lines.append(f"  models in the same file in both runs: {', '.join(models.same)}")
     if models.apart:
-        lines.append("  models trained apart (the numbers read from them may move):")
+        lines.append("  models in different files (the numbers read from them may move):")
         for name, (x, y) in models.apart.items():
-            where = f"{x} -> {y}" if (x, y) != ("not recorded",) * 2 else "where, not recorded"
-            lines.append(f"      {name}: {where}")
+            lines.append(f"      {name}: {x} -> {y}")
     for name, side in models.one_run.items():
         lines.append(f"  model {name}: in the {side} run only")
     return lines

@@ -27,6 +27,10 @@ class CardError(ValueError):
     """A model card is missing or lacks what is needed to use the model."""
 
 
+#: what a card says it is (its ``format``), so that readers tell it from other JSON beside it
+CARD_FORMAT = "idc-book model card v1"
+
+
 def card_path(model_path: str | Path) -> Path:
     """The card of a model: ``<name>.json`` beside ``<name>.keras``."""
     return Path(model_path).with_suffix(".json")
@@ -150,7 +154,7 @@ def build_card(
 
     return {
         "name": name,
-        "format": "idc-book model card v1",
+        "format": CARD_FORMAT,
         "disclaimer": DISCLAIMER,
         "backbone": backbone,
         "backbone_note": backbone_note,
@@ -183,7 +187,13 @@ def build_card(
 
 def trained_on(card: dict) -> str:
     """Where a model was trained, as one line: the processor, the TensorFlow version and the
-    oneDNN setting (two models from one recipe and seed differ when these do)."""
+    oneDNN setting (two models from one recipe and seed differ when these do); for an ensemble,
+    where each member was."""
+    if card.get("members"):
+        return "; ".join(
+            f"{m['name']}: {m.get('trained_on', host.describe_float_path(None))}"
+            for m in card["members"]
+        )
     facts = card.get("trained_on")
     if facts is None:
         return host.describe_float_path(None)

@@ -128,6 +128,7 @@ def ensemble_card(
             "image_size": c["image_size"],
             "val_auc": c["val_metrics"]["auc"],
             "created": c.get("created", ""),
+            "trained_on": cards.trained_on(c),
         }
         for n, c in member_cards.items()
     ]
@@ -158,4 +159,5 @@ def ensemble_card(
         data_fingerprint=data_fingerprint,
         device="the members'",
         members=members,
+        trained_on=None,  # it trains nothing: its members say where they were trained
     )

@@ -4,6 +4,7 @@ chapters are made here, with outputs in the forms ``myst_nb.glue`` writes."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from notebook_helpers import executed_chapter, figure_output, glue_output
@@ -259,13 +260,15 @@ def test_a_damaged_chapter_stops_a_publication_instead_of_dropping_its_numbers(t
 
 
 def _card(run, name, sha, processor=None, onednn="unset"):
-    card = {"name": name, "versions": {"tensorflow": "2.21.0"}}
+    card = {"name": name, "format": "idc-book model card v1", "device": "CPU (2 cores, x86_64)"}
+    card["versions"] = {"tensorflow": "2.21.0"}
     if sha:
         card["model_sha256"] = sha
     if processor:
         card["trained_on"] = {"processor": processor, "TF_ENABLE_ONEDNN_OPTS": onednn}
     (run / "models").mkdir(parents=True, exist_ok=True)
     (run / "models" / f"{name}.json").write_text(json.dumps(card))
+    (run / "models" / f"{name}.keras").write_bytes(b"weights")
 
 
 def test_the_report_says_which_models_the_runs_share_and_where_the_others_were_trained(
@@ -273,29 +276,46 @@ def test_the_report_says_which_models_the_runs_share_and_where_the_others_were_t
 ):
     a, b = _runs(tmp_path)
     _card(a, "cnn", "aa", "AMD EPYC")
-    _card(b, "cnn", "aa", "AMD EPYC")  # fetched: the same weights
+    _card(b, "cnn", "aa", "AMD EPYC")  # fetched: the same file
     _card(a, "efficientnet", "e1", "AMD EPYC")
     _card(b, "efficientnet", "e2", "Intel Xeon", onednn="0")  # trained apart
-    _card(a, "ensemble", None)  # no weights of its own: left out
+    _card(a, "ensemble", None)  # no file hash of its own: left out
     _card(b, "lite", "l1")  # in one run only; a card from before the record
+    (a / "models" / "generator.job.json").write_text("{half a job")  # not a card: passed over
+    (b / "models" / "notes.json").write_text('{"what": "not a card"}')
     models = run_comparison.compare_runs(a, b).models
     assert models.same == ["cnn"]
+    cpu = "; CPU (2 cores, x86_64)"
     assert models.apart == {
         "efficientnet": (
-            "AMD EPYC, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS unset",
-            "Intel Xeon, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS 0",
+            "AMD EPYC, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS unset" + cpu,
+            "Intel Xeon, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS 0" + cpu,
         )
     }
     assert models.one_run == {"lite": "second"}
     assert cli.main(["run", "compare", str(a), str(b)]) == 0  # the numbers still decide
     out = capsys.readouterr().out
-    assert "models with the same weights in both runs: cnn" in out
-    assert "models trained apart (the numbers read from them may move):" in out
-    assert "efficientnet: AMD EPYC, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS unset -> Intel" in out
+    assert "models in the same file in both runs: cnn" in out
+    assert "models in different files (the numbers read from them may move):" in out
+    assert "efficientnet: AMD EPYC, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS unset; CPU" in out
+    assert "-> Intel Xeon, TensorFlow 2.21.0, TF_ENABLE_ONEDNN_OPTS 0; CPU" in out
     assert "model lite: in the second run only" in out
-    # a published glued.json is read with the models beside it
-    (b / "glued.json").write_text(json.dumps(run_comparison.run_values(b)[0]))
-    assert run_comparison.compare_runs(a, b / "glued.json").models.same == ["cnn"]
+    # a published glued.json is read with the model cards beside it
+    (tmp_path / "pub").mkdir()
+    (tmp_path / "pub" / "glued.json").write_text(json.dumps(run_comparison.run_values(b)[0]))
+    shutil.copytree(b / "models", tmp_path / "pub" / "models")
+    assert run_comparison.compare_runs(a, tmp_path / "pub" / "glued.json").models.same == ["cnn"]
+    # a run against the glued.json inside it: one set of cards, which says nothing
+    (a / "glued.json").write_text(json.dumps(run_comparison.run_values(a)[0]))
+    assert run_comparison.compare_runs(a, a / "glued.json").models.shared_folder == a / "models"
+    assert cli.main(["run", "compare", str(a), str(a / "glued.json")]) == 0
+    assert "so not compared" in capsys.readouterr().out
+    # a classmate's chapters copied without their cards: said, not taken for models in one run
+    theirs = tmp_path / "theirs"
+    shutil.copytree(b / "notebooks", theirs / "notebooks")
+    assert run_comparison.compare_runs(a, theirs).models.without == [str(theirs)]
+    cli.main(["run", "compare", str(a), str(theirs)])
+    assert f"models: {theirs} has no model cards" in capsys.readouterr().out
     # runs without models say nothing of them; an unreadable card names itself
     assert run_comparison.compare_runs(*_runs(tmp_path / "bare")).models is None
     (a / "models" / "cnn.json").write_text("{broken")

@@ -44,6 +44,9 @@ def test_an_ensemble_is_the_mean_of_its_members_with_its_own_validation_threshol
     )
     assert card["threshold"] == pytest.approx(op.threshold)
     assert [m["name"] for m in card["members"]] == ["cnn", "toy"]
+    # it trains nothing: where its members were trained, each by its own card
+    assert card["trained_on"] is None
+    assert cards.trained_on(card).startswith(f"cnn: {cards.trained_on(res.card)}; toy: ")
     assert card["backbone"] == "ensemble" and card["last_conv_layer"] is None
     assert "not a medical device" in card["disclaimer"].lower()
     # chapter 6 scores an ensemble from its members' probabilities: the same numbers
