@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from idc_utils.chapters.published_run import GLUED_FILE, publish_run
+from idc_utils.core.wording import many
 from idc_utils.models import cards
 
 #: a glued name that starts with this is a speed measurement (a rate, a time): it differs between
@@ -126,21 +127,21 @@ def models_folder(run: Path) -> Path:
 
 def model_origins(run: Path) -> dict[str, tuple[str, str]]:
     """``{model: (SHA-256 of its file, where it was trained)}`` from the model cards in a run
-    (:func:`models_folder`; the cards alone suffice, the ``.keras`` files may be left out). Other
-    JSON there (a job file, say) is passed over; a card without a file hash of its own (an
-    ensemble's) is left out; an unreadable file beside a ``.keras`` model is an error naming it."""
+    (:func:`models_folder`; the cards alone suffice, the ``.keras`` files may be left out), read
+    by :func:`idc_utils.models.cards.read_card`. Other JSON there (a job file, say: no card's
+    fields, no model beside it) is passed over; a card without a file hash of its own (an
+    ensemble's) is left out; an unreadable card beside a ``.keras`` model is an error naming it."""
     origins = {}
     for path in sorted(models_folder(run).glob("*.json")):
+        model = path.with_suffix(".keras")
         try:
-            card = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-            if not path.with_suffix(".keras").exists():
-                continue  # not a card
+            card = cards.read_card(model)
+        except (cards.CardError, OSError, UnicodeDecodeError) as e:
+            if not model.exists():
+                continue  # not a card: a job file, say
             raise RunComparisonError(
                 f"{path}: not a readable model card ({e}); train or fetch the model again"
             ) from None
-        if not (isinstance(card, dict) and card.get("format") == cards.CARD_FORMAT):
-            continue
         if "model_sha256" in card:
             where = cards.trained_on(card)
             if card.get("device"):
@@ -319,10 +320,6 @@ def _models_report(models: ModelComparison | None) -> list[str]:
     return lines
 
 
-def _counted(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 def comparison_report(comp: RunComparison) -> str:
     """The comparison as text: a line per chapter, then each value that moved, both ways."""
     (source_a, source_b) = comp.sources
@@ -338,9 +335,9 @@ def comparison_report(comp: RunComparison) -> str:
         if one_run:
             verdict.append(f"{one_run} glued in one run only")
         if c.timings:
-            verdict.append(_counted(len(c.timings), "speed measurement") + " not counted")
+            verdict.append(many(len(c.timings), "speed measurement") + " not counted")
         if c.figures:
-            verdict.append(_counted(len(c.figures), "figure") + " not compared")
+            verdict.append(many(len(c.figures), "figure") + " not compared")
         lines.append(f"  {c.chapter}: {c.compared} compared, {', '.join(verdict)}")
         for name, (x, y) in c.differ.items():
             x, y = _where_they_differ(x, y)

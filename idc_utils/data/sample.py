@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from idc_utils.core.errors import DataError
+from idc_utils.core.wording import many
 from idc_utils.data.names import parse_patch_name
 
 #: the manifest's file, beside this module (package data)
@@ -92,10 +93,6 @@ def _entry(relpath: str, data: bytes) -> SampleFile:
     return SampleFile(relpath, parsed.patient_id, parsed.label, len(data), sha256(data))
 
 
-def _many(n: int, thing: str) -> str:
-    return f"{n:,} {thing}" + ("" if n == 1 else "s")
-
-
 def _fail(head: str, problems: list[str], tail: str) -> DataError:
     shown = "\n".join(f"  {p}" for p in problems[:SHOWN])
     more = f"\n  ... and {len(problems) - SHOWN:,} more" if len(problems) > SHOWN else ""
@@ -141,7 +138,7 @@ def read_manifest(path: str | os.PathLike | None = None) -> list[SampleFile]:
         label, size = int(row["label"]), int(row["bytes"])
         entries.append(SampleFile(row["relpath"], row["patient_id"], label, size, row["sha256"]))
     if problems:
-        raise _fail(f"{where} has {_many(len(problems), 'bad row')}:", problems, fix)
+        raise _fail(f"{where} has {many(len(problems), 'bad row')}:", problems, fix)
     return entries
 
 
@@ -166,7 +163,7 @@ def build_manifest(folder: str | os.PathLike) -> list[SampleFile]:
     problems = [f"{r}: {why}" for r in rels if (why := _layout_problem(r))]
     if problems:
         raise _fail(
-            f"{folder} is not a sample in the Kaggle layout ({_many(len(problems), 'file')} "
+            f"{folder} is not a sample in the Kaggle layout ({many(len(problems), 'file')} "
             "outside it):",
             problems,
             "Keep only <patient>/<0|1>/<patient>_idx5_x<X>_y<Y>_class<C>.png files there.",
@@ -281,7 +278,7 @@ def to_copy(out: str | os.PathLike, entries: list[SampleFile]) -> list[SampleFil
     extra = [r for r in _files_under(out) if r not in known]
     if extra:
         raise _fail(
-            f"{out} holds {_many(len(extra), 'file')} not in the teaching sample:",
+            f"{out} holds {many(len(extra), 'file')} not in the teaching sample:",
             extra,
             "Move them away, or give --out an empty or new folder; nothing was copied.",
         )

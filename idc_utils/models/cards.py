@@ -27,10 +27,6 @@ class CardError(ValueError):
     """A model card is missing or lacks what is needed to use the model."""
 
 
-#: what a card says it is (its ``format``), so that readers tell it from other JSON beside it
-CARD_FORMAT = "idc-book model card v1"
-
-
 def card_path(model_path: str | Path) -> Path:
     """The card of a model: ``<name>.json`` beside ``<name>.keras``."""
     return Path(model_path).with_suffix(".json")
@@ -154,7 +150,7 @@ def build_card(
 
     return {
         "name": name,
-        "format": CARD_FORMAT,
+        "format": "idc-book model card v1",
         "disclaimer": DISCLAIMER,
         "backbone": backbone,
         "backbone_note": backbone_note,

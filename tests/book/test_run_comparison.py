@@ -260,7 +260,8 @@ def test_a_damaged_chapter_stops_a_publication_instead_of_dropping_its_numbers(t
 
 
 def _card(run, name, sha, processor=None, onednn="unset"):
-    card = {"name": name, "format": "idc-book model card v1", "device": "CPU (2 cores, x86_64)"}
+    card = {"name": name, "backbone": "cnn", "image_size": 50, "threshold": 0.4}
+    card |= {"target_recall": 0.93, "device": "CPU (2 cores, x86_64)"}
     card["versions"] = {"tensorflow": "2.21.0"}
     if sha:
         card["model_sha256"] = sha
