@@ -216,7 +216,13 @@ def summary(card: dict) -> pd.Series:
             "epochs run": card["epochs_run"],
             "training time": ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["seconds"].items()),
             "device": card["device"],
-            "trained on": trained_on(card),
+            # two short rows, so that a rendered table shows them whole
+            "trained on (processor)": (card.get("trained_on") or {}).get(
+                "processor", host.describe_float_path(None)
+            ),
+            f"{host.ONEDNN_VARIABLE} when trained": (card.get("trained_on") or {}).get(
+                host.ONEDNN_VARIABLE, host.describe_float_path(None)
+            ),
             "test-time augmentation": "8 flips and quarter turns" if card.get("tta") else "none",
             "validation AUC": round(v["auc"], 4),
             "threshold (chosen on validation)": round(card["threshold"], 4),

@@ -53,7 +53,8 @@ def test_card_summary_and_comparison(cnn_run):
     assert s["test-time augmentation"] == "none" and "train 1 ep @ 0.001" in s["phases"]
     # where it was trained: this processor, these versions
     assert res.card["trained_on"]["processor"] == host.cpu_model()
-    assert s["trained on"].startswith(host.cpu_model() + ", TensorFlow ")
+    assert s["trained on (processor)"] == host.cpu_model()
+    assert s["TF_ENABLE_ONEDNN_OPTS when trained"] == host.float_path()["TF_ENABLE_ONEDNN_OPTS"]
 
 
 SAVED_BEFORE = ROOT / "tests" / "fixtures" / "saved_before_layout"
